@@ -1,0 +1,39 @@
+# The two commands a newcomer types: `make demo` and `make test`. Both set up what they need,
+# idempotently: a virtual environment in .venv, a Docker engine, and the sandbox image.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+# pip -c: pins torch to the build we test with (see README, "Installing torch"). Empty: no pin.
+CONSTRAINTS ?= constraints.txt
+
+.PHONY: setup install sandbox test demo lint bench clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet $(if $(CONSTRAINTS),-c $(CONSTRAINTS)) -e '.[dev]'
+	@touch $@
+
+sandbox: install
+	$(BIN)/codestill sandbox setup
+
+setup: install sandbox
+
+test: setup
+	$(BIN)/ruff check .
+	$(BIN)/pytest
+
+demo: setup
+	@echo "codestill demo: the batch pipeline (codestill generate) is not yet built;"
+	@echo "until it is, the demo runs one MBPP-style program and its tests in the sandbox."
+	-$(BIN)/codestill sandbox run bench/data/demo_program.py --tests bench/data/demo_tests.py
+
+lint: install
+	$(BIN)/ruff check .
+
+bench: setup
+	$(BIN)/python bench/sandbox_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

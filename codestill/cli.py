@@ -1,0 +1,29 @@
+"""The `codestill` command. Errors a user can cause end in one line with the fix, never a traceback."""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+from rich.console import Console
+
+from codestill._cli_sandbox import app as sandbox_app
+from codestill.errors import CodestillError
+
+app = typer.Typer(
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    help="codestill: verified code-training data from LLM agents, and small code models trained on it.",
+)
+app.add_typer(sandbox_app, name="sandbox")
+
+
+def main() -> None:
+    try:
+        app()
+    except CodestillError as e:
+        Console(stderr=True).print(f"[bold red]error:[/] {e}", highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        Console(stderr=True).print("interrupted")
+        sys.exit(130)

@@ -1,0 +1,34 @@
+"""The execution sandbox: ``await sandbox.run(program, tests, limits) -> ExecResult``.
+
+What it isolates and what it does not is written down in ``tools/sandbox/README.md``; each
+guarantee there has an adversarial test in ``tests/tools/sandbox``.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from codestill.schemas import ExecResult, Limits, TestSuite
+from tools.sandbox._engine import connect, ensure_engine, install_packages
+from tools.sandbox._image import build_image, image_present, require_image
+from tools.sandbox._pool import ColdSandbox, DockerSandbox
+
+
+class Sandbox(Protocol):
+    """What agents and graphs depend on; they never import a concrete backend."""
+
+    async def run(self, program: str | bytes, tests: TestSuite | str,
+                  limits: Limits | None = None) -> ExecResult: ...
+
+
+__all__ = [
+    "ColdSandbox",
+    "DockerSandbox",
+    "Sandbox",
+    "build_image",
+    "connect",
+    "ensure_engine",
+    "image_present",
+    "install_packages",
+    "require_image",
+]

@@ -1,0 +1,578 @@
+"""The in-container runner: PID 1 of every sandbox container, and the test harness.
+
+This file is shipped as source over the container's stdin when the container starts
+(so changing it needs no image rebuild) and must therefore use the standard library only
+and run on the image's Python (Debian bookworm: 3.11). The host imports it only for the
+framing helpers; nothing runs at import time.
+
+Why PID 1: the kernel drops every signal sent to a namespace's init from inside the
+namespace unless init installed a handler, so a program's ``kill -1`` or
+``os.kill(1, SIGKILL)`` cannot take the runner down, and orphans are re-parented to us,
+so one ``waitpid(-1)`` loop reaps (and counts) everything a program left behind.
+
+Protocol (stdin -> runner -> stdout): frames of a 4-byte big-endian length and UTF-8 JSON.
+Requests: ``{"op": "run", ...}``, ``{"op": "health"}``. Every request gets one reply.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import errno
+import json
+import os
+import resource
+import select
+import signal
+import struct
+import sys
+import time
+
+_HEADER = struct.Struct(">I")
+WORK_ROOTS = ("/tmp", "/dev/shm", "/dev/mqueue")
+# Modules imported once in the runner so that every forked child has them for free.
+PRELOAD = ["array", "bisect", "collections", "copy", "dataclasses", "decimal", "enum", "fractions", "functools", "hashlib", "heapq", "io", "itertools", "json", "math", "operator", "random", "re", "statistics", "string", "textwrap", "typing", "unicodedata", "multiprocessing", "multiprocessing.pool", "threading", "subprocess", "socket", "ctypes"]
+
+
+def encode_frame(obj: object) -> bytes:
+    data = json.dumps(obj, separators=(",", ":")).encode()
+    return _HEADER.pack(len(data)) + data
+
+
+def _read_exact(fd: int, n: int) -> bytes | None:
+    buf = bytearray()
+    while len(buf) < n:
+        chunk = os.read(fd, n - len(buf))
+        if not chunk:
+            return None
+        buf += chunk
+    return bytes(buf)
+
+
+def _read_frame(fd: int) -> dict | None:
+    head = _read_exact(fd, _HEADER.size)
+    if head is None:
+        return None
+    body = _read_exact(fd, _HEADER.unpack(head)[0])
+    return None if body is None else json.loads(body)
+
+
+def _write_all(fd: int, data: bytes) -> None:
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
+
+
+# --------------------------------------------------------------------------- the runner
+
+
+class _Capture:
+    """Keeps the last ``cap`` bytes of a stream and counts what it dropped."""
+
+    def __init__(self, cap: int) -> None:
+        self.cap, self.buf, self.total = cap, bytearray(), 0
+
+    def add(self, chunk: bytes) -> None:
+        self.total += len(chunk)
+        self.buf += chunk
+        if len(self.buf) > 2 * self.cap:
+            del self.buf[: len(self.buf) - self.cap]
+
+    def text(self) -> str:
+        data = bytes(self.buf[-self.cap :]) if self.cap else b""
+        return data.decode("utf-8", "replace")
+
+    @property
+    def dropped(self) -> int:
+        return self.total - min(len(self.buf), self.cap)
+
+
+def _oom_kills() -> int:
+    """The memory cgroup's OOM-kill counter (cgroup v1 or v2), or -1 when unreadable."""
+    for path, key in (
+        ("/sys/fs/cgroup/memory.events", "oom_kill"),
+        ("/sys/fs/cgroup/memory/memory.oom_control", "oom_kill"),
+    ):
+        try:
+            with open(path) as f:
+                for line in f:
+                    name, _, value = line.partition(" ")
+                    if name == key:
+                        return int(value)
+        except OSError:
+            continue
+    return -1
+
+
+def _pids() -> list[int]:
+    return sorted(int(p) for p in os.listdir("/proc") if p.isdigit())
+
+
+def _sysv_ipc_objects() -> int:
+    count = 0
+    for kind in ("shm", "sem", "msg"):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as f:
+                count += max(0, len(f.read().splitlines()) - 1)
+        except OSError:
+            pass
+    return count
+
+
+def _sweep() -> int:
+    """Kill and reap every process but ourselves; return how many there were."""
+    reaped = 0
+    for _ in range(10_000):
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(-1, signal.SIGKILL)  # everyone we may signal, except ourselves (init)
+        while True:
+            try:
+                pid, _ = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return reaped
+            if pid == 0:
+                break
+            reaped += 1
+        time.sleep(0.0005)
+    return reaped
+
+
+def _rmtree_contents(root: str) -> int:
+    """Delete everything under root (not root itself); return entries left."""
+
+    def remove(path: str) -> None:
+        try:
+            st = os.lstat(path)
+        except FileNotFoundError:
+            return
+        if st.st_mode & 0o170000 == 0o040000:  # a directory: make it ours to empty
+            with contextlib.suppress(OSError):
+                os.chmod(path, 0o700)
+            for name in os.listdir(path):
+                remove(os.path.join(path, name))
+            os.rmdir(path)
+        else:
+            os.unlink(path)
+
+    try:
+        names = os.listdir(root)
+    except OSError:
+        return 0
+    for name in names:
+        with contextlib.suppress(OSError):
+            remove(os.path.join(root, name))
+    try:
+        return len(os.listdir(root))
+    except OSError:
+        return 0
+
+
+def _rss_kb() -> int:
+    with open("/proc/self/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _health() -> dict:
+    return {
+        "op": "health",
+        "pids": _pids(),
+        "leftovers": {root: sorted(os.listdir(root)) for root in WORK_ROOTS if os.path.isdir(root)},
+        "sysv_ipc": _sysv_ipc_objects(),
+        "rss_kb": _rss_kb(),
+        "oom_kills": _oom_kills(),
+    }
+
+
+def _execute(req: dict) -> dict:
+    limits = req["limits"]
+    cap, out_limit = limits["capture_bytes"], limits["output_bytes"]
+    t0 = time.monotonic()
+    oom_before = _oom_kills()
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    rep_r, rep_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns
+        try:
+            os.close(out_r), os.close(err_r), os.close(rep_r)
+            _child(req, out_w, err_w, rep_w)
+        finally:
+            os._exit(70)
+    for fd in (out_w, err_w, rep_w):
+        os.close(fd)
+    pidfd = os.pidfd_open(pid)
+    caps = {out_r: _Capture(cap), err_r: _Capture(cap), rep_r: _Capture(limits["report_bytes"])}
+    poller = select.poll()
+    for fd in (*caps, pidfd):
+        os.set_blocking(fd, False)
+        poller.register(fd, select.POLLIN)
+    deadline = t0 + limits["wall_s"]
+    stopped_by = None  # "wall" | "output" | "report"
+    open_fds = set(caps)
+    exited = False
+    while not exited:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            stopped_by = "wall"
+            break
+        for fd, _ in poller.poll(left * 1000):
+            if fd == pidfd:
+                exited = True
+                continue
+            if _drain(fd, caps[fd], 1 << 16) is None:
+                poller.unregister(fd)
+                open_fds.discard(fd)
+        if caps[out_r].total + caps[err_r].total > out_limit:
+            stopped_by = "output"
+            break
+        if caps[rep_r].total > caps[rep_r].cap:
+            stopped_by = "report"
+            break
+    if stopped_by:
+        for target in (lambda: os.killpg(pid, signal.SIGKILL), lambda: os.kill(pid, signal.SIGKILL)):
+            with contextlib.suppress(OSError):
+                target()
+    _, status, usage = os.wait4(pid, 0)
+    wall = time.monotonic() - t0
+    for fd in open_fds:  # what the child wrote before it exited is still in the pipes
+        _drain(fd, caps[fd], out_limit)
+    leftover = _sweep()
+    for fd in (*caps, pidfd):
+        os.close(fd)
+    left_files = sum(_rmtree_contents(root) for root in WORK_ROOTS)
+    oom_after = _oom_kills()
+    return {
+        "op": "result",
+        "exit_code": os.waitstatus_to_exitcode(status) if os.WIFEXITED(status) else None,
+        "signal": os.WTERMSIG(status) if os.WIFSIGNALED(status) else None,
+        "cpu_s": usage.ru_utime + usage.ru_stime,
+        "wall_s": wall,
+        "stopped_by": stopped_by,
+        "oom": oom_after > oom_before >= 0,
+        "report": caps[rep_r].text() if caps[rep_r].dropped == 0 else "",
+        "stdout": caps[out_r].text(),
+        "stderr": caps[err_r].text(),
+        "stdout_dropped": caps[out_r].dropped,
+        "stderr_dropped": caps[err_r].dropped,
+        "leftover_processes": leftover,
+        "pids_after": len(_pids()),
+        "left_files": left_files,
+        "sysv_ipc": _sysv_ipc_objects(),
+    }
+
+
+def _drain(fd: int, capture: _Capture, budget: int) -> int | None:
+    """Read what is available (up to budget); None at end of file."""
+    got = 0
+    while got < budget:
+        try:
+            chunk = os.read(fd, 1 << 16)
+        except BlockingIOError:
+            return got
+        except OSError as e:
+            if e.errno == errno.EINTR:
+                continue
+            return None
+        if not chunk:
+            return None
+        capture.add(chunk)
+        got += len(chunk)
+    return got
+
+
+# --------------------------------------------------------------------------- the child
+
+
+def _child(req: dict, out_w: int, err_w: int, rep_w: int) -> None:
+    """Set up the forked child's process state, then run the harness. Never returns."""
+    os.setsid()
+    for sig in (signal.SIGTERM, signal.SIGHUP, signal.SIGUSR1, signal.SIGUSR2, signal.SIGCHLD):
+        signal.signal(sig, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # what a fresh python has
+    devnull = os.open("/dev/null", os.O_RDONLY)
+    for src, dst in ((devnull, 0), (out_w, 1), (err_w, 2), (rep_w, 3)):
+        os.dup2(src, dst)
+    os.closerange(4, 1 << 16)
+    limits = req["limits"]
+    cpu = max(1, int(limits["cpu_s"] + 0.999))
+    # SIGXCPU at the soft limit; a program that ignores it is killed at the hard limit.
+    resource.setrlimit(resource.RLIMIT_CPU, (cpu, cpu + 1))
+    resource.setrlimit(resource.RLIMIT_FSIZE, (limits["file_bytes"], limits["file_bytes"]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    try:  # the OOM killer takes the program, not the runner
+        with open("/proc/self/oom_score_adj", "w") as f:
+            f.write("1000")
+    except OSError:
+        pass
+    work = "/tmp/work"
+    os.makedirs(work, exist_ok=True)
+    os.chdir(work)
+    os.environ["HOME"] = work
+    sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)
+    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+    program = base64.b64decode(req["program"])
+    if req["mode"] == "io":
+        _harness_io(program, req["cases"], req["nonce"])
+    else:
+        _harness_asserts(program, req["units"], req["nonce"])
+
+
+def _reporter(nonce: str):
+    """A closure over the report channel (fd 3), captured before any program code runs."""
+    dumps, write, getpid, exit_, me = json.dumps, os.write, os.getpid, os._exit, os.getpid()
+
+    def emit(record: dict) -> None:
+        if getpid() != me:  # a fork of ours that returned into the harness says nothing
+            exit_(0)
+        data = (dumps({**record, "nonce": nonce}) + "\n").encode()
+        view = memoryview(data)
+        while view:
+            view = view[write(3, view) :]
+
+    return emit
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return text[:1000]
+
+
+def _harness_asserts(program: bytes, units: list[dict], nonce: str) -> None:
+    import builtins
+    import types
+
+    emit = _reporter(nonce)
+    exit_, perf, flush = os._exit, time.perf_counter, _flush_stdio
+    run_exit_funcs = __import__("atexit")._run_exitfuncs
+    n_units = len(units)
+    pristine = dict(builtins.__dict__)  # the tests see these, whatever the program patches
+    pristine["_cs_cmp"] = _make_comparator()
+    module = types.ModuleType("solution")
+    module.__file__ = "/tmp/work/solution.py"
+    sys.modules["solution"] = module
+    t = perf()
+    try:
+        exec(compile(program, "solution.py", "exec"), module.__dict__)
+        emit({"kind": "load", "ok": True, "duration_s": perf() - t})
+    except BaseException as exc:
+        emit({"kind": "load", "ok": False, "message": _describe(exc), "exc": type(exc).__name__})
+        units = []  # nothing to test: every test is reported as not run
+    namespace = dict(module.__dict__)
+    namespace["__builtins__"] = pristine
+    for i, unit in enumerate(units):
+        t = perf()
+        try:
+            exec(compile(unit["code"], f"<test {i}>", "exec"), namespace)
+            outcome, message, exc_name = "passed", "", ""
+        except AssertionError as exc:
+            outcome, message, exc_name = "failed", str(exc)[:1000], "AssertionError"
+        except BaseException as exc:
+            outcome, message, exc_name = "error", _describe(exc), type(exc).__name__
+        emit({"kind": "test", "i": i, "outcome": outcome, "message": message, "exc": exc_name,
+              "duration_s": perf() - t})
+    emit({"kind": "done", "n": n_units})
+    flush()
+    try:
+        run_exit_funcs()  # e.g. multiprocessing's pool clean-up
+    finally:
+        flush()
+        exit_(0)
+
+
+def _flush_stdio() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(BaseException):
+            stream.flush()
+
+
+def _make_comparator():
+    """``_cs_cmp(ops, *operands)``: the tests' comparisons, which a program cannot rig.
+
+    Comparing plain data (built-in types, recursively) with a value whose comparison methods
+    come from the program under test fails the test instead of asking the program's method:
+    an object whose ``__eq__`` always says True proves nothing.
+    """
+    import operator
+    import sysconfig
+
+    stdlib = sysconfig.get_paths()["stdlib"]
+    plain = (int, float, complex, str, bytes, bytearray, bool, type(None), list, tuple, dict,
+             set, frozenset, range, type(...))
+    containers = (list, tuple, set, frozenset)
+    ops = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+           ">": operator.gt, ">=": operator.ge, "in": lambda a, b: a in b,
+           "not in": lambda a, b: a not in b}
+    dunders = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__contains__",
+               "__hash__", "__iter__", "__len__", "__getitem__")
+    get_type, is_inst = type, isinstance
+
+    def rigged_class(cls: type) -> str | None:
+        for klass in cls.__mro__:
+            for name in dunders:
+                fn = klass.__dict__.get(name)
+                code = getattr(fn, "__code__", None)
+                if code is not None and not code.co_filename.startswith(stdlib):
+                    return f"{cls.__qualname__}.{name}"
+        return None
+
+    def rigged(value: object) -> str | None:
+        stack, seen = [value], 0
+        while stack and seen < 1_000_000:
+            v = stack.pop()
+            seen += 1
+            cls = get_type(v)
+            if cls not in plain:
+                found = rigged_class(cls)
+                if found:
+                    return found
+            if is_inst(v, containers):
+                stack.extend(v)
+            elif is_inst(v, dict):
+                stack.extend(v.keys())
+                stack.extend(v.values())
+        return None
+
+    def is_plain(value: object) -> bool:
+        return get_type(value) in plain and rigged(value) is None
+
+    def compare(operators: tuple[str, ...], *operands: object) -> bool:
+        for op, a, b in zip(operators, operands, operands[1:], strict=False):
+            for mine, other in ((a, b), (b, a)):
+                if is_plain(other):
+                    found = rigged(mine)
+                    if found:
+                        raise AssertionError(
+                            f"untrusted comparison: {found} is defined by the program under test "
+                            "and is not used to compare with plain data"
+                        )
+            if not ops[op](a, b):
+                return False
+        return True
+
+    return compare
+
+
+def _harness_io(program: bytes, cases: list[dict], nonce: str) -> None:
+    """stdin/stdout cases: each case runs the program afresh as __main__ in a grandchild."""
+    emit = _reporter(nonce)
+    try:
+        code = compile(program, "solution.py", "exec")
+    except BaseException as exc:
+        emit({"kind": "load", "ok": False, "message": _describe(exc), "exc": type(exc).__name__})
+        code = None
+    else:
+        emit({"kind": "load", "ok": True, "duration_s": 0.0})
+    for i, case in enumerate(cases):
+        t = time.perf_counter()
+        if code is None:
+            result = ("error", "the program does not compile", "SyntaxError")
+        else:
+            result = _run_io_case(code, case)
+        emit({"kind": "test", "i": i, "outcome": result[0], "message": result[1],
+              "exc": result[2], "duration_s": time.perf_counter() - t})
+    emit({"kind": "done", "n": len(cases)})
+    os._exit(0)
+
+
+def _run_io_case(code, case: dict) -> tuple[str, str, str]:
+    in_path = "/tmp/work/.stdin"
+    with open(in_path, "w", encoding="utf-8") as f:
+        f.write(case["input"])
+    out_r, out_w = os.pipe()
+    err_r, err_w = os.pipe()
+    pid = os.fork()
+    if pid == 0:
+        status = 70
+        try:
+            fd = os.open(in_path, os.O_RDONLY)
+            os.dup2(fd, 0), os.dup2(out_w, 1), os.dup2(err_w, 2)
+            os.close(3)
+            os.closerange(4, 1 << 16)
+            sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)
+            sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+            sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+            import types
+
+            main = types.ModuleType("__main__")
+            main.__file__ = "/tmp/work/solution.py"
+            sys.modules["__main__"] = main
+            status = 0
+            try:
+                exec(code, main.__dict__)
+            except SystemExit as exc:
+                status = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            except BaseException:
+                import traceback
+
+                traceback.print_exc()
+                status = 1
+            _flush_stdio()
+        finally:
+            os._exit(status)
+    os.close(out_w), os.close(err_w)
+    out, err = _Capture(1 << 20), _Capture(1 << 14)
+    for fd in (out_r, err_r):
+        os.set_blocking(fd, False)
+    open_fds = {out_r: out, err_r: err}
+    while open_fds:
+        ready, _, _ = select.select(list(open_fds), [], [])
+        for fd in ready:
+            if _drain(fd, open_fds[fd], 1 << 20) is None:
+                del open_fds[fd]
+        if out.total > (64 << 20):
+            os.kill(pid, signal.SIGKILL)
+            break
+    os.close(out_r), os.close(err_r)
+    _, status = os.waitpid(pid, 0)
+    if os.WIFSIGNALED(status):
+        sig = os.WTERMSIG(status)
+        if sig in (signal.SIGXCPU, signal.SIGKILL):
+            return "error", "time limit exceeded (CPU)", "Timeout"
+        return "error", f"killed by signal {signal.Signals(sig).name}", "Signal"
+    if os.waitstatus_to_exitcode(status) != 0:
+        return "error", err.text()[-1000:] or "non-zero exit status", "RuntimeError"
+
+    def norm(text: str) -> list[str]:
+        lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+        while lines and not lines[-1]:
+            lines.pop()
+        return lines
+
+    if norm(out.text()) == norm(case["output"]):
+        return "passed", "", ""
+    return "failed", f"expected {case['output'][:200]!r}, got {out.text()[:200]!r}", "WrongAnswer"
+
+
+# --------------------------------------------------------------------------- main
+
+
+def main() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # init ignores what it does not handle
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    for name in PRELOAD:
+        with contextlib.suppress(ImportError):
+            __import__(name)
+    os.makedirs("/tmp/work", exist_ok=True)
+    _rmtree_contents("/tmp")
+    _write_all(1, encode_frame({"op": "ready", "pid": os.getpid(), "python": sys.version.split()[0],
+                                "rss_kb": _rss_kb()}))
+    while True:
+        req = _read_frame(0)
+        if req is None or req.get("op") == "exit":
+            return
+        if req.get("op") == "run":
+            reply = _execute(req)
+        elif req.get("op") == "health":
+            reply = _health()
+        else:
+            reply = {"op": "error", "message": f"unknown op {req.get('op')!r}"}
+        reply["id"] = req.get("id")
+        _write_all(1, encode_frame(reply))
+
+
+if __name__ == "_cs_runner":
+    main()

@@ -1,0 +1,70 @@
+"""Turning assert-style test code into the units the harness runs, on the trusted host side.
+
+Each top-level statement is a unit: ``assert`` statements and bare expressions (``check(f)``)
+are tests, reported one by one; everything else (imports, defs, assignments) is setup, run in
+order. The host, not the sandbox, decides how many tests there are, so a report that stops
+early can never pass. Comparisons inside ``assert`` statements go through ``_cs_cmp``, which
+refuses to let the program's own ``__eq__`` vouch for it (see ``_runner._make_comparator``).
+"""
+
+from __future__ import annotations
+
+import ast
+from dataclasses import dataclass
+
+_OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
+        ast.In: "in", ast.NotIn: "not in"}
+
+
+class TestsInvalid(ValueError):
+    """The test code itself does not parse."""
+
+
+@dataclass(frozen=True)
+class Unit:
+    name: str
+    code: str
+    is_test: bool
+
+
+class _HardenComparisons(ast.NodeTransformer):
+    def __init__(self) -> None:
+        self.in_assert = 0
+
+    def visit_Assert(self, node: ast.Assert) -> ast.AST:
+        self.in_assert += 1
+        node.test = self.visit(node.test)
+        self.in_assert -= 1
+        return node
+
+    def visit_Compare(self, node: ast.Compare) -> ast.AST:
+        self.generic_visit(node)
+        if not self.in_assert or not all(type(op) in _OPS for op in node.ops):
+            return node
+        ops = ast.Tuple([ast.Constant(_OPS[type(op)]) for op in node.ops], ast.Load())
+        # A chain (a < b < c) evaluates every operand once, eagerly (no short-circuit).
+        return ast.Call(ast.Name("_cs_cmp", ast.Load()), [ops, node.left, *node.comparators], [])
+
+
+def split_asserts(code: str, entry_point: str | None = None) -> list[Unit]:
+    try:
+        tree = ast.parse(code)
+    except SyntaxError as e:
+        raise TestsInvalid(f"the tests do not parse: SyntaxError: {e.msg} (line {e.lineno})") from None
+    units: list[Unit] = []
+    defines_check = False
+    for stmt in tree.body:
+        defines_check |= isinstance(stmt, ast.FunctionDef) and stmt.name == "check"
+        name = (ast.get_source_segment(code, stmt) or ast.unparse(stmt)).splitlines()[0][:160]
+        hardened = ast.fix_missing_locations(_HardenComparisons().visit(stmt))
+        is_test = isinstance(stmt, ast.Assert | ast.Expr) and not _is_docstring(stmt)
+        units.append(Unit(name=name, code=ast.unparse(hardened), is_test=is_test))
+    if entry_point and defines_check:  # HumanEval: check(candidate) is the test
+        units.append(Unit(name=f"check({entry_point})", code=f"check({entry_point})", is_test=True))
+    if not any(u.is_test for u in units):
+        raise TestsInvalid("the tests contain no assert statement or check call")
+    return units
+
+
+def _is_docstring(stmt: ast.stmt) -> bool:
+    return isinstance(stmt, ast.Expr) and isinstance(stmt.value, ast.Constant)
