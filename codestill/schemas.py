@@ -46,6 +46,7 @@ class TestSuite(_Record):
     with ``entry_point`` naming the function to pass it). ``io``: stdin/stdout cases (APPS style).
     """
 
+    __test__ = False  # not a pytest class
     kind: Literal["asserts", "io"] = "asserts"
     code: str = ""
     entry_point: str | None = None
@@ -59,6 +60,7 @@ class TestSuite(_Record):
 
 
 class TestResult(_Record):
+    __test__ = False  # not a pytest class
     name: str
     outcome: TestOutcome
     message: str = ""

@@ -24,7 +24,7 @@ from codestill.schemas import ExecResult, Limits, TestSuite
 from tools.sandbox._container import Container, InfraFault, runner_source
 from tools.sandbox._engine import connect
 from tools.sandbox._image import require_image
-from tools.sandbox._tests import TestsInvalid, Unit, split_asserts
+from tools.sandbox._tests import InvalidTests, Unit, split_asserts
 from tools.sandbox._verdict import build_result, tainted
 
 _GRACE_S = 10.0  # beyond the wall limit, for the runner's own sweep and reply
@@ -91,7 +91,7 @@ class _Backend(abc.ABC):
         run_id = uuid.uuid4().hex
         try:
             req, units = _prepare(program, tests, limits)
-        except TestsInvalid as e:
+        except InvalidTests as e:
             return ExecResult(run_id=run_id, status="error", message=str(e), limits=limits)
         last = ""
         for attempt in range(1, self.config.infra_retries + 2):
@@ -204,7 +204,8 @@ class DockerSandbox(_Backend):
         await self.settle()
         containers = [await self._idle.get() for _ in range(len(self._all))]
         try:
-            return [{**await c.request({"op": "health"}, 10.0), "container": c.id, "runs": c.runs}
+            return [{**await c.request({"op": "health"}, 10.0), "container": c.id, "runs": c.runs,
+                     "ready_rss_kb": c.ready.get("rss_kb", 0)}
                     for c in containers]
         finally:
             for c in containers:

@@ -350,7 +350,8 @@ def _harness_asserts(program: bytes, units: list[dict], nonce: str) -> None:
     run_exit_funcs = __import__("atexit")._run_exitfuncs
     n_units = len(units)
     pristine = dict(builtins.__dict__)  # the tests see these, whatever the program patches
-    pristine["_cs_cmp"] = _make_comparator()
+    pristine["_cs_cmp"] = comparator = _make_comparator()
+    explain = comparator.explain
     module = types.ModuleType("solution")
     module.__file__ = "/tmp/work/solution.py"
     sys.modules["solution"] = module
@@ -365,11 +366,12 @@ def _harness_asserts(program: bytes, units: list[dict], nonce: str) -> None:
     namespace["__builtins__"] = pristine
     for i, unit in enumerate(units):
         t = perf()
+        explain()
         try:
             exec(compile(unit["code"], f"<test {i}>", "exec"), namespace)
             outcome, message, exc_name = "passed", "", ""
         except AssertionError as exc:
-            outcome, message, exc_name = "failed", str(exc)[:1000], "AssertionError"
+            outcome, message, exc_name = "failed", (str(exc) or explain())[:1000], "AssertionError"
         except BaseException as exc:
             outcome, message, exc_name = "error", _describe(exc), type(exc).__name__
         emit({"kind": "test", "i": i, "outcome": outcome, "message": message, "exc": exc_name,
@@ -409,6 +411,7 @@ def _make_comparator():
     dunders = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__contains__",
                "__hash__", "__iter__", "__len__", "__getitem__")
     get_type, is_inst = type, isinstance
+    last_false = [""]
 
     def rigged_class(cls: type) -> str | None:
         for klass in cls.__mro__:
@@ -450,10 +453,25 @@ def _make_comparator():
                             "and is not used to compare with plain data"
                         )
             if not ops[op](a, b):
+                last_false[0] = f"{_short(a)} {op} {_short(b)} is False"
                 return False
         return True
 
+    def explain() -> str:
+        """The last comparison that came out False, to explain a bare ``assert``."""
+        text, last_false[0] = last_false[0], ""
+        return text
+
+    compare.explain = explain
     return compare
+
+
+def _short(value: object) -> str:
+    try:
+        text = repr(value)
+    except BaseException:  # a program's __repr__ may raise
+        text = f"<{type(value).__name__}>"
+    return text if len(text) <= 200 else text[:200] + "..."
 
 
 def _harness_io(program: bytes, cases: list[dict], nonce: str) -> None:

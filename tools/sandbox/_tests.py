@@ -16,7 +16,7 @@ _OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", 
         ast.In: "in", ast.NotIn: "not in"}
 
 
-class TestsInvalid(ValueError):
+class InvalidTests(ValueError):
     """The test code itself does not parse."""
 
 
@@ -50,7 +50,7 @@ def split_asserts(code: str, entry_point: str | None = None) -> list[Unit]:
     try:
         tree = ast.parse(code)
     except SyntaxError as e:
-        raise TestsInvalid(f"the tests do not parse: SyntaxError: {e.msg} (line {e.lineno})") from None
+        raise InvalidTests(f"the tests do not parse: SyntaxError: {e.msg} (line {e.lineno})") from None
     units: list[Unit] = []
     defines_check = False
     for stmt in tree.body:
@@ -62,7 +62,7 @@ def split_asserts(code: str, entry_point: str | None = None) -> list[Unit]:
     if entry_point and defines_check:  # HumanEval: check(candidate) is the test
         units.append(Unit(name=f"check({entry_point})", code=f"check({entry_point})", is_test=True))
     if not any(u.is_test for u in units):
-        raise TestsInvalid("the tests contain no assert statement or check call")
+        raise InvalidTests("the tests contain no assert statement or check call")
     return units
 
 

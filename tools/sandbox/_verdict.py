@@ -58,7 +58,7 @@ def build_result(raw: dict, units: list[Unit], nonce: str, limits: Limits, run_i
         TestResult(
             name=u.name,
             outcome=by_index[i]["outcome"] if i in by_index else "not_run",
-            message=(by_index[i].get("message") or (f"assertion failed: {u.name}"
+            message=(by_index[i].get("message") or ("assertion failed"
                      if by_index[i]["outcome"] == "failed" else "")) if i in by_index else "",
             duration_s=float(by_index[i].get("duration_s", 0.0)) if i in by_index else 0.0,
         )
@@ -109,6 +109,6 @@ def _status(raw, units, records, load, done, clean, limits):
         for i, u in enumerate(units):
             rec = by_index.get(i, {})
             if u.is_test and rec.get("outcome") == outcome:
-                detail = rec.get("message") or f"assertion failed: {u.name}"
+                detail = rec.get("message") or "assertion failed"
                 return outcome, f"`{u.name}`: {detail}"
     return "passed", ""

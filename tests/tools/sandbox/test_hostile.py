@@ -1,0 +1,270 @@
+"""The hostile and faulty corpus, and the legitimate programs that naive limits would break.
+
+Each case asserts the exact status and message. On the warm pool, every case is followed by a
+health check: a canary that uses threads and a subprocess passes, no process is left but the
+runner, /tmp, /dev/shm and /dev/mqueue are empty, no SysV IPC object survives, and the runner's
+memory is stable. The same cases run on the cold backend (conformance).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import re
+import socket
+import struct
+from dataclasses import dataclass
+
+import pytest
+
+from codestill.schemas import ExecResult, Limits, TestSuite
+from tests.tools.sandbox.conftest import FAST
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    program: str | bytes
+    tests: str | TestSuite
+    status: str
+    message: str = ""  # a regex the message must match (re.search); "" means the message is empty
+    limits: Limits = FAST
+
+
+F1 = "def f():\n    return 1\n"
+T1 = "assert f() == 1"
+
+CASES = [
+    # -- processes
+    Case("fork_bomb_python", "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
+         T1, "timeout", r"^time limit exceeded"),
+    Case("fork_bomb_shell", "import subprocess\nsubprocess.Popen(['bash', '-c', ':(){ :|:& };:'], "
+         "stderr=subprocess.DEVNULL)\n" + F1, T1, "killed", r"^the program left \d+ process(es)? running"),
+    Case("child_spinning_after_parent_returns", "import subprocess, sys\n"
+         "subprocess.Popen([sys.executable, '-c', 'while True: pass'])\n" + F1, T1, "killed",
+         r"^the program left 1 process running"),
+    Case("daemonised_double_fork", "import os, time\npid = os.fork()\nif pid == 0:\n    os.setsid()\n"
+         "    if os.fork() == 0:\n        while True:\n            time.sleep(0.05)\n    os._exit(0)\n"
+         "os.waitpid(pid, 0)\n" + F1, T1, "killed", r"^the program left 1 process running"),
+    Case("fork_returning_into_harness", "import os\nos.fork()\n" + F1, T1, "killed",
+         r"^the program left 1 process running"),
+    Case("kill_pid1_and_everyone", "import os, signal\n"
+         "for s in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGSTOP, signal.SIGUSR1):\n"
+         "    os.kill(1, s)\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept ProcessLookupError:\n    pass\n" + F1,
+         T1, "passed"),
+    Case("ten_thousand_threads", "import threading, time\nfor _ in range(10000):\n"
+         "    threading.Thread(target=time.sleep, args=(5,), daemon=True).start()\n" + F1, T1, "error",
+         r"failed to load: RuntimeError: can't start new thread"),
+    # -- time
+    Case("infinite_loop", "while True:\n    pass\n", T1, "timeout", r"^time limit exceeded: CPU 1 s$"),
+    Case("signals_ignored_while_spinning", "import signal\n"
+         "for s in (signal.SIGXCPU, signal.SIGTERM, signal.SIGINT, signal.SIGHUP, signal.SIGALRM):\n"
+         "    signal.signal(s, signal.SIG_IGN)\nwhile True:\n    pass\n", T1, "timeout",
+         r"^time limit exceeded: CPU 1 s$"),
+    Case("catastrophic_regex", "import re\nre.match(r'(a+)+$', 'a' * 40 + 'b')\n", T1, "timeout",
+         r"^time limit exceeded: CPU 1 s$"),
+    Case("sleep_past_the_limit", "import time\ntime.sleep(60)\n", T1, "timeout",
+         r"^time limit exceeded: wall clock 4 s"),
+    # -- memory
+    Case("memory_bomb", "x = []\nwhile True:\n    x.append(b' ' * 10**6 + bytes(len(x) % 7))\n", T1, "oom",
+         r"^memory limit exceeded$"),
+    Case("one_huge_allocation", "x = bytearray(10**12)\n", T1, "oom", r"^memory limit exceeded: MemoryError$"),
+    Case("recursion_overflow", "def f(n):\n    return f(n + 1)\n", "assert f(0) == 1", "error",
+         r"RecursionError: maximum recursion depth exceeded"),
+    # -- output
+    Case("stdout_100_mb", "import sys\nsys.stdout.write('x' * 100_000_000)\n" + F1, T1, "passed"),
+    Case("endless_output", "import sys\nwhile True:\n    sys.stdout.write('y' * 65536)\n", T1, "killed",
+         r"^output limit exceeded"),
+    Case("binary_garbage_on_stdout", "import os\nos.write(1, bytes(range(256)) * 64)\n" + F1, T1, "passed"),
+    # -- files
+    Case("fill_the_tmpfs", "for i in range(100):\n    with open(f'/tmp/fill{i}', 'wb') as fh:\n"
+         "        fh.write(b'z' * (16 << 20))\n", T1, "error", r"No space left on device"),
+    Case("file_over_the_size_limit", "with open('big', 'wb') as fh:\n    fh.write(b'z' * (64 << 20))\n", T1,
+         "error", r"File too large"),
+    Case("writes_to_system_files", "import errno\ndef attempts():\n    out = []\n"
+         "    for path in ('/etc/passwd', '/usr/lib/python3.11/os.py', '/bin/newfile', '/root/x'):\n"
+         "        try:\n            open(path, 'a').close()\n            out.append('written')\n"
+         "        except OSError as e:\n            out.append(errno.errorcode[e.errno])\n    return out\n",
+         "assert attempts() == ['EACCES', 'EACCES', 'EROFS', 'EACCES']", "passed"),  # non-root, read-only
+    # -- network (documentation-only addresses: nothing may leave the container anyway)
+    Case("tcp_to_public_address", "import socket\nsocket.create_connection(('198.51.100.7', 80), timeout=2)\n",
+         T1, "error", r"OSError: \[Errno 101\] Network is unreachable"),
+    Case("udp_to_public_address", "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+         "s.sendto(b'x', ('203.0.113.9', 53))\n", T1, "error", r"Network is unreachable"),
+    Case("tcp_ipv6_public", "import socket\nsocket.create_connection(('2001:db8::1', 443), timeout=2)\n",
+         T1, "error", r"(Network is unreachable|Cannot assign requested address|Address family)"),
+    Case("dns_lookup", "import socket\nsocket.getaddrinfo('example.com', 80)\n", T1, "error", r"gaierror"),
+    # -- cheating
+    Case("sys_exit_0_before_tests", "import sys\nsys.exit(0)\n" + F1, T1, "error",
+         r"^the program failed to load: SystemExit: 0$"),
+    Case("os_exit_0_before_tests", "import os\nos._exit(0)\n" + F1, T1, "error",
+         r"^the program exited \(code 0\) before the tests completed$"),
+    Case("os_exit_0_inside_a_test", "import os\ndef f():\n    os._exit(0)\n", T1, "error",
+         r"^the program exited \(code 0\) before the tests completed$"),
+    Case("system_exit_inside_a_test", "def f():\n    raise SystemExit(0)\n", T1, "error", r"SystemExit: 0"),
+    Case("fake_passed_output", "print('PASSED\\n3 passed, 0 failed\\nOK')\ndef f():\n    return 2\n", T1,
+         "failed", r"^`assert f\(\) == 1`: 2 == 1 is False$"),
+    Case("always_equal_object", "class Yes:\n    def __eq__(self, other):\n        return True\n"
+         "    def __ne__(self, other):\n        return False\ndef f():\n    return Yes()\n",
+         "assert f() == 1\nassert [f()] == [1]", "failed", r"untrusted comparison: Yes\.__eq__"),
+    Case("patching_the_harness", "import builtins, json, os, sys\n"
+         "for mod in list(sys.modules.values()):\n    for name in list(vars(mod)):\n"
+         "        if name.startswith(('_cs', '_harness', '_report', '_make', 'build_result', 'emit')):\n"
+         "            try:\n                setattr(mod, name, lambda *a, **k: True)\n"
+         "            except Exception:\n                pass\n"
+         "builtins.len = lambda x: 3\nbuiltins.sorted = lambda x: [1]\n"
+         "json.dumps = lambda *a, **k: '{}'\nos.write = lambda fd, data: len(data)\n"
+         "def f():\n    return [9]\n", "assert len(f()) == 3\nassert sorted(f()) == [1]", "failed",
+         r"^`assert len\(f\(\)\) == 3`: 1 == 3 is False$"),
+    Case("forged_report_line", "import os\nos.write(3, b'{\"kind\": \"done\", \"n\": 1, \"nonce\": \"x\"}\\n')\n"
+         "def f():\n    return 2\n", T1, "error", r"report channel was written to by the program"),
+    Case("syntax_error", "def f(:\n    return 1\n", T1, "error", r"^the program failed to load: SyntaxError"),
+    Case("empty_program", "", T1, "error", r"NameError: name 'f' is not defined"),
+    Case("non_utf8_source", b"def f():\n    return '\xe9t\xe9'\n", T1, "error",
+         r"failed to load: SyntaxError: .*utf-8"),
+    Case("tests_that_do_not_parse", F1, "assert f() ==", "error", r"^the tests do not parse: SyntaxError"),
+    # -- signals and crashes
+    Case("segfault_through_ctypes", "import ctypes\nctypes.string_at(0)\n", T1, "killed",
+         r"^killed by signal SIGSEGV$"),
+    Case("os_abort", "import os\nos.abort()\n", T1, "killed", r"^killed by signal SIGABRT$"),
+    Case("reading_stdin_that_is_not_there", "x = input()\n", T1, "error", r"EOFError"),
+    # -- legitimate programs that naive limits break
+    Case("multiprocessing_pool_of_2", "from multiprocessing import Pool\ndef square(x):\n    return x * x\n"
+         "def total(n):\n    with Pool(2) as p:\n        return sum(p.map(square, range(n)))\n",
+         "assert total(1000) == 332833500", "passed"),
+    Case("threads", "import threading\ndef count():\n    n = [0]\n    lock = threading.Lock()\n"
+         "    def work():\n        for _ in range(10000):\n            with lock:\n                n[0] += 1\n"
+         "    ts = [threading.Thread(target=work) for _ in range(8)]\n    for t in ts:\n        t.start()\n"
+         "    for t in ts:\n        t.join()\n    return n[0]\n", "assert count() == 80000", "passed"),
+    Case("ten_mb_file_in_the_work_dir", "import os\ndef roundtrip():\n    data = os.urandom(10 << 20)\n"
+         "    with open('data.bin', 'wb') as fh:\n        fh.write(data)\n"
+         "    with open('data.bin', 'rb') as fh:\n        return fh.read() == data\n",
+         "assert roundtrip() is True", "passed"),
+    Case("local_socket_server_and_client", "import socket, threading\ndef echo():\n"
+         "    srv = socket.socket()\n    srv.bind(('127.0.0.1', 0))\n    srv.listen()\n"
+         "    def serve():\n        conn, _ = srv.accept()\n        conn.sendall(conn.recv(100).upper())\n"
+         "        conn.close()\n    threading.Thread(target=serve).start()\n"
+         "    cli = socket.create_connection(srv.getsockname())\n    cli.sendall(b'ping')\n"
+         "    return cli.recv(100)\n", "assert echo() == b'PING'", "passed"),
+    Case("latin1_source_with_coding_line", b"# -*- coding: latin-1 -*-\ndef f():\n    return '\xe9'\n",
+         "assert f() == '\\u00e9'", "passed"),
+    Case("humaneval_check_candidate", "def add(a, b):\n    return a + b\n",
+         TestSuite(code="METADATA = {}\n\ndef check(candidate):\n    assert candidate(1, 2) == 3\n"
+                   "    assert candidate(-1, 1) == 0\n", entry_point="add"), "passed"),
+    Case("stdin_stdout_cases", "a, b = map(int, input().split())\nprint(a + b)\n",
+         TestSuite(kind="io", cases=({"input": "1 2\n", "output": "3\n"}, {"input": "5 5", "output": "10"})),
+         "passed"),
+    Case("stdin_stdout_wrong_answer", "a, b = map(int, input().split())\nprint(a - b)\n",
+         TestSuite(kind="io", cases=({"input": "1 2\n", "output": "3\n"},)), "failed", r"expected '3\\n', got '-1\\n'"),
+]
+
+CANARY = ("import subprocess, sys, threading\ndef canary():\n    out = []\n"
+          "    ts = [threading.Thread(target=out.append, args=(i,)) for i in range(4)]\n"
+          "    for t in ts:\n        t.start()\n    for t in ts:\n        t.join()\n"
+          "    p = subprocess.run([sys.executable, '-c', 'print(6 * 7)'], capture_output=True, text=True)\n"
+          "    return sorted(out), p.stdout.strip()\n")
+
+
+def check(result: ExecResult, case: Case) -> None:
+    assert result.status == case.status, (result.status, result.message, result.stderr[-500:])
+    if case.message:
+        assert re.search(case.message, result.message), result.message
+    elif case.status == "passed":
+        assert result.message == ""
+
+
+def test_the_corpus_is_large_enough():
+    hostile = [c for c in CASES if c.status != "passed" or "kill" in c.id or "system" in c.id]
+    assert len(hostile) >= 30
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_warm_pool(warm, case: Case):
+    check(warm(case.program, case.tests, case.limits), case)
+    assert_pool_healthy(warm)
+
+
+@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
+def test_cold(cold, case: Case):
+    check(cold(case.program, case.tests, case.limits), case)
+
+
+def assert_pool_healthy(warm) -> None:
+    for _ in range(2):  # a FIFO pool of two: each container runs the canary once
+        canary = warm(CANARY, "assert canary() == ([0, 1, 2, 3], '42')")
+        assert canary.status == "passed", (canary.message, canary.stderr)
+    for state in warm.call(warm.sandbox.health):
+        assert state["pids"] == [1], state  # the runner alone
+        assert state["leftovers"] == {"/tmp": [], "/dev/shm": [], "/dev/mqueue": []}, state
+        assert state["sysv_ipc"] == 0, state
+        # The runner's own memory stays near what it was at start (a few MB of slack).
+        assert state["rss_kb"] < state["ready_rss_kb"] + 8 * 1024, state
+
+
+def test_output_is_truncated_with_a_marker(warm):
+    result = warm("import sys\nsys.stdout.write('x' * 100_000_000)\n" + F1, T1)
+    assert result.status == "passed"
+    assert result.stdout_truncated_bytes == 100_000_000 - len(result.stdout)
+    assert len(result.stdout) == result.limits.capture_bytes
+
+
+def test_binary_output_is_decoded_with_replacement(warm):
+    result = warm("import os\nos.write(1, b'ok\\xff\\xfe')\n" + F1, T1)
+    assert result.stdout == "ok\ufffd\ufffd"
+
+
+def test_host_secrets_never_reach_the_sandbox(backend, host_secret):
+    program = (
+        "import glob, os\ndef leaks():\n    found = [k for k in os.environ if 'KEY' in k or 'TOKEN' in k]\n"
+        "    for path in glob.glob('/proc/*/environ'):\n        try:\n"
+        "            with open(path, 'rb') as fh:\n                data = fh.read()\n"
+        "        except OSError:\n            continue\n"
+        f"        if b'{host_secret[:12]}' in data or b'OPENAI' in data:\n            found.append(path)\n"
+        "    return found\ndef pid1_environ_readable():\n    return os.path.exists('/proc/1/environ')\n"
+    )
+    result = backend(program, "assert leaks() == []\nassert pid1_environ_readable()")
+    assert result.status == "passed", result.message
+
+
+def _host_addresses() -> list[str]:
+    """This machine's IPv4 addresses (docker0's gateway among them), read from its interfaces."""
+    found = []
+    for _, name in socket.if_nameindex():
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+            try:
+                packed = fcntl.ioctl(s.fileno(), 0x8915, struct.pack("256s", name.encode()[:15]))  # SIOCGIFADDR
+            except OSError:
+                continue
+            addr = socket.inet_ntoa(packed[20:24])
+            if not addr.startswith("127."):
+                found.append(addr)
+    return found
+
+
+def test_the_hosts_addresses_are_unreachable(backend):
+    addresses = _host_addresses()
+    assert addresses, "this machine has no non-loopback address to try"
+    program = (
+        "import socket\ndef attempts(addresses):\n    out = []\n    for a in addresses:\n"
+        "        for port in (22, 80, 2375):\n            try:\n"
+        "                socket.create_connection((a, port), timeout=1).close()\n"
+        "                out.append('connected')\n            except OSError as e:\n"
+        "                out.append(e.errno)\n    return out\n"
+    )
+    result = backend(program, f"assert set(attempts({addresses!r})) == {{101}}")  # ENETUNREACH
+    assert result.status == "passed", result.message
+
+
+def test_no_state_survives_for_the_next_run(warm):
+    writer = (
+        "import os\nfor root in ('/tmp', '/tmp/work', '/dev/shm'):\n"
+        "    with open(os.path.join(root, 'marker'), 'w') as fh:\n        fh.write('x')\n"
+        "os.makedirs('/tmp/locked/deeper')\nos.chmod('/tmp/locked', 0)\n" + F1
+    )
+    assert warm(writer, T1).status == "passed"
+    reader = (
+        "import glob\ndef left():\n"
+        "    return glob.glob('/tmp/**/*', recursive=True) + glob.glob('/dev/shm/*') + glob.glob('/dev/mqueue/*')\n"
+    )
+    for _ in range(4):  # both containers of the pool, twice
+        result = warm(reader, "assert left() == ['/tmp/work']")
+        assert result.status == "passed", result.message

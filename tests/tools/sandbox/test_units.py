@@ -1,0 +1,84 @@
+"""Host-side pieces of the sandbox, without Docker: test splitting and verdicts."""
+
+from __future__ import annotations
+
+import signal
+
+import pytest
+
+from codestill.schemas import Limits
+from tools.sandbox._tests import InvalidTests, split_asserts
+from tools.sandbox._verdict import build_result, tainted
+
+
+def test_each_top_level_assert_is_a_test_and_the_rest_is_setup():
+    units = split_asserts("import math\nX = 2\nassert f(X) == 4\nassert math.isclose(g(), 0.5)\n")
+    assert [(u.name, u.is_test) for u in units] == [
+        ("import math", False), ("X = 2", False), ("assert f(X) == 4", True),
+        ("assert math.isclose(g(), 0.5)", True)]
+
+
+def test_comparisons_inside_asserts_go_through_the_trusted_comparator():
+    [unit] = split_asserts("assert 0 <= f(x) < 10 and f(1) != 2")
+    assert unit.code == "assert _cs_cmp(('<=', '<'), 0, f(x), 10) and _cs_cmp(('!=',), f(1), 2)"
+    [setup, _test] = split_asserts("y = a == b\nassert y")
+    assert setup.code == "y = a == b"  # outside asserts nothing is rewritten
+
+
+def test_humaneval_check_gets_called_with_the_entry_point():
+    units = split_asserts("def check(candidate):\n    assert candidate(1) == 2\n", entry_point="inc")
+    assert units[-1].name == "check(inc)" and units[-1].is_test
+    assert "_cs_cmp" in units[0].code
+
+
+@pytest.mark.parametrize("code", ["assert f( ==", "x = 1\n", ""])
+def test_test_code_without_tests_or_syntax_is_refused(code):
+    with pytest.raises(InvalidTests):
+        split_asserts(code)
+
+
+def _raw(report: str, **extra) -> dict:
+    return {"report": report, "exit_code": 0, "signal": None, "cpu_s": 0.01, "wall_s": 0.02,
+            "stopped_by": None, "oom": False, "leftover_processes": 0, "pids_after": 1, **extra}
+
+
+def _report(nonce: str, outcomes: list[str]) -> str:
+    import json
+
+    lines = [{"kind": "load", "ok": True}]
+    lines += [{"kind": "test", "i": i, "outcome": o, "message": ""} for i, o in enumerate(outcomes)]
+    lines += [{"kind": "done", "n": len(outcomes)}]
+    return "\n".join(json.dumps({**r, "nonce": nonce}) for r in lines) + "\n"
+
+
+UNITS = split_asserts("assert f() == 1\nassert f() != 2")
+
+
+def test_a_complete_report_with_the_nonce_passes():
+    result = build_result(_raw(_report("n1", ["passed", "passed"])), UNITS, "n1", Limits(), "r")
+    assert result.status == "passed" and [t.outcome for t in result.tests] == ["passed", "passed"]
+
+
+def test_a_report_with_another_nonce_is_void():
+    result = build_result(_raw(_report("forged", ["passed", "passed"])), UNITS, "n1", Limits(), "r")
+    assert result.status == "error"
+
+
+def test_a_report_that_stops_early_is_not_a_pass():
+    text = "".join(_report("n1", ["passed", "passed"]).splitlines(keepends=True)[:2])
+    result = build_result(_raw(text), UNITS, "n1", Limits(), "r")
+    assert result.status == "error"
+    assert [t.outcome for t in result.tests] == ["passed", "not_run"]
+
+
+def test_a_report_counting_fewer_tests_than_the_host_is_not_a_pass():
+    result = build_result(_raw(_report("n1", ["passed"])), UNITS, "n1", Limits(), "r")
+    assert result.status == "error"
+
+
+def test_sigkill_at_the_cpu_limit_is_a_timeout_and_taints():
+    raw = _raw("", signal=int(signal.SIGKILL), cpu_s=2.0, exit_code=None)
+    result = build_result(raw, UNITS, "n1", Limits(cpu_s=2.0), "r")
+    assert (result.status, result.message) == ("timeout", "time limit exceeded: CPU 2 s")
+    assert tainted(raw)
+    assert not tainted(_raw(_report("n1", ["passed", "passed"])))
