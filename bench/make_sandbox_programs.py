@@ -8,10 +8,12 @@ Source: MBPP's ``sanitized-mbpp.json`` (Austin et al. 2021, "Program Synthesis w
 Language Models"), CC BY 4.0; see bench/data/NOTICE-MBPP.md.
 
 Selection, deterministic: the problems, sorted by task_id, that have exactly three asserts and no
-test imports, and whose reference solution passes its asserts in the sandbox. Positions 0, 2, 4...
+test imports, and whose reference solution passes its asserts in the sandbox using at most
+``MAX_CPU_S`` of CPU time (the bench measures the sandbox, not one slow program). Positions 0, 2, 4...
 of the output keep the reference solution; positions 1, 3, 5... get a planted bug: the first AST
 mutation (kinds tried in the fixed order of ``MUTATIONS``, sites in ``ast.walk`` order) whose
-sandbox verdict is "failed", or failing that the first whose verdict is "error". A problem with
+sandbox verdict is "failed", or failing that the first whose verdict is "error" (within the same
+CPU budget). A problem with
 no such mutation is skipped for the next one. Every kept program has been run three times in the
 sandbox with the same verdict (one run plus two confirmations); one whose verdict changes is
 dropped. The verdict is recorded as ``expected``.
@@ -33,7 +35,7 @@ from codestill.schemas import Limits
 from tools.sandbox import DockerSandbox
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_SOURCE = Path("/work/shared/data/sanitized-mbpp.json")
+DEFAULT_SOURCE = HERE.parents[1] / "shared" / "data" / "sanitized-mbpp.json"  # the team's shared folder
 OUT_DATA = HERE / "data" / "sandbox_programs.jsonl"
 OUT_NOTICE = HERE / "data" / "NOTICE-MBPP.md"
 
@@ -41,6 +43,7 @@ N_PROGRAMS = 200
 LIMITS = Limits(cpu_s=4)
 CONFIRM_RUNS = 2  # extra runs of every kept program; its verdict must not change
 MAX_CANDIDATES = 40  # mutated variants tried per problem, at most
+MAX_CPU_S = 0.1  # MBPP-sized: a program that needs more CPU measures itself, not the sandbox
 IN_FLIGHT = 16  # runs queued on the pool at once (keeps each wait well under start_timeout_s)
 
 
@@ -156,9 +159,11 @@ class Runner:
         self.runs = 0
 
     async def status(self, program: str, tests: str) -> str:
+        """The verdict; "slow" for a program over MAX_CPU_S, which is never kept."""
         async with self.gate:
             self.runs += 1
-            return (await self.sandbox.run(program, tests, LIMITS)).status
+            result = await self.sandbox.run(program, tests, LIMITS)
+            return "slow" if result.cpu_s > MAX_CPU_S else result.status
 
     async def stable(self, program: str, tests: str, status: str) -> bool:
         again = await asyncio.gather(*(self.status(program, tests) for _ in range(CONFIRM_RUNS)))
