@@ -25,6 +25,7 @@ import argparse
 import ast
 import asyncio
 import json
+import types
 from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -86,25 +87,25 @@ def _int_plus_one(tree: ast.AST, n: int) -> str | None:
     return None
 
 
-def _add_sub_swap(tree: ast.AST, n: int) -> str | None:
-    sites = (node for node in ast.walk(tree)
-             if isinstance(node, ast.BinOp | ast.AugAssign) and isinstance(node.op, ast.Add | ast.Sub))
-    for k, node in enumerate(sites):
-        if k == n:
-            to_sub = isinstance(node.op, ast.Add)
-            node.op = ast.Sub() if to_sub else ast.Add()
-            return f"add_sub_swap: {'+ -> -' if to_sub else '- -> +'} (line {node.lineno})"
-    return None
+def _op_swap(label: str, node_types: type | types.UnionType, first: type, second: type,
+             text: tuple[str, str]) -> Callable[[ast.AST, int], str | None]:
+    """A mutation that swaps two operators (``first`` <-> ``second``) at the n-th site."""
+
+    def mutate(tree: ast.AST, n: int) -> str | None:
+        sites = (node for node in ast.walk(tree)
+                 if isinstance(node, node_types) and isinstance(node.op, first | second))
+        for k, node in enumerate(sites):
+            if k == n:
+                forward = isinstance(node.op, first)
+                node.op = second() if forward else first()
+                return f"{label}: {text[0] if forward else text[1]} (line {node.lineno})"
+        return None
+
+    return mutate
 
 
-def _and_or_swap(tree: ast.AST, n: int) -> str | None:
-    sites = (node for node in ast.walk(tree) if isinstance(node, ast.BoolOp))
-    for k, node in enumerate(sites):
-        if k == n:
-            to_or = isinstance(node.op, ast.And)
-            node.op = ast.Or() if to_or else ast.And()
-            return f"and_or_swap: {'and -> or' if to_or else 'or -> and'} (line {node.lineno})"
-    return None
+_add_sub_swap = _op_swap("add_sub_swap", ast.BinOp | ast.AugAssign, ast.Add, ast.Sub, ("+ -> -", "- -> +"))
+_and_or_swap = _op_swap("and_or_swap", ast.BoolOp, ast.And, ast.Or, ("and -> or", "or -> and"))
 
 
 def _negate_return(tree: ast.AST, n: int) -> str | None:

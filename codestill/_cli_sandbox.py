@@ -24,10 +24,15 @@ def _say(text: str) -> None:
     _out.print(f"[dim]sandbox:[/] {text}", highlight=False)
 
 
+BaseImage = Annotated[str | None, typer.Option(
+    help="Build from this registry image (e.g. python:3.11-slim) instead of debootstrap.")]
+
+
 @app.command()
-def setup(rebuild: Annotated[bool, typer.Option(help="Build the image even if present.")] = False) -> None:
+def setup(rebuild: Annotated[bool, typer.Option(help="Build the image even if present.")] = False,
+          base_image: BaseImage = None) -> None:
     """Install and start a Docker engine if none answers, and build the image if missing (idempotent)."""
-    config = SandboxConfig()
+    config = SandboxConfig(base_image=base_image)
     client = ensure_engine(config, _say)
     if rebuild or not image_present(client, config):
         if not config.base_image:
@@ -37,9 +42,9 @@ def setup(rebuild: Annotated[bool, typer.Option(help="Build the image even if pr
 
 
 @app.command()
-def build() -> None:
+def build(base_image: BaseImage = None) -> None:
     """Build the sandbox image: debootstrap a Debian rootfs with python3 and `docker import` it."""
-    config = SandboxConfig()
+    config = SandboxConfig(base_image=base_image)
     build_image(connect(config), config, _say)
     _out.print(f"built {config.image}")
 

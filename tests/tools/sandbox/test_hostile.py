@@ -155,6 +155,8 @@ CASES = [
     Case("stdin_stdout_cases", "a, b = map(int, input().split())\nprint(a + b)\n",
          TestSuite(kind="io", cases=({"input": "1 2\n", "output": "3\n"}, {"input": "5 5", "output": "10"})),
          "passed"),
+    Case("stdin_stdout_case_that_spins", "while True:\n    pass\n",
+         TestSuite(kind="io", cases=({"input": "", "output": ""},)), "timeout", r"^time limit exceeded: CPU 1 s"),
     Case("stdin_stdout_wrong_answer", "a, b = map(int, input().split())\nprint(a - b)\n",
          TestSuite(kind="io", cases=({"input": "1 2\n", "output": "3\n"},)), "failed", r"expected '3\\n', got '-1\\n'"),
 ]
