@@ -312,14 +312,19 @@ def _child(req: dict, out_w: int, err_w: int, rep_w: int) -> None:
     os.makedirs(work, exist_ok=True)
     os.chdir(work)
     os.environ["HOME"] = work
-    sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)
-    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
-    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+    _reopen_stdio()
     program = base64.b64decode(req["program"])
     if req["mode"] == "io":
         _harness_io(program, req["cases"], req["nonce"])
     else:
         _harness_asserts(program, req["units"], req["nonce"])
+
+
+def _reopen_stdio() -> None:
+    """Fresh Python stdio over fds 0-2 (just redirected), sharing no buffer with the runner's."""
+    sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)
+    sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+    sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
 
 
 def _reporter(nonce: str):
@@ -510,9 +515,7 @@ def _run_io_case(code, case: dict) -> tuple[str, str, str]:
             os.dup2(fd, 0), os.dup2(out_w, 1), os.dup2(err_w, 2)
             os.close(3)
             os.closerange(4, 1 << 16)
-            sys.stdin = open(0, encoding="utf-8", errors="replace", closefd=False)
-            sys.stdout = open(1, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
-            sys.stderr = open(2, "w", encoding="utf-8", errors="backslashreplace", closefd=False)
+            _reopen_stdio()
             import types
 
             main = types.ModuleType("__main__")

@@ -64,7 +64,7 @@ def build_result(raw: dict, units: list[Unit], nonce: str, limits: Limits, run_i
         )
         for i, u in enumerate(units) if u.is_test
     )
-    status, message = _status(raw, units, records, load, done, clean, limits)
+    status, message = _status(raw, units, records, by_index, load, done, clean, limits)
     return ExecResult(
         run_id=run_id, status=status, message=message, tests=tests,
         stdout=raw.get("stdout", ""), stderr=raw.get("stderr", ""),
@@ -74,7 +74,7 @@ def build_result(raw: dict, units: list[Unit], nonce: str, limits: Limits, run_i
     )
 
 
-def _status(raw, units, records, load, done, clean, limits):
+def _status(raw, units, records, by_index, load, done, clean, limits):
     cpu, sig = raw.get("cpu_s", 0.0), raw.get("signal")
     if raw.get("stopped_by") == "wall":
         return "timeout", f"time limit exceeded: wall clock {limits.wall_limit_s:g} s (CPU {cpu:.2f} s)"
@@ -100,7 +100,6 @@ def _status(raw, units, records, load, done, clean, limits):
     if raw.get("leftover_processes"):
         n = raw["leftover_processes"]
         return "killed", f"the program left {n} process{'es' if n > 1 else ''} running; killed after the run"
-    by_index = {r["i"]: r for r in records if r.get("kind") == "test"}
     for i, u in enumerate(units):
         rec = by_index.get(i, {})
         if not u.is_test and rec.get("outcome") != "passed":
