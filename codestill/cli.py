@@ -7,6 +7,8 @@ import sys
 import typer
 from rich.console import Console
 
+from codestill._cli_config import app as config_app
+from codestill._cli_llm import app as llm_app
 from codestill._cli_sandbox import app as sandbox_app
 from codestill.errors import CodestillError
 
@@ -16,6 +18,8 @@ app = typer.Typer(
     help="codestill: verified code-training data from LLM agents, and small code models trained on it.",
 )
 app.add_typer(sandbox_app, name="sandbox")
+app.add_typer(config_app, name="config")
+app.add_typer(llm_app, name="llm")
 
 
 def main() -> None:

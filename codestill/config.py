@@ -1,15 +1,33 @@
-"""Typed settings. The spine issue layers these into one settings object (file, env, flags)."""
+"""One typed settings object, layered: defaults < TOML file < ``CODESTILL_*`` environment < CLI flags.
+
+    codestill.toml (or --config FILE)      [llm]
+                                           model = "openai:gpt-4o-mini"
+    environment                            CODESTILL_LLM__MODEL=openai:qwen@http://gpu:8000/v1
+    flags                                  codestill solve --model ...
+
+Nested keys use ``__`` in the environment. ``explain_settings`` tells where each value came from
+(``codestill config show``). Secrets are ``SecretStr``: shown masked, and ``Settings.record()``,
+which is what run directories store, leaves them out.
+"""
 
 from __future__ import annotations
 
 import os
+import tomllib
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
+from codestill.errors import ConfigError
 from codestill.schemas import Limits
 
 # Bump when the image recipe changes: the tag changes and `sandbox setup` builds anew.
 IMAGE_RECIPE = "bookworm-py3-1"
+DEFAULT_CONFIG_FILE = Path("codestill.toml")
+ENV_PREFIX = "CODESTILL_"
 
 
 def _cores() -> int:
@@ -39,3 +57,168 @@ class SandboxConfig(BaseModel):
     start_timeout_s: float = Field(60.0, gt=0, description="Deadline for starting one container.")
     api_timeout_s: float = Field(30.0, gt=0, description="Deadline for any other Docker API call.")
     limits: Limits = Limits()
+
+
+class LLMConfig(BaseModel):
+    """How chat models are reached. See ``codestill.llm.make_chat_model`` for the spec forms."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    model: str = Field("openai:gpt-4o-mini", description="openai:<model>[@<base_url>] or hf:<id or dir>.")
+    api_key: SecretStr | None = Field(
+        None, description="Key for the endpoint. openai:<model> falls back to OPENAI_API_KEY; "
+        "a custom base_url gets only this key (never your OpenAI key), else 'EMPTY'.")
+    temperature: float = Field(0.2, ge=0)
+    max_tokens: int | None = Field(2048, ge=1, description="Longest reply, in tokens.")
+    timeout_s: float = Field(120.0, gt=0, description="Per-call timeout (each try).")
+    max_retries: int = Field(4, ge=0, description="Client retries on 429 / 5xx / timeouts (backoff, Retry-After).")
+    max_concurrency: int = Field(64, ge=1, description="Calls in flight at once per endpoint.")
+    structured: Literal["auto", "tools", "json_schema", "prompt"] = Field(
+        "auto", description="How replies are made structured: tool calls, JSON schema, or prompt + parser.")
+    repair_rounds: int = Field(1, ge=0, description="Re-asks after a reply that does not parse.")
+
+
+class TracesConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    enabled: bool = True
+    path: Path = Field(Path(".codestill/traces.sqlite"), description="Trace store of interactive sessions.")
+
+
+class Settings(BaseSettings):
+    """Everything configurable. Build it with ``load_settings``; every run records ``record()``."""
+
+    model_config = SettingsConfigDict(extra="forbid", frozen=True)
+
+    llm: LLMConfig = LLMConfig()
+    sandbox: SandboxConfig = SandboxConfig()
+    traces: TracesConfig = TracesConfig()
+    runs_dir: Path = Field(Path("runs"), description="Where batch runs put their run directories.")
+
+    @classmethod
+    def settings_customise_sources(
+        cls, settings_cls: type[BaseSettings], init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource, dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        # load_settings merges the layers itself, so it can also say where each value came from.
+        return (init_settings,)
+
+    def record(self) -> dict[str, Any]:
+        """The settings as run directories store them: JSON, with every secret left out."""
+        return _drop_secrets(self, self.model_dump(mode="json"))
+
+
+def _drop_secrets(model: BaseModel, dumped: dict[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in dumped.items():
+        attr = getattr(model, name)
+        if isinstance(attr, SecretStr):
+            continue
+        out[name] = _drop_secrets(attr, value) if isinstance(attr, BaseModel) else value
+    return out
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML ({e}); fix the file or pass another with --config") from None
+    except OSError as e:
+        raise ConfigError(f"{path}: cannot read it ({e.strerror}); check the path given to --config") from None
+
+
+def _layers(config_file: Path | None, flags: Mapping[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """The layers from lowest to highest priority, each a nested dict of what it sets."""
+    if config_file is not None and not config_file.is_file():
+        raise ConfigError(f"{config_file}: no such settings file; check the path given to --config")
+    path = config_file or (DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None)
+    env = EnvSettingsSource(Settings, env_prefix=ENV_PREFIX, env_nested_delimiter="__", case_sensitive=False)
+    return [
+        (f"file {path}", _read_toml(path) if path else {}),
+        ("env", env()),
+        ("flag", _nest(flags)),
+    ]
+
+
+def _nest(flags: Mapping[str, Any]) -> dict[str, Any]:
+    """{"llm.model": "x"} -> {"llm": {"model": "x"}}; flags left unset (None) set nothing."""
+    out: dict[str, Any] = {}
+    for dotted, value in flags.items():
+        if value is None:
+            continue
+        *parents, leaf = dotted.split(".")
+        node = out
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def _merge(low: dict[str, Any], high: dict[str, Any]) -> dict[str, Any]:
+    out = dict(low)
+    for key, value in high.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = _merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def load_settings(config_file: Path | None = None, flags: Mapping[str, Any] | None = None) -> Settings:
+    """Defaults < ``config_file`` (else ./codestill.toml if present) < CODESTILL_* env < ``flags``.
+
+    ``flags`` maps dotted keys to values, e.g. ``{"llm.model": "openai:x@http://h/v1"}``.
+    """
+    merged: dict[str, Any] = {}
+    layers = _layers(config_file, flags or {})
+    for _, layer in layers:
+        merged = _merge(merged, layer)
+    try:
+        return Settings(**merged)
+    except ValidationError as e:
+        raise ConfigError(_explain_validation(e, layers)) from None
+
+
+def _explain_validation(e: ValidationError, layers: list[tuple[str, dict[str, Any]]]) -> str:
+    err = e.errors()[0]
+    dotted = ".".join(str(p) for p in err["loc"])
+    where = next((name for name, layer in reversed(layers) if _has(layer, dotted)), "default")
+    hint = {"env": f"fix or unset {ENV_PREFIX}{dotted.upper().replace('.', '__')}",
+            "flag": "fix the flag", "default": "this is a bug: please report it"}.get(where, f"fix it in {where[5:]}")
+    return f"setting {dotted} (from {where}): {err['msg']}; {hint}"
+
+
+def _has(layer: Mapping[str, Any], dotted: str) -> bool:
+    node: Any = layer
+    for part in dotted.split("."):
+        if not isinstance(node, Mapping) or part not in node:
+            return False
+        node = node[part]
+    return True
+
+
+def _leaves(model: BaseModel, prefix: str = "") -> Iterator[tuple[str, Any]]:
+    for name in type(model).model_fields:
+        value = getattr(model, name)
+        key = f"{prefix}{name}"
+        if isinstance(value, BaseModel):
+            yield from _leaves(value, key + ".")
+        else:
+            yield key, value
+
+
+def explain_settings(config_file: Path | None = None,
+                     flags: Mapping[str, Any] | None = None) -> list[tuple[str, str, str]]:
+    """(key, value as shown, source) for every setting; secrets masked, never shown."""
+    settings = load_settings(config_file, flags)
+    layers = _layers(config_file, flags or {})
+    rows = []
+    for key, value in _leaves(settings):
+        source = next((name for name, layer in reversed(layers) if _has(layer, key)), "default")
+        if isinstance(value, SecretStr):
+            shown = "******** (set)" if value.get_secret_value() else "(empty)"
+        else:
+            shown = "(not set)" if value is None else str(value)
+        rows.append((key, shown, source))
+    return rows

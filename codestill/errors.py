@@ -6,6 +6,14 @@
         ImageMissing        the sandbox image is not built
         ImageBuildError     building the image failed
         SetupError          installing or starting what the sandbox needs failed
+      ConfigError           a settings file or value is wrong
+      RecordError           a records file (JSON / JSONL) is malformed
+        SchemaVersionError  it was written with another schema_version
+      LLMError              a chat model cannot be used
+        MissingCredentials  no API key where the endpoint needs one
+        ModelUnreachable    the model server does not answer
+        UnknownModel        the server does not serve that model
+        BadModelSpec        the model spec string is not understood
 
 Failures of *untrusted code* are never exceptions: they are ``ExecResult`` statuses.
 """
@@ -33,3 +41,35 @@ class ImageBuildError(SandboxError):
 
 class SetupError(SandboxError):
     """Installing or starting a part of the sandbox failed."""
+
+
+class ConfigError(CodestillError):
+    """A settings file or value is wrong."""
+
+
+class RecordError(CodestillError):
+    """A records file (JSON / JSONL) cannot be read."""
+
+
+class SchemaVersionError(RecordError):
+    """A record was written with another ``schema_version`` than this codestill reads."""
+
+
+class LLMError(CodestillError):
+    """A chat model cannot be used. Failures of one *call* (a bad reply) are results, not this."""
+
+
+class MissingCredentials(LLMError):
+    """No API key where the endpoint needs one."""
+
+
+class ModelUnreachable(LLMError):
+    """The model server does not answer."""
+
+
+class UnknownModel(LLMError):
+    """The server answers but does not serve the model asked for."""
+
+
+class BadModelSpec(LLMError):
+    """The model spec string is not understood."""

@@ -1,7 +1,10 @@
 """Records that cross package boundaries, as pydantic v2 models.
 
-Every record written to disk carries ``schema_version``; see ``SCHEMA_VERSION``.
-The spine issue adds the agent records (Task, Plan, Trajectory, ...) here.
+Every record written to disk on its own (a JSONL line, a JSON file) carries ``schema_version``;
+``load_record`` / ``read_jsonl`` refuse another version with one clear message (see ``codestill.records``).
+
+    Task -> Plan* -> ModuleSpec* -> Module* (+ MemoryHit*) -> Attempt* (code, TestSuite, ExecResult,
+    Critique) -> Trajectory (verdict, reason, usage) -> SFTRecord* (chat messages, code | plan)
 """
 
 from __future__ import annotations
@@ -18,6 +21,12 @@ TestOutcome = Literal["passed", "failed", "error", "not_run"]
 
 class _Record(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class _Versioned(_Record):
+    """A record that is written to disk on its own, so it says which schema it follows."""
+
+    schema_version: int = SCHEMA_VERSION
 
 
 class Limits(_Record):
@@ -67,10 +76,9 @@ class TestResult(_Record):
     duration_s: float = 0.0
 
 
-class ExecResult(_Record):
+class ExecResult(_Versioned):
     """The sandbox's verdict on one program. Failures of the program are results, not exceptions."""
 
-    schema_version: int = SCHEMA_VERSION
     run_id: str
     status: ExecStatus
     message: str = ""
@@ -93,3 +101,161 @@ class ExecResult(_Record):
     @property
     def n_passed(self) -> int:
         return sum(t.outcome == "passed" for t in self.tests)
+
+    def feedback(self, max_tests: int = 10) -> str:
+        """The result as agents show it to a model (the critic, a repair request).
+
+        The first line is always ``status: <status>``: the simulated teacher reads it, and so
+        can a human skimming a prompt in the trace viewer.
+        """
+        lines = [f"status: {self.status}", f"tests: {self.n_passed}/{len(self.tests)} passed"]
+        if self.message:
+            lines.append(f"message: {self.message}")
+        bad = [t for t in self.tests if t.outcome != "passed"]
+        lines += [f"- {t.name}: {t.outcome}: {t.message}".rstrip(": ") for t in bad[:max_tests]]
+        if len(bad) > max_tests:
+            lines.append(f"- ... and {len(bad) - max_tests} more")
+        if self.stderr.strip() and not self.passed:
+            lines += ["stderr (tail):", self.stderr[-1500:]]
+        return "\n".join(lines)
+
+
+# ---- the agent records ----------------------------------------------------------------------
+
+# Which agent is asking. An agent's system prompt starts with "You are the codestill <role>."
+Role = Literal["planner", "decomposer", "coder", "tester", "critic", "evolver", "conceptor"]
+ROLES: tuple[Role, ...] = ("planner", "decomposer", "coder", "tester", "critic", "evolver", "conceptor")
+
+
+class Task(_Versioned):
+    """One coding instruction. ``lineage`` lists the ids it was derived from (evolution, seeds)."""
+
+    id: str = Field(min_length=1)
+    instruction: str = Field(min_length=1)
+    entry_point: str | None = Field(None, description="Name of the function the tests call.")
+    signature: str | None = Field(None, description="e.g. 'def f(xs: list[int]) -> int'.")
+    tests: TestSuite | None = Field(None, description="Tests given with the task, if any.")
+    source: str = Field("user", description="Where it came from: mbpp, humaneval, evol, selfalign, user...")
+    lineage: tuple[str, ...] = ()
+
+
+class Plan(_Record):
+    """A solution plan: numbered steps in words. ``backward``: written from a verified solution."""
+
+    steps: tuple[str, ...] = Field(min_length=1)
+    rationale: str = ""
+    kind: Literal["forward", "backward"] = "forward"
+
+
+class ModuleSpec(_Record):
+    """One function module a solution is decomposed into (AMR-Evol)."""
+
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    signature: str = Field(description="The def line, e.g. 'def is_prime(n: int) -> bool'.")
+    description: str = ""
+
+
+class Module(_Versioned):
+    """A module with code; ``verified`` once a solution using it passed its tests."""
+
+    spec: ModuleSpec
+    code: str
+    verified: bool = False
+    task_id: str | None = Field(None, description="The task whose accepted solution it came from.")
+
+
+class MemoryHit(_Record):
+    """A module the memory returned for a spec, with its similarity score (higher is closer)."""
+
+    spec_name: str
+    module: Module
+    score: float
+
+
+class Critique(_Record):
+    """The critic's judgement of one attempt."""
+
+    verdict: Literal["accept", "repair", "replan", "reject"]
+    issues: tuple[str, ...] = ()
+    suggestion: str = ""
+
+
+class Usage(_Record):
+    """Tokens and time spent on model calls."""
+
+    calls: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    latency_s: float = 0.0
+
+    def __add__(self, other: Usage) -> Usage:
+        return Usage(calls=self.calls + other.calls, prompt_tokens=self.prompt_tokens + other.prompt_tokens,
+                     completion_tokens=self.completion_tokens + other.completion_tokens,
+                     latency_s=self.latency_s + other.latency_s)
+
+    @property
+    def total_tokens(self) -> int:
+        return self.prompt_tokens + self.completion_tokens
+
+
+class Attempt(_Record):
+    """One solution tried: its code, the tests it ran against, the sandbox's result, the critique."""
+
+    round: int = Field(0, ge=0, description="0 for the first try, +1 per repair.")
+    plan_index: int | None = None
+    code: str
+    tests: TestSuite | None = None
+    result: ExecResult | None = None
+    critique: Critique | None = None
+
+
+class Trajectory(_Versioned):
+    """Everything that happened to one task, accepted or not (rejects keep their reason)."""
+
+    id: str
+    task: Task
+    plans: tuple[Plan, ...] = ()
+    modules: tuple[Module, ...] = ()
+    memory_hits: tuple[MemoryHit, ...] = ()
+    attempts: tuple[Attempt, ...] = ()
+    verdict: Literal["accepted", "rejected", "failed"]
+    reason: str = Field(description="Why this verdict, in one line.")
+    final_code: str | None = None
+    usage: Usage = Usage()
+    duration_s: float = 0.0
+    model: str = Field("", description="The chat model spec that produced it (never a key).")
+
+    @property
+    def critiques(self) -> tuple[Critique, ...]:
+        return tuple(a.critique for a in self.attempts if a.critique is not None)
+
+
+class ChatMessage(_Record):
+    role: Literal["system", "user", "assistant"]
+    content: str
+
+
+class Provenance(_Record):
+    """Where an SFT record came from, so any sample can be traced back to its run and task."""
+
+    task_id: str
+    trajectory_id: str
+    source: str = "user"
+    lineage: tuple[str, ...] = ()
+    model: str = ""
+    run_id: str | None = None
+
+
+class SFTRecord(_Versioned):
+    """One training sample: chat ``messages`` ending with the assistant's answer."""
+
+    id: str
+    task: Literal["code", "plan"]
+    messages: tuple[ChatMessage, ...] = Field(min_length=2)
+    provenance: Provenance
+
+    @model_validator(mode="after")
+    def _ends_with_answer(self) -> SFTRecord:
+        if self.messages[-1].role != "assistant":
+            raise ValueError("the last message of an SFT record must be the assistant's")
+        return self

@@ -1,0 +1,81 @@
+"""Reading and writing records on disk: one JSON object per record, JSONL for many.
+
+Loading checks ``schema_version`` before anything else, so a file from another codestill fails
+with one message saying so, instead of a wall of validation errors.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from pydantic import BaseModel, ValidationError
+
+from codestill.errors import RecordError, SchemaVersionError
+from codestill.schemas import SCHEMA_VERSION
+
+R = TypeVar("R", bound=BaseModel)
+
+
+def load_record(cls: type[R], data: str | bytes | dict[str, Any], *, where: str = "record") -> R:
+    """Parse one record of type ``cls``; ``where`` names it in errors (e.g. ``file.jsonl line 3``)."""
+    if not isinstance(data, dict):
+        try:
+            data = json.loads(data)
+        except ValueError as e:
+            raise RecordError(f"{where}: not JSON ({e}); the file is damaged or not a {cls.__name__} file") from None
+        if not isinstance(data, dict):
+            raise RecordError(f"{where}: expected a JSON object, found {type(data).__name__}")
+    if "schema_version" in cls.model_fields:
+        version = data.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"{where}: written with schema_version {version}, this codestill reads {SCHEMA_VERSION}; "
+                "use the codestill version that wrote it, or export it again with this one"
+            )
+    try:
+        return cls.model_validate(data)
+    except ValidationError as e:
+        err = e.errors()[0]
+        loc = ".".join(str(p) for p in err["loc"]) or "(top)"
+        raise RecordError(f"{where}: not a valid {cls.__name__}: {loc}: {err['msg']}") from None
+
+
+def read_jsonl(path: Path, cls: type[R]) -> Iterator[R]:
+    """Records of a JSONL file, lazily; blank lines are skipped."""
+    try:
+        f = path.open("rb")
+    except OSError as e:
+        raise RecordError(f"{path}: cannot read it ({e.strerror}); check the path") from None
+    with f:
+        for n, line in enumerate(f, 1):
+            if line.strip():
+                yield load_record(cls, line, where=f"{path} line {n}")
+
+
+def dump_record(record: BaseModel) -> str:
+    """One JSONL line (no newline)."""
+    return record.model_dump_json()
+
+
+def write_json(path: Path, record: BaseModel | dict[str, Any]) -> None:
+    """Write atomically: a reader never sees a half-written file, a crash leaves the old one."""
+    text = record.model_dump_json(indent=2) if isinstance(record, BaseModel) else json.dumps(record, indent=2)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    tmp.write_text(text + "\n")
+    os.replace(tmp, path)
+
+
+def write_jsonl(path: Path, records: Iterable[BaseModel]) -> int:
+    """Write a whole JSONL file atomically; returns how many records."""
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    n = 0
+    with tmp.open("w") as f:
+        for r in records:
+            f.write(dump_record(r) + "\n")
+            n += 1
+    os.replace(tmp, path)
+    return n
