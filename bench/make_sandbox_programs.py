@@ -2,7 +2,7 @@
 
 Run once; its output is committed and read by ``bench/sandbox_throughput.py``::
 
-    .venv/bin/python bench/make_sandbox_programs.py [--source /work/shared/data/sanitized-mbpp.json]
+    .venv/bin/python bench/make_sandbox_programs.py [--source PATH/TO/sanitized-mbpp.json]
 
 Source: MBPP's ``sanitized-mbpp.json`` (Austin et al. 2021, "Program Synthesis with Large
 Language Models"), CC BY 4.0; see bench/data/NOTICE-MBPP.md.
@@ -11,7 +11,7 @@ Selection, deterministic: the problems, sorted by task_id, that have exactly thr
 test imports, and whose reference solution passes its asserts in the sandbox using at most
 ``MAX_CPU_S`` of CPU time (the bench measures the sandbox, not one slow program). Positions 0, 2, 4...
 of the output keep the reference solution; positions 1, 3, 5... get a planted bug: the first AST
-mutation (kinds tried in the fixed order of ``MUTATIONS``, sites in ``ast.walk`` order) whose
+mutation (``codestill.sim.mutants``: kinds in a fixed order, sites in ``ast.walk`` order) whose
 sandbox verdict is "failed", or failing that the first whose verdict is "error" (within the same
 CPU budget). A problem with
 no such mutation is skipped for the next one. Every kept program has been run three times in the
@@ -22,21 +22,19 @@ dropped. The verdict is recorded as ``expected``.
 from __future__ import annotations
 
 import argparse
-import ast
 import asyncio
 import json
-import types
 from collections import Counter
-from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from codestill.config import SandboxConfig
 from codestill.schemas import Limits
+from codestill.sim import mutants  # the mutation kinds live with the simulator, which plants bugs too
 from tools.sandbox import DockerSandbox
 
 HERE = Path(__file__).resolve().parent
-DEFAULT_SOURCE = HERE.parents[1] / "shared" / "data" / "sanitized-mbpp.json"  # the team's shared folder
+DEFAULT_SOURCE = HERE.parent / "codestill" / "data" / "sanitized-mbpp.json"  # the copy shipped with codestill
 OUT_DATA = HERE / "data" / "sandbox_programs.jsonl"
 OUT_NOTICE = HERE / "data" / "NOTICE-MBPP.md"
 
@@ -46,98 +44,6 @@ CONFIRM_RUNS = 2  # extra runs of every kept program; its verdict must not chang
 MAX_CANDIDATES = 40  # mutated variants tried per problem, at most
 MAX_CPU_S = 0.1  # MBPP-sized: a program that needs more CPU measures itself, not the sandbox
 IN_FLIGHT = 16  # runs queued on the pool at once (keeps each wait well under start_timeout_s)
-
-
-# ---------------------------------------------------------------------------------------------
-# Mutations. Each kind lists its sites in a tree and applies itself to the n-th site of a fresh
-# parse, so every candidate is derived from the reference alone.
-# ---------------------------------------------------------------------------------------------
-
-_CMP_FLIP: dict[type, type] = {
-    ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq,
-}
-_CMP_TEXT = {ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=", ast.Eq: "==", ast.NotEq: "!="}
-
-
-def _compare_sites(tree: ast.AST) -> Iterator[tuple[ast.Compare, int]]:
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Compare):
-            for i, op in enumerate(node.ops):
-                if type(op) in _CMP_FLIP:
-                    yield node, i
-
-
-def _compare_flip(tree: ast.AST, n: int) -> str | None:
-    for k, (node, i) in enumerate(_compare_sites(tree)):
-        if k == n:
-            old = type(node.ops[i])
-            node.ops[i] = _CMP_FLIP[old]()
-            return f"compare_flip: {_CMP_TEXT[old]} -> {_CMP_TEXT[_CMP_FLIP[old]]} (line {node.lineno})"
-    return None
-
-
-def _int_plus_one(tree: ast.AST, n: int) -> str | None:
-    sites = (node for node in ast.walk(tree)
-             if isinstance(node, ast.Constant) and type(node.value) is int)
-    for k, node in enumerate(sites):
-        if k == n:
-            old = node.value
-            node.value = old + 1
-            return f"int_plus_one: {old} -> {old + 1} (line {node.lineno})"
-    return None
-
-
-def _op_swap(label: str, node_types: type | types.UnionType, first: type, second: type,
-             text: tuple[str, str]) -> Callable[[ast.AST, int], str | None]:
-    """A mutation that swaps two operators (``first`` <-> ``second``) at the n-th site."""
-
-    def mutate(tree: ast.AST, n: int) -> str | None:
-        sites = (node for node in ast.walk(tree)
-                 if isinstance(node, node_types) and isinstance(node.op, first | second))
-        for k, node in enumerate(sites):
-            if k == n:
-                forward = isinstance(node.op, first)
-                node.op = second() if forward else first()
-                return f"{label}: {text[0] if forward else text[1]} (line {node.lineno})"
-        return None
-
-    return mutate
-
-
-_add_sub_swap = _op_swap("add_sub_swap", ast.BinOp | ast.AugAssign, ast.Add, ast.Sub, ("+ -> -", "- -> +"))
-_and_or_swap = _op_swap("and_or_swap", ast.BoolOp, ast.And, ast.Or, ("and -> or", "or -> and"))
-
-
-def _negate_return(tree: ast.AST, n: int) -> str | None:
-    sites = (node for node in ast.walk(tree) if isinstance(node, ast.Return) and node.value is not None)
-    for k, node in enumerate(sites):
-        if k == n:
-            node.value = ast.UnaryOp(op=ast.Not(), operand=node.value)
-            return f"negate_return: return x -> return not x (line {node.lineno})"
-    return None
-
-
-MUTATIONS: tuple[Callable[[ast.AST, int], str | None], ...] = (
-    _compare_flip, _int_plus_one, _add_sub_swap, _and_or_swap, _negate_return,
-)
-
-
-def mutants(code: str) -> Iterator[tuple[str, str]]:
-    """(mutated source, description) for every site of every kind, in the fixed order."""
-    original = ast.unparse(ast.parse(code))
-    seen = {original}
-    for mutate in MUTATIONS:
-        n = 0
-        while True:
-            tree = ast.parse(code)
-            what = mutate(tree, n)
-            if what is None:
-                break
-            n += 1
-            source = ast.unparse(ast.fix_missing_locations(tree))
-            if source not in seen:
-                seen.add(source)
-                yield source, what
 
 
 # ---------------------------------------------------------------------------------------------

@@ -122,7 +122,10 @@ class ExecResult(_Versioned):
 
 # ---- the agent records ----------------------------------------------------------------------
 
-# Which agent is asking. An agent's system prompt starts with "You are the codestill <role>."
+# Prompt conventions shared by the agents and the simulated teacher that reads their requests:
+# an agent's system prompt starts with "You are the codestill <role>."; a prompt-mode structured
+# request ends with SCHEMA_MARKER and the schema in a ```json fence.
+SCHEMA_MARKER = "Reply with one JSON object that follows this JSON schema:"
 Role = Literal["planner", "decomposer", "coder", "tester", "critic", "evolver", "conceptor"]
 ROLES: tuple[Role, ...] = ("planner", "decomposer", "coder", "tester", "critic", "evolver", "conceptor")
 

@@ -30,13 +30,11 @@ from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ValidationError
 
 from codestill.llm import explain
-from codestill.schemas import Usage
+from codestill.schemas import SCHEMA_MARKER, Usage
 
 T = TypeVar("T", bound=BaseModel)
 Method = Literal["auto", "tools", "json_schema", "prompt"]
 
-# The simulated teacher looks for this line to learn the schema of a prompt-mode request.
-SCHEMA_MARKER = "Reply with one JSON object that follows this JSON schema:"
 _FENCE = re.compile(r"```([A-Za-z0-9_+-]*)[ \t]*\n(.*?)(?:\n```|```)", re.S)
 
 

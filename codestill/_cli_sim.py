@@ -1,0 +1,47 @@
+"""`codestill sim serve`: run the simulated teacher, an OpenAI-compatible server that is not a language model."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from codestill.errors import CodestillError
+from codestill.sim import FAULT_KINDS, SimConfig, run_server
+
+app = typer.Typer(no_args_is_help=True, help="The simulated teacher: an OpenAI-compatible server that answers "
+                  "from MBPP / HumanEval reference solutions (a simulator, not a language model).")
+
+
+def _faults(text: str) -> tuple[str, ...]:
+    kinds = tuple(k.strip() for k in text.split(",") if k.strip())
+    unknown = [k for k in kinds if k not in FAULT_KINDS]
+    if unknown or not kinds:
+        raise typer.BadParameter(f"fault kinds are {','.join(FAULT_KINDS)}; got {text!r}")
+    return kinds
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port; 0 picks a free one (printed on the first line).")] = 8000,
+    seed: Annotated[int, typer.Option(help="Seeds every choice the simulator makes.")] = 0,
+    latency: Annotated[float, typer.Option(help="Seconds to the first token.")] = 0.0,
+    tokens_per_s: Annotated[float, typer.Option(help="Pace after the first token; 0 = instant.")] = 0.0,
+    bug_rate: Annotated[float, typer.Option(help="Share of fresh coder answers with a planted bug.")] = 0.0,
+    fault_rate: Annotated[float, typer.Option(help="Share of chat requests that get an injected fault.")] = 0.0,
+    faults: Annotated[str, typer.Option(help="Fault kinds to draw from, comma-separated.")] = ",".join(FAULT_KINDS),
+    hang_s: Annotated[float, typer.Option(help="Longest a 'hang' fault holds a request.")] = 600.0,
+    retry_after_ms: Annotated[int, typer.Option(help="What a 429 fault asks the client to wait.")] = 200,
+    model: Annotated[str, typer.Option(help="The model id served.")] = "codestill-sim",
+    no_tools: Annotated[bool, typer.Option("--no-tools", help="Ignore tools / response_format; answer in prose.")]
+    = False,
+) -> None:
+    """Serve the OpenAI chat-completions protocol at http://HOST:PORT/v1 until interrupted."""
+    try:
+        config = SimConfig(seed=seed, latency_s=latency, tokens_per_s=tokens_per_s, bug_rate=bug_rate,
+                           fault_rate=fault_rate, faults=_faults(faults), hang_s=hang_s,
+                           retry_after_ms=retry_after_ms, model=model, tools=not no_tools)
+    except ValueError as e:
+        raise CodestillError(f"invalid simulator setting: {e}") from None
+    run_server(config, host=host, port=port)

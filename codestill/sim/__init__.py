@@ -1,0 +1,58 @@
+"""codestill sim: the simulated teacher. A simulator, not a language model.
+
+No model weights exist where codestill's tests, benchmarks and offline demo run, so they talk to
+this stand-in instead: an HTTP server that speaks the real OpenAI chat-completions protocol (models,
+chat completions, streaming, n choices, tool calls, response formats, usage, OpenAI error bodies)
+and answers from a bank of reference problems (``codestill.data``: MBPP and HumanEval). It says so
+everywhere it can: its ``/v1/models`` entry has ``owned_by: "codestill-simulator"`` and a
+``description`` saying it is a simulator, and its first stdout line says the same.
+
+How it answers:
+
+- **Who asks.** The first system message starts with ``You are the codestill <role>.`` (a role of
+  ``codestill.schemas.ROLES``); anything else is the "unknown" role.
+- **About what.** The user messages are matched against the bank: an exact (normalised) quote of a
+  problem's instruction first, else the best word overlap above a threshold (the entry point's name
+  weighs more). No match: honest generic answers (the coder's function raises
+  ``NotImplementedError("the simulator has no reference for this task")``).
+- **What.** planner: steps read off the reference's AST (from a ```python block in the last user
+  message instead: a backward plan); decomposer: the reference's top-level functions; coder: the
+  reference (a line ``module: <name>`` asks for one function; a ``status: failed|error|timeout|oom|killed``
+  line, as ``ExecResult.feedback()`` writes it, asks for a repair and gets the reference; with
+  ``bug_rate`` a fresh answer may carry a planted bug, see ``_mutate``); tester: the bank's tests;
+  critic: follows the last ``status:`` line. Field names are those of the records in
+  ``codestill.schemas``; a tool call or JSON schema gets them fitted to its schema (``_fit``).
+- **How.** ``latency_s`` before the first token, ``tokens_per_s`` after; faults (429, 500, hang,
+  bad_json, truncate) at ``fault_rate``, rolled per request so a retry of the same request rolls again.
+
+Everything random is keyed on ``SimConfig.seed``: the same seed and requests give the same replies.
+
+    with serve_subprocess(SimConfig(bug_rate=0.3)) as base_url:   # "http://127.0.0.1:PORT/v1"
+        ChatOpenAI(base_url=base_url, api_key="sk-test", model="codestill-sim")
+
+or from a shell: ``codestill sim serve --port 8000 --latency 0.2 --fault-rate 0.05``.
+"""
+
+from __future__ import annotations
+
+from codestill.schemas import SCHEMA_MARKER
+from codestill.sim._app import DESCRIPTION, OWNER, create_app
+from codestill.sim._config import FAULT_KINDS, FaultKind, SimConfig
+from codestill.sim._mutate import MUTATIONS, mutants, plant_bug
+from codestill.sim._serve import ANNOUNCE, run_server, serve_subprocess
+
+__all__ = [
+    "ANNOUNCE",
+    "DESCRIPTION",
+    "FAULT_KINDS",
+    "MUTATIONS",
+    "OWNER",
+    "SCHEMA_MARKER",
+    "FaultKind",
+    "SimConfig",
+    "create_app",
+    "mutants",
+    "plant_bug",
+    "run_server",
+    "serve_subprocess",
+]

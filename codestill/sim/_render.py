@@ -1,0 +1,144 @@
+"""How an answer dict goes on the wire: a tool call, JSON content, or prose with a fenced block.
+
+    request has tools (and the server does tool calling)  -> a call of the tool_choice function (or the
+                                                             first tool), arguments fitted to its parameters
+    response_format json_schema                           -> content: JSON fitted to that schema
+    response_format json_object                           -> content: the answer dict as JSON
+    otherwise                                             -> prose: a sentence and a ```python block (coder
+                                                             code, tester tests) or ```json block (others);
+                                                             some styles put the JSON inline, unfenced
+
+In prose, a prompt that contains ``codestill.schemas.SCHEMA_MARKER`` and then a ```json fenced schema gets
+JSON fitted to that schema, whatever the role. Two faults change the text itself: ``bad_json``
+(cut at about two thirds so it does not parse; in prose the fenced block is cut and left open) and
+``truncate`` (cut at about half, ``finish_reason: "length"``).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+import orjson
+
+from codestill.schemas import SCHEMA_MARKER
+from codestill.sim._fit import fit
+
+_MARKED_SCHEMA = re.compile(re.escape(SCHEMA_MARKER) + r"\s*```(?:json)?[ \t]*\n(.*?)```", re.S | re.I)
+_WHAT = {"planner": "plan", "decomposer": "decomposition into modules", "critic": "review",
+         "coder": "solution", "tester": "tests"}
+PROSE_STYLES = 3
+
+
+@dataclass(frozen=True)
+class Reply:
+    """One choice's output. ``content`` and ``arguments`` are what goes on the wire, faults applied."""
+
+    content: str | None
+    tool_name: str | None = None
+    arguments: str | None = None
+    finish_reason: str = "stop"
+
+
+def pick_tool(tools: Any, tool_choice: Any) -> dict | None:
+    """The function to call: the one tool_choice names, else the first; None for tool_choice "none"."""
+    if tool_choice == "none" or not isinstance(tools, list):
+        return None
+    fns = [t["function"] for t in tools
+           if isinstance(t, dict) and isinstance(t.get("function"), dict) and t["function"].get("name")]
+    if isinstance(tool_choice, dict):
+        wanted = (tool_choice.get("function") or {}).get("name")
+        named = [f for f in fns if f["name"] == wanted]
+        if named:
+            return named[0]
+    return fns[0] if fns else None
+
+
+@lru_cache(maxsize=256)
+def _parse_schema(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
+
+
+def marked_schema(prompt: str) -> Any:
+    """The schema a prompt asks prose JSON to follow, if it carries the marker."""
+    if SCHEMA_MARKER.lower() not in prompt.lower():
+        return None
+    m = _MARKED_SCHEMA.search(prompt)
+    return _parse_schema(m.group(1)) if m else None
+
+
+def _dumps(value: Any, pretty: bool = False) -> str:
+    return orjson.dumps(value, option=orjson.OPT_INDENT_2 if pretty else 0).decode()
+
+
+def _cut(text: str, share: float) -> str:
+    return text[: max(1, int(len(text) * share))] if text else text
+
+
+def render(answer: dict, role: str, *, tool: dict | None, response_format: Any, prompt: str,
+           style: int, fault: str | None) -> Reply:
+    """The reply for one choice. ``tool``/``response_format`` are None when the server ignores them."""
+    if tool is not None:
+        args = _dumps(fit(answer, tool.get("parameters") or {"type": "object"}))
+        return _faulted(Reply(content=None, tool_name=tool["name"], arguments=args, finish_reason="tool_calls"),
+                        fault)
+    kind = response_format.get("type") if isinstance(response_format, dict) else None
+    if kind == "json_schema":
+        schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
+        return _faulted(Reply(content=_dumps(fit(answer, schema))), fault)
+    if kind == "json_object":
+        return _faulted(Reply(content=_dumps(answer)), fault)
+    schema = marked_schema(prompt)
+    broken = fault == "bad_json"
+    if schema is not None:
+        text = _json_prose(fit(answer, schema), role, style, broken)
+    elif role == "coder" and "code" in answer:
+        text = _code_prose(answer["code"], answer.get("explanation", ""), style, broken)
+    elif role == "tester" and "tests" in answer:
+        about = f"These tests check {answer.get('entry_point') or 'the function'}."
+        text = _code_prose(answer["tests"], about, style, broken)
+    else:
+        text = _json_prose(answer, role, style, broken)
+    return _faulted(Reply(content=text), "truncate" if fault == "truncate" else None)
+
+
+def _faulted(reply: Reply, fault: str | None) -> Reply:
+    if fault not in ("bad_json", "truncate"):
+        return reply
+    share, finish = (0.66, reply.finish_reason) if fault == "bad_json" else (0.5, "length")
+    if reply.arguments is not None:
+        return Reply(content=None, tool_name=reply.tool_name, arguments=_cut(reply.arguments, share),
+                     finish_reason=finish)
+    return Reply(content=_cut(reply.content or "", share), finish_reason=finish)
+
+
+def _fence(lang: str, body: str, broken: bool) -> str:
+    body = body.strip("\n")  # HumanEval sources start with blank lines; a fence need not
+    return f"```{lang}\n{_cut(body, 0.66)}" if broken else f"```{lang}\n{body}\n```"
+
+
+def _json_prose(value: Any, role: str, style: int, broken: bool) -> str:
+    what = _WHAT.get(role, "answer")
+    s = style % PROSE_STYLES
+    if s == 2:  # inline, no fence: what a tolerant parser must dig out of a sentence
+        compact = _dumps(value)
+        return f"Here is the {what} as JSON: {_cut(compact, 0.66) if broken else compact}"
+    block = _fence("json", _dumps(value, pretty=True), broken)
+    if s == 0:
+        return f"Here is the {what}.\n\n{block}"
+    return f"Sure. The {what}, in the requested format:\n{block}\nLet me know if anything should change."
+
+
+def _code_prose(code: str, note: str, style: int, broken: bool) -> str:
+    block = _fence("python", code, broken)
+    s = style % PROSE_STYLES
+    if s == 0:
+        return f"{block}\n\n{note}".rstrip()
+    if s == 1:
+        return f"{note}\n\n{block}".lstrip()
+    return f"Here you go.\n\n{block}\n\n{note}".rstrip()

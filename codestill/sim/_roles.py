@@ -1,0 +1,162 @@
+"""What each agent role gets back: an answer dict under the record field names of ``codestill.schemas``.
+
+    planner     {"steps", "rationale", "kind"}      read off the reference's AST (or, backward, off a
+                                                    ```python block in the last user message)
+    decomposer  {"modules": [{"name", "signature", "description"}]}   the reference's top-level functions
+    coder       {"code", "explanation"}             the reference; one function for a "module: <name>" line;
+                                                    a planted bug (bug_rate) only in a fresh full solution
+    tester      {"tests", "entry_point"}            the bank's tests
+    critic      {"verdict", "issues", "suggestion"} from the last "status: <status>" line in the prompt
+    others      {"answer"}                          an honest "no such behaviour" (later work adds roles)
+
+``default_handlers()`` builds the registry afresh for each app; nothing here holds state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from codestill.data import BankProblem
+from codestill.sim._code import last_python_block, module_source, modules_of, stub
+from codestill.sim._mutate import plant_bug
+from codestill.sim._plan import plan_of
+
+NO_REFERENCE = "the simulator has no reference for this task"
+_MODULE = re.compile(r"^[ \t]*module:[ \t]*([A-Za-z_]\w*)[ \t]*$", re.M)
+_STATUS = re.compile(r"^status: (\w+)[ \t]*$", re.M)
+_FAILING = frozenset({"failed", "error", "timeout", "oom", "killed"})
+_ENTRY_HINTS = (
+    re.compile(r"entry[ _-]?point\W{0,4}([A-Za-z_]\w*)", re.I),
+    re.compile(r"\bnamed\s+`?([A-Za-z_]\w*)", re.I),
+    re.compile(r"\bdef\s+([A-Za-z_]\w*)\s*\("),
+    re.compile(r"\b(?:function|method)\s+`([A-Za-z_]\w*)"),
+    re.compile(r"`([A-Za-z_]\w*)\("),
+)
+_SUGGESTIONS = {
+    "failed": "Fix the logic so the failing tests pass: compare each failing assert's expected value with what "
+              "the code returns for that input.",
+    "error": "Fix the error the program raises (see the message and the stderr tail), then re-check the logic.",
+    "timeout": "The program ran past its time limit: use a faster algorithm and make sure every loop ends.",
+    "oom": "The program ran out of memory: avoid building large intermediate collections.",
+    "killed": "The program was killed: do not start background processes or write unbounded output.",
+}
+
+
+@dataclass(frozen=True)
+class Ask:
+    """One choice of one request, as a role handler sees it."""
+
+    role: str
+    problem: BankProblem | None
+    user_text: str  # every user message, joined
+    last_user: str
+    choice: int  # index among the request's n choices
+    style: int  # phrasing variant: depends on seed, the request's seed and the choice
+    seed: int
+    bug_rate: float
+
+
+Handler = Callable[[Ask], dict]
+
+
+def unit_interval(key: str) -> float:
+    """A stable number in [0, 1) for ``key`` (Python's hash() is salted per process)."""
+    return int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2.0**64
+
+
+def entry_hint(ask: Ask) -> str:
+    if ask.problem is not None:
+        return ask.problem.entry_point
+    for pattern in _ENTRY_HINTS:
+        m = pattern.search(ask.user_text)
+        if m:
+            return m.group(1)
+    return "solution"
+
+
+def planner(ask: Ask) -> dict:
+    code = last_python_block(ask.last_user)
+    if code is not None:
+        entry = ask.problem.entry_point if ask.problem is not None else None
+        steps, rationale = plan_of(code, entry, ask.style, backward=True)
+        return {"steps": list(steps), "rationale": rationale, "kind": "backward"}
+    if ask.problem is None:
+        name = entry_hint(ask)
+        steps = [f"Work out the inputs, the output and the edge cases of {name} from the task.",
+                 f"Write {name} to compute the result directly.", "Check it against the task's examples."]
+        return {"steps": steps, "rationale": f"Generic steps: {NO_REFERENCE}.", "kind": "forward"}
+    steps, rationale = plan_of(ask.problem.reference, ask.problem.entry_point, ask.style)
+    return {"steps": list(steps), "rationale": rationale, "kind": "forward"}
+
+
+def decomposer(ask: Ask) -> dict:
+    code = last_python_block(ask.last_user)
+    if code is None and ask.problem is not None:
+        code = ask.problem.reference
+    if code is None:
+        name = entry_hint(ask)
+        return {"modules": [{"name": name, "signature": f"def {name}(*args)", "description": NO_REFERENCE + "."}]}
+    return {"modules": [{"name": n, "signature": s, "description": d} for n, s, d in modules_of(code)]}
+
+
+def coder(ask: Ask) -> dict:
+    m = _MODULE.search(ask.last_user)
+    p = ask.problem
+    if p is None:
+        name = m.group(1) if m else entry_hint(ask)
+        return {"code": stub(name), "explanation": f"No code: {NO_REFERENCE}, so {name} only says so."}
+    steps = plan_of(p.reference, p.entry_point, ask.style)[0]
+    if m:
+        code = module_source(p.reference, m.group(1))
+        if code is None:
+            return {"code": stub(m.group(1)), "explanation": f"No code: the reference has no {m.group(1)}."}
+        return {"code": code, "explanation": f"The module {m.group(1)} with the imports it uses."}
+    repair = any(s in _FAILING for s in _STATUS.findall(ask.user_text))
+    key = f"{ask.seed}|{p.id}|{ask.choice}"
+    if not repair and ask.bug_rate > 0 and unit_interval(key) < ask.bug_rate:
+        planted = plant_bug(p.reference, key + "|mutation")
+        if planted is not None:
+            return {"code": planted[0], "explanation": " ".join(steps)}
+    return {"code": p.reference, "explanation": " ".join(steps)}
+
+
+def tester(ask: Ask) -> dict:
+    if ask.problem is None:
+        return {"tests": "", "entry_point": entry_hint(ask)}
+    return {"tests": ask.problem.tests.code, "entry_point": ask.problem.entry_point}
+
+
+def critic(ask: Ask) -> dict:
+    found = list(_STATUS.finditer(ask.user_text))
+    if not found:
+        return {"verdict": "repair", "issues": ["no test results were given"],
+                "suggestion": "Run the code against its tests and show me the result."}
+    status = found[-1].group(1)
+    if status == "passed":
+        return {"verdict": "accept", "issues": [], "suggestion": ""}
+    issues, message = [], ""
+    for line in ask.user_text[found[-1].end():].splitlines():
+        if line.startswith("- "):
+            issues.append(line[2:].strip())
+        elif issues or (line.strip() and not line.startswith(("tests: ", "message: "))):
+            break  # e.g. "stderr (tail):" or the prompt's next section: the test lines are over
+        elif line.startswith("message: "):
+            message = line.removeprefix("message: ").strip()
+    if not issues:
+        issues = [message or f"the program's status is {status}"]
+    suggestion = _SUGGESTIONS.get(status, "Fix the failure reported above and run the tests again.")
+    return {"verdict": "repair", "issues": issues, "suggestion": suggestion}
+
+
+def generic(ask: Ask) -> dict:
+    return {"answer": f"The codestill simulator (not a language model) has no {ask.role} behaviour; it answers "
+                      "the planner, decomposer, coder, tester and critic from a bank of MBPP and HumanEval "
+                      "reference problems."}
+
+
+def default_handlers() -> dict[str, Handler]:
+    """A fresh role -> handler registry; roles not in it (evolver, conceptor, unknown) get ``generic``."""
+    return {"planner": planner, "decomposer": decomposer, "coder": coder, "tester": tester, "critic": critic}
