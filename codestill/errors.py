@@ -14,6 +14,7 @@
         ModelUnreachable    the model server does not answer
         UnknownModel        the server does not serve that model
         BadModelSpec        the model spec string is not understood
+      TraceStoreError       a trace store is missing, foreign, or has no such run
 
 Failures of *untrusted code* are never exceptions: they are ``ExecResult`` statuses.
 """
@@ -73,3 +74,7 @@ class UnknownModel(LLMError):
 
 class BadModelSpec(LLMError):
     """The model spec string is not understood."""
+
+
+class TraceStoreError(CodestillError):
+    """A trace store cannot be opened or read: missing, not a codestill trace store, or no such run."""
