@@ -34,6 +34,7 @@ lint: install
 
 bench: setup
 	$(BIN)/python bench/sandbox_throughput.py
+	$(BIN)/python bench/llm_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

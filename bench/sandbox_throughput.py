@@ -32,18 +32,9 @@ import os
 import time
 from pathlib import Path
 
+from _progress import progress_bar
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-)
 from rich.table import Table
-from rich.text import Text
 
 from codestill.config import SandboxConfig
 from codestill.schemas import ExecResult, Limits
@@ -58,14 +49,6 @@ TARGET_RATIO = 20.0
 console = Console()
 
 
-class RateColumn(ProgressColumn):
-    """Executions per second, as rich estimates it over the last few seconds."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        return Text(f"{speed:6.1f} exec/s" if speed else "     ? exec/s", style="progress.data.speed")
-
-
 def load(limit: int | None) -> list[dict]:
     records = [json.loads(line) for line in DATA.read_text().splitlines() if line.strip()]
     return records[:limit] if limit is not None else records
@@ -75,8 +58,7 @@ async def run_all(sandbox: DockerSandbox | ColdSandbox, records: list[dict], in_
                   label: str) -> tuple[float, list[ExecResult]]:
     """Run every record with at most ``in_flight`` at once; (elapsed seconds, results in order)."""
     gate = asyncio.Semaphore(in_flight)
-    with Progress(TextColumn("{task.description:<6}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
-                  TimeElapsedColumn(), console=console) as progress:
+    with progress_bar(console, "exec") as progress:
         task = progress.add_task(label, total=len(records))
 
         async def one(rec: dict) -> ExecResult:

@@ -10,6 +10,8 @@ from rich.console import Console
 from codestill._cli_config import app as config_app
 from codestill._cli_llm import app as llm_app
 from codestill._cli_sandbox import app as sandbox_app
+from codestill._cli_sim import app as sim_app
+from codestill._cli_traces import app as traces_app
 from codestill.errors import CodestillError
 
 app = typer.Typer(
@@ -20,6 +22,8 @@ app = typer.Typer(
 app.add_typer(sandbox_app, name="sandbox")
 app.add_typer(config_app, name="config")
 app.add_typer(llm_app, name="llm")
+app.add_typer(sim_app, name="sim")
+app.add_typer(traces_app, name="traces")
 
 
 def main() -> None:
