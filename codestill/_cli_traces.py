@@ -14,13 +14,12 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
+from codestill._cli_common import ConfigOpt, settings_from
 from codestill.traces import RunSummary, Span, TraceStore
 
-# The one place the default lives until the settings object carries the store's path.
-DEFAULT_STORE = Path(".codestill/traces.sqlite")
-
 app = typer.Typer(no_args_is_help=True, help="The trace store: graph runs, their spans and LLM calls.")
-StoreOpt = Annotated[Path, typer.Option("--store", help="The trace store file.")]
+StoreOpt = Annotated[Path | None, typer.Option(
+    "--store", help="The trace store file; default: the traces.path setting (.codestill/traces.sqlite).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead.")]
 _STATUS_STYLE = {"ok": "green", "error": "red", "running": "yellow", "unfinished": "magenta"}
 _KIND_STYLE = {"graph": "bold", "node": "cyan", "llm": "blue", "tool": "yellow", "retriever": "green"}
@@ -45,10 +44,11 @@ def _local(when: datetime) -> str:
 
 
 @app.command("ls")
-def ls(store: StoreOpt = DEFAULT_STORE,
+def ls(store: StoreOpt = None,
        limit: Annotated[int, typer.Option(min=1, help="Show the newest N runs.")] = 20,
-       as_json: JsonOpt = False) -> None:
+       as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """List the newest runs: id, graph, task, status, duration, tokens, verdict, start time."""
+    store = store or settings_from(config, None).traces.path
     with TraceStore(store) as traces:
         runs = traces.list_runs(limit)
     if as_json:
@@ -97,8 +97,9 @@ def _grow(node: Tree, span: Span) -> None:
 
 @app.command()
 def show(run: Annotated[str, typer.Argument(help="Run id, a unique prefix, or the short id `ls` prints.")],
-         store: StoreOpt = DEFAULT_STORE, as_json: JsonOpt = False) -> None:
+         store: StoreOpt = None, as_json: JsonOpt = False, config: ConfigOpt = None) -> None:
     """Show one run's span tree: kind, name / node, duration, status, tokens, LLM prompt and reply."""
+    store = store or settings_from(config, None).traces.path
     with TraceStore(store) as traces:
         tree = traces.tree(run, payloads=True)
     if as_json:

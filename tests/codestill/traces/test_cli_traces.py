@@ -15,22 +15,12 @@ from tests.codestill.traces.conftest import run_graphs
 from tests.codestill.traces.graphs import SPANS_PER_RUN, build
 
 ROOT = Path(__file__).resolve().parents[3]
-# The root `codestill` command with its error handling; the traces group is added here only until
-# codestill/cli.py registers it.
-ENTRY = """
-import sys
-from codestill import cli
-from codestill._cli_traces import app
-if not any(g.name == "traces" for g in cli.app.registered_groups):
-    cli.app.add_typer(app, name="traces")
-sys.argv[0] = "codestill"
-cli.main()
-"""
+CLI = str(Path(sys.executable).with_name("codestill"))
 
 
-def traces(*args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-c", ENTRY, "traces", *args], capture_output=True, text=True,
-                          timeout=120, cwd=ROOT, env={**os.environ, "COLUMNS": "220", "NO_COLOR": "1"})
+def traces(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([CLI, "traces", *args], capture_output=True, text=True, timeout=120, cwd=ROOT,
+                          env={**os.environ, "COLUMNS": "220", "NO_COLOR": "1", **(env or {})})
 
 
 @pytest.fixture(scope="module")
@@ -53,6 +43,12 @@ def test_ls_table_and_json(store):
                                                          ["mbpp/11"])]
     assert runs[0]["status"] == "error" and runs[1]["verdict"] == "accepted"
     assert runs[1]["spans"] == SPANS_PER_RUN and runs[1]["tokens"] == 59
+
+
+def test_the_store_path_comes_from_the_settings(store):
+    done = traces("ls", "--json", env={"CODESTILL_TRACES__PATH": str(store)})
+    assert done.returncode == 0, done.stderr
+    assert {r["task_id"] for r in json.loads(done.stdout)} == {"mbpp/11", "mbpp/12", "mbpp/13"}
 
 
 def _run_of(store: Path, task: str) -> RunSummary:
