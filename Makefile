@@ -35,6 +35,7 @@ lint: install
 bench: setup
 	$(BIN)/python bench/sandbox_throughput.py
 	$(BIN)/python bench/llm_overhead.py
+	$(BIN)/python bench/memory_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from codestill._cli_config import app as config_app
 from codestill._cli_llm import app as llm_app
+from codestill._cli_memory import app as memory_app
 from codestill._cli_sandbox import app as sandbox_app
 from codestill._cli_sim import app as sim_app
 from codestill._cli_traces import app as traces_app
@@ -24,6 +25,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(llm_app, name="llm")
 app.add_typer(sim_app, name="sim")
 app.add_typer(traces_app, name="traces")
+app.add_typer(memory_app, name="memory")
 
 
 def main() -> None:

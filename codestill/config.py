@@ -85,6 +85,25 @@ class TracesConfig(BaseModel):
     path: Path = Field(Path(".codestill/traces.sqlite"), description="Trace store of interactive sessions.")
 
 
+class MemoryConfig(BaseModel):
+    """The function-module memory (``memory/``): where it lives, how it embeds, how it judges closeness."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    path: Path = Field(Path(".codestill/memory"), description="Embedded Chroma store (used when url is unset).")
+    url: str | None = Field(None, description="A Chroma server (http://host:port) shared by several machines.")
+    collection: str = Field("codestill-modules", description="Chroma collection name.")
+    embedding: str = Field(
+        "st:all-MiniLM-L6-v2", description="st:<sentence-transformers model id or dir> (all-MiniLM-L6-v2 is "
+        "the bundled offline copy) or openai:<model>[@<base_url>] for an embeddings endpoint.")
+    api_key: SecretStr | None = Field(None, description="Key for an openai: embeddings endpoint.")
+    min_score: float = Field(0.5, ge=0, le=1, description="Default least similarity a search returns.")
+    near_duplicate: float = Field(
+        0.5, ge=0, le=1, description="Similarity at or above which a module with an equal signature shape "
+        "and the same code skeleton (names erased) is a near duplicate of a stored one, and is merged into it.")
+    verified_only: bool = Field(True, description="Refuse modules that no sandbox run verified.")
+
+
 class Settings(BaseSettings):
     """Everything configurable. Build it with ``load_settings``; every run records ``record()``."""
 
@@ -93,6 +112,7 @@ class Settings(BaseSettings):
     llm: LLMConfig = LLMConfig()
     sandbox: SandboxConfig = SandboxConfig()
     traces: TracesConfig = TracesConfig()
+    memory: MemoryConfig = MemoryConfig()
     runs_dir: Path = Field(Path("runs"), description="Where batch runs put their run directories.")
 
     @classmethod
@@ -111,9 +131,11 @@ class Settings(BaseSettings):
 
 def _drop_secrets(model: BaseModel, dumped: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {}
+    fields = type(model).model_fields
     for name, value in dumped.items():
         attr = getattr(model, name)
-        if isinstance(attr, SecretStr):
+        # A secret field is left out even when unset: a record should not even say there is a key slot.
+        if isinstance(attr, SecretStr) or (name in fields and "SecretStr" in str(fields[name].annotation)):
             continue
         out[name] = _drop_secrets(attr, value) if isinstance(attr, BaseModel) else value
     return out

@@ -15,6 +15,9 @@
         UnknownModel        the server does not serve that model
         BadModelSpec        the model spec string is not understood
       TraceStoreError       a trace store is missing, foreign, or has no such run
+      TrainingError         a student, its data or a training run cannot be used
+      MemoryStoreError      the module memory is missing, corrupt, in use, or its server is down
+        EmbeddingError      the embedding model cannot be loaded or reached
 
 Failures of *untrusted code* are never exceptions: they are ``ExecResult`` statuses.
 """
@@ -78,3 +81,18 @@ class BadModelSpec(LLMError):
 
 class TraceStoreError(CodestillError):
     """A trace store cannot be opened or read: missing, not a codestill trace store, or no such run."""
+
+
+class MemoryStoreError(CodestillError):
+    """The function-module memory cannot be used: missing, corrupt, in use by another process, built
+    with other embeddings, or its Chroma server does not answer."""
+
+
+class EmbeddingError(MemoryStoreError):
+    """The embedding model cannot be loaded or its endpoint does not answer."""
+
+
+class TrainingError(CodestillError):
+    """A training run cannot start or go on: a student that is not a causal LM, a chat template that does
+    not render its prompt as a prefix of the conversation, no record short enough to train on, or an output
+    directory holding a run with another configuration."""

@@ -73,9 +73,14 @@ def write_jsonl(path: Path, records: Iterable[BaseModel]) -> int:
     """Write a whole JSONL file atomically; returns how many records."""
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
     n = 0
-    with tmp.open("w") as f:
-        for r in records:
-            f.write(dump_record(r) + "\n")
-            n += 1
-    os.replace(tmp, path)
+    try:
+        with tmp.open("w") as f:
+            for r in records:
+                f.write(dump_record(r) + "\n")
+                n += 1
+        os.replace(tmp, path)
+    except BaseException:
+        # Nothing half-written: the records come from a generator that may fail half-way.
+        tmp.unlink(missing_ok=True)
+        raise
     return n

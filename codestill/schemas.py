@@ -9,6 +9,7 @@ Every record written to disk on its own (a JSONL line, a JSON file) carries ``sc
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
@@ -158,6 +159,14 @@ class ModuleSpec(_Record):
     description: str = ""
 
 
+class Verification(_Record):
+    """How a module was verified: the sandbox run that passed it and the tests it passed."""
+
+    run_id: str | None = Field(None, description="ExecResult.run_id of the passing sandbox run.")
+    tests_passed: int = Field(0, ge=0)
+    tests_total: int = Field(0, ge=0)
+
+
 class Module(_Versioned):
     """A module with code; ``verified`` once a solution using it passed its tests."""
 
@@ -165,14 +174,48 @@ class Module(_Versioned):
     code: str
     verified: bool = False
     task_id: str | None = Field(None, description="The task whose accepted solution it came from.")
+    tests: TestSuite | None = Field(None, description="The unit tests it passed.")
+    verification: Verification | None = None
+    trajectory_id: str | None = None
+    language: Literal["python"] = "python"
+
+
+class StoredModule(_Versioned):
+    """A module as the function-module memory keeps it (``memory/``), and as ``memory export`` writes it.
+
+    ``id`` is derived from the normalised-AST hash of ``code``, so the same code always has the same id.
+    ``times_added`` counts the adds merged into this record (exact and near duplicates included).
+    """
+
+    id: str
+    name: str
+    signature: str
+    docstring: str = ""
+    description: str = ""
+    code: str
+    tests: TestSuite | None = None
+    language: Literal["python"] = "python"
+    verified: bool = False
+    verification: Verification | None = None
+    task_id: str | None = None
+    trajectory_id: str | None = None
+    times_added: int = Field(1, ge=0)
+    times_retrieved: int = Field(0, ge=0)
+    times_reused: int = Field(0, ge=0)
+    created_at: datetime
+
+    def to_module(self) -> Module:
+        spec = ModuleSpec(name=self.name, signature=self.signature, description=self.description)
+        return Module(spec=spec, code=self.code, verified=self.verified, task_id=self.task_id, tests=self.tests,
+                      verification=self.verification, trajectory_id=self.trajectory_id, language=self.language)
 
 
 class MemoryHit(_Record):
-    """A module the memory returned for a spec, with its similarity score (higher is closer)."""
+    """A module the memory returned for a spec, with its similarity score in [0, 1] (higher is closer)."""
 
     spec_name: str
-    module: Module
-    score: float
+    module: StoredModule
+    score: float = Field(ge=0.0, le=1.0)
 
 
 class Critique(_Record):

@@ -1,0 +1,124 @@
+"""Opening the Chroma store: embedded (``PersistentClient`` at a path, one process at a time) or a
+server (``HttpClient``, shared). Every way it can fail becomes one ``MemoryStoreError`` with the fix."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import urlparse
+
+from codestill.config import MemoryConfig
+from codestill.errors import MemoryStoreError
+
+LOCK_FILE = ".codestill-memory.lock"
+EMBEDDING_KEY = "codestill.embedding"
+
+
+@dataclass
+class Opened:
+    client: Any
+    collection: Any
+    where: str  # the path or URL, for messages
+    shared: bool  # a server: other processes may write at the same time
+    lock: IO[bytes] | None
+
+
+def _settings() -> Any:
+    from chromadb.config import Settings
+
+    # No telemetry: nothing leaves the machine that the user did not ask for.
+    return Settings(anonymized_telemetry=False)
+
+
+def _lock(path: Path) -> IO[bytes]:
+    # Chroma's embedded store keeps its index in the memory of one process; a second process writing
+    # the same folder corrupts it. A shared memory is what a Chroma server (memory.url) is for.
+    f = (path / LOCK_FILE).open("a+b")
+    try:
+        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        f.close()
+        raise MemoryStoreError(
+            f"the module memory at {path} is in use by another process (or another open memory in this one); wait for it to finish, or share "
+            "one memory between processes through a Chroma server (`chroma run --path DIR`, then set "
+            "memory.url)") from None
+    f.seek(0)
+    f.truncate()
+    f.write(str(os.getpid()).encode())
+    f.flush()
+    return f
+
+
+def _embedded(config: MemoryConfig, create: bool) -> tuple[Any, IO[bytes]]:
+    import chromadb
+
+    path = config.path
+    if not (path / "chroma.sqlite3").exists():
+        if not create:
+            raise MemoryStoreError(
+                f"there is no module memory at {path}; it is made by the first verified module a run adds, "
+                "or by `codestill memory import FILE.jsonl`; check memory.path")
+        path.mkdir(parents=True, exist_ok=True)
+    lock = _lock(path)
+    try:
+        return chromadb.PersistentClient(path=str(path), settings=_settings()), lock
+    except Exception as e:
+        lock.close()
+        raise MemoryStoreError(
+            f"the module memory at {path} is not a readable Chroma store ({e}); restore it from an export "
+            "(`codestill memory import`) into an empty folder, or move it away to start afresh") from None
+
+
+def _server(url: str) -> Any:
+    import chromadb
+
+    u = urlparse(url if "://" in url else f"http://{url}")
+    if not u.hostname:
+        raise MemoryStoreError(f"memory.url {url!r} is not a URL; use http://HOST:PORT")
+    try:
+        client = chromadb.HttpClient(host=u.hostname, port=u.port or (443 if u.scheme == "https" else 8000),
+                                     ssl=u.scheme == "https", settings=_settings())
+        client.heartbeat()
+    except Exception as e:
+        raise MemoryStoreError(
+            f"the Chroma server at {url} does not answer ({type(e).__name__}); start it with "
+            "`chroma run --path DIR --port PORT`, or unset memory.url to use the embedded store") from None
+    return client
+
+
+def open_store(config: MemoryConfig, embedding: str, create: bool = True) -> Opened:
+    """The configured collection, checked to have been built with ``embedding``."""
+    lock = None
+    if config.url:
+        client, where = _server(config.url), config.url
+    else:
+        client, lock = _embedded(config, create)
+        where = str(config.path)
+    try:
+        names = [c if isinstance(c, str) else c.name for c in client.list_collections()]
+        if config.collection not in names and not create:
+            raise MemoryStoreError(f"the module memory at {where} has no collection {config.collection!r}; "
+                                   "check memory.collection, or import modules into it first")
+        collection = client.get_or_create_collection(
+            config.collection, embedding_function=None, configuration={"hnsw": {"space": "cosine"}},
+            metadata={EMBEDDING_KEY: embedding})
+    except MemoryStoreError:
+        if lock:
+            lock.close()
+        raise
+    except Exception as e:
+        if lock:
+            lock.close()
+        raise MemoryStoreError(f"cannot open the module memory at {where} ({e}); restore it from an export "
+                               "(`codestill memory import`) or move it away") from None
+    built_with = (collection.metadata or {}).get(EMBEDDING_KEY)
+    if built_with != embedding:
+        if lock:
+            lock.close()
+        raise MemoryStoreError(
+            f"the module memory at {where} was built with embeddings {built_with!r}, but memory.embedding is "
+            f"{embedding!r}; set memory.embedding back, or export it and import into a new memory.path")
+    return Opened(client=client, collection=collection, where=where, shared=bool(config.url), lock=lock)

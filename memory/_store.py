@@ -1,0 +1,323 @@
+"""``ModuleMemory``: verified function modules in a Chroma collection, found again by meaning.
+
+Adding: exact duplicates (same normalised-AST hash, so the same id) and near duplicates merge their
+counts into the stored record instead of making a second one. A near duplicate has the same signature
+shape, a similarity >= ``near_duplicate``, and the same code skeleton (``tools.code.skeleton_hash``:
+the code with every name it defines erased). The skeleton guard is there because embeddings alone
+cannot tell opposites apart: bisect_left/bisect_right or getincrementalencoder/decoder in the stdlib
+are 0.98 similar with equal signatures, while a renamed copy of a function can fall to 0.5. Within a process a lock makes check-then-insert atomic; between processes
+sharing a server, an insert is followed by a check for an older near duplicate that every process
+resolves the same way (older record wins), and exact duplicates cannot race at all (same id).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import uuid
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import numpy as np
+
+from codestill.config import MemoryConfig
+from codestill.schemas import MemoryHit, Module, ModuleSpec, StoredModule
+from memory._client import open_store
+from memory._embed import Embedder, make_embedder
+from memory._meta import (
+    COUNTS,
+    Count,
+    Incoming,
+    count_key,
+    from_metadata,
+    incoming,
+    order_key,
+    spec_text,
+    to_metadata,
+)
+
+
+@dataclass(frozen=True)
+class AddResult:
+    status: Literal["added", "duplicate", "near_duplicate", "unverified", "invalid"]
+    id: str | None  # the record that now holds the module (None when it was refused)
+    reason: str = ""
+
+
+@dataclass(frozen=True)
+class MemoryStats:
+    where: str
+    collection: str
+    embedding: str
+    records: int
+    times_added: int
+    times_retrieved: int
+    times_reused: int
+
+
+def _merge(deltas: dict[str, dict[Count, int]], id_: str, counts: dict[Count, int]) -> None:
+    into = deltas.setdefault(id_, dict.fromkeys(COUNTS, 0))
+    for c in COUNTS:
+        into[c] += counts[c]
+
+
+class ModuleMemory:
+    """Open with ``ModuleMemory(config)``; ``create=False`` refuses a store that does not exist yet.
+    Methods are thread-safe; the ``a``-prefixed ones run them off the event loop."""
+
+    def __init__(self, config: MemoryConfig | None = None, *, embedder: Embedder | None = None,
+                 create: bool = True) -> None:
+        self.config = config or MemoryConfig()
+        key = self.config.api_key.get_secret_value() if self.config.api_key else None
+        self.embedder = embedder or make_embedder(self.config.embedding, key)
+        self._opened = open_store(self.config, self.embedder.name, create=create)
+        self._col = self._opened.collection
+        self.writer = uuid.uuid4().hex[:12]
+        self._lock = threading.Lock()
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @property
+    def where(self) -> str:
+        return self._opened.where
+
+    def close(self) -> None:
+        if self._opened.lock is not None:
+            self._opened.lock.close()
+            self._opened.lock = None
+
+    def __enter__(self) -> ModuleMemory:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- adding --------------------------------------------------------------------------------
+    def add(self, module: Module) -> AddResult:
+        return self.add_many([module])[0]
+
+    def add_many(self, modules: Sequence[Module | StoredModule]) -> list[AddResult]:
+        """Add a batch (a ``StoredModule``, as an import reads it, keeps its counts and creation time)."""
+        results: list[AddResult | None] = [None] * len(modules)
+        items: list[tuple[int, Incoming]] = []
+        for i, m in enumerate(modules):
+            module = m.to_module() if isinstance(m, StoredModule) else m
+            if self.config.verified_only and not module.verified:
+                results[i] = AddResult("unverified", None, "only verified modules enter the memory")
+                continue
+            try:
+                if isinstance(m, StoredModule):
+                    counts = {"added": m.times_added, "retrieved": m.times_retrieved, "reused": m.times_reused}
+                    items.append((i, incoming(module, m.created_at, counts)))  # type: ignore[arg-type]
+                else:
+                    items.append((i, incoming(module)))
+            except (SyntaxError, ValueError) as e:
+                results[i] = AddResult("invalid", None, f"the code does not parse as a function: {e}")
+        if items:
+            with self._lock:
+                deltas: dict[str, dict[Count, int]] = {}
+                for i, r in self._add_locked(items, deltas):
+                    results[i] = r
+                self._flush(deltas)
+        return [r for r in results if r is not None]
+
+    def _add_locked(self, items: list[tuple[int, Incoming]],
+                    deltas: dict[str, dict[Count, int]]) -> Iterator[tuple[int, AddResult]]:
+        # 1. Exact duplicates, in the batch and in the store: the id is the hash.
+        first: dict[str, Incoming] = {}
+        index: dict[int, int] = {}  # id(Incoming) -> its position in the caller's batch
+        for i, it in items:
+            if it.id in first:
+                first[it.id].merge(it)
+                yield i, AddResult("duplicate", it.id)
+            else:
+                first[it.id] = it
+                index[id(it)] = i
+        for id_ in self._get_meta(list(first)):
+            it = first.pop(id_)
+            _merge(deltas, id_, it.counts)
+            yield index[id(it)], AddResult("duplicate", id_)
+        fresh = list(first.values())
+        if not fresh:
+            return
+        # 2. Near duplicates of stored records.
+        vectors = self.embedder.embed([it.text for it in fresh])
+        keep: list[tuple[Incoming, np.ndarray]] = []
+        for it, vec, near in zip(fresh, vectors, self._near(fresh, vectors), strict=True):
+            if near is not None:
+                _merge(deltas, near[0], it.counts)
+                yield index[id(it)], AddResult("near_duplicate", near[0])
+            else:
+                keep.append((it, vec))
+        # 3. Near duplicates inside the batch: the earlier one takes the later one's counts.
+        kept: list[tuple[Incoming, np.ndarray]] = []
+        for it, vec in keep:
+            twin = next((k for k, kv in kept if k.skeleton == it.skeleton and k.info.shape == it.info.shape
+                         and float(kv @ vec) >= self.config.near_duplicate), None)
+            if twin is not None:
+                twin.merge(it)
+                yield index[id(it)], AddResult("near_duplicate", twin.id)
+            else:
+                kept.append((it, vec))
+        if not kept:
+            return
+        # 4. Insert, in batches Chroma accepts.
+        step = max(1, min(int(self._opened.client.get_max_batch_size()), 4096))
+        for s in range(0, len(kept), step):
+            chunk = kept[s:s + step]
+            self._col.add(ids=[it.id for it, _ in chunk], embeddings=np.stack([v for _, v in chunk]),
+                          documents=[it.text for it, _ in chunk],
+                          metadatas=[to_metadata(it, self.writer) for it, _ in chunk])
+        survivors = self._reconcile(kept, deltas) if self._opened.shared else {it.id: it.id for it, _ in kept}
+        for it, _ in kept:
+            target = survivors[it.id]
+            yield index[id(it)], AddResult("added", it.id) if target == it.id \
+                else AddResult("near_duplicate", target)
+
+    def _reconcile(self, kept: list[tuple[Incoming, np.ndarray]],
+                   deltas: dict[str, dict[Count, int]]) -> dict[str, str]:
+        """After inserting into a shared server: an insert racing another process's near duplicate
+        yields to the older record (every process decides alike), and an add that Chroma ignored
+        because another process had just inserted the same id is counted on that record."""
+        out: dict[str, str] = {}
+        metas = self._get_meta([it.id for it, _ in kept])
+        mine = [it for it, _ in kept]
+        for it, near in zip(mine, self._near(mine, np.stack([v for _, v in kept]), exclude_newer=True), strict=True):
+            if near is not None:
+                self._col.delete(ids=[it.id])
+                _merge(deltas, near[0], it.counts)
+                out[it.id] = near[0]
+            else:
+                if count_key("added", self.writer) not in metas.get(it.id, {}):
+                    _merge(deltas, it.id, it.counts)
+                out[it.id] = it.id
+        return out
+
+    def _near(self, items: list[Incoming], vectors: np.ndarray,
+              exclude_newer: bool = False) -> list[tuple[str, dict[str, Any]] | None]:
+        """For each item, the most similar stored record with the same skeleton and signature shape at
+        or above the threshold (``exclude_newer``: only records older than the item, itself excluded)."""
+        got = self._col.get(where={"skeleton": {"$in": sorted({it.skeleton for it in items})}},
+                            include=["embeddings", "metadatas"])
+        by_skeleton: dict[str, list[tuple[str, dict[str, Any], np.ndarray]]] = {}
+        for id_, meta, vec in zip(got["ids"], got["metadatas"], got["embeddings"], strict=True):
+            by_skeleton.setdefault(meta["skeleton"], []).append((id_, dict(meta), np.asarray(vec)))
+        out: list[tuple[str, dict[str, Any]] | None] = []
+        for it, vec in zip(items, vectors, strict=True):
+            mine = (it.created_at.timestamp(), it.id)
+            best, best_sim = None, self.config.near_duplicate
+            for id_, meta, other in by_skeleton.get(it.skeleton, []):
+                if meta.get("shape") != it.info.shape or (exclude_newer and order_key(meta, id_) >= mine):
+                    continue
+                sim = float(other @ vec)
+                if sim >= best_sim:
+                    best, best_sim = (id_, meta), sim
+            out.append(best)
+        return out
+
+    # -- counts --------------------------------------------------------------------------------
+    def _get_meta(self, ids: list[str]) -> dict[str, dict[str, Any]]:
+        if not ids:
+            return {}
+        got = self._col.get(ids=ids, include=["metadatas"])
+        return {i: dict(m or {}) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
+
+    def _flush(self, deltas: dict[str, dict[Count, int]]) -> None:
+        # Only this writer's keys are touched (see memory/_meta.py), and the caller holds the lock, so
+        # reading them and writing them back loses nothing.
+        if not deltas:
+            return
+        metas = self._get_meta(list(deltas))
+        ids, updates = [], []
+        for id_, meta in metas.items():
+            ids.append(id_)
+            updates.append({count_key(c, self.writer): int(meta.get(count_key(c, self.writer), 0)) + n
+                            for c, n in deltas[id_].items() if n})
+        if ids:
+            self._col.update(ids=ids, metadatas=updates)
+
+    def _count(self, ids: Iterable[str], count: Count) -> None:
+        with self._lock:
+            self._flush({id_: {count: 1} for id_ in ids})  # type: ignore[misc]
+
+    def mark_reused(self, ids: Iterable[str]) -> None:
+        """Count that these modules went into an accepted solution."""
+        self._count(ids, "reused")
+
+    # -- finding -------------------------------------------------------------------------------
+    def search(self, spec: ModuleSpec, k: int = 5, min_score: float | None = None,
+               count: bool = True) -> list[MemoryHit]:
+        """Up to ``k`` modules for ``spec``, best first, with similarity >= ``min_score`` (default
+        ``memory.min_score``). ``count`` adds one to each returned module's times retrieved."""
+        hits = self._query(spec_text(spec.signature, spec.description), k, min_score, spec.name)
+        if count and hits:
+            self._count([h.module.id for h in hits], "retrieved")
+            hits = [h.model_copy(update={"module": h.module.model_copy(
+                update={"times_retrieved": h.module.times_retrieved + 1})}) for h in hits]
+        return hits
+
+    def search_text(self, query: str, k: int = 5, min_score: float = 0.0) -> list[MemoryHit]:
+        """For people: free text, nothing counted."""
+        return self._query(query, k, min_score, query[:80])
+
+    def _query(self, text: str, k: int, min_score: float | None, label: str) -> list[MemoryHit]:
+        floor = self.config.min_score if min_score is None else min_score
+        n = self._col.count()
+        if n == 0 or k <= 0:
+            return []
+        vec = self.embedder.embed([text])
+        res = self._col.query(query_embeddings=vec, n_results=min(k, n), include=["metadatas", "distances"])
+        hits = []
+        for id_, meta, dist in zip(res["ids"][0], res["metadatas"][0], res["distances"][0], strict=True):
+            # Chroma's cosine distance is 1 - cos; the score is cos clipped to [0, 1].
+            score = min(1.0, max(0.0, 1.0 - float(dist)))
+            if score >= floor:
+                hits.append(MemoryHit(spec_name=label, module=from_metadata(id_, meta), score=score))
+        return hits
+
+    def get(self, id_: str) -> StoredModule | None:
+        meta = self._get_meta([id_]).get(id_)
+        return from_metadata(id_, meta) if meta is not None else None
+
+    def __len__(self) -> int:
+        return int(self._col.count())
+
+    def iter_all(self, page: int = 1000) -> Iterator[StoredModule]:
+        offset = 0
+        while True:
+            got = self._col.get(include=["metadatas"], limit=page, offset=offset)
+            if not got["ids"]:
+                return
+            yield from (from_metadata(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True))
+            offset += len(got["ids"])
+
+    def remove(self, id_: str) -> bool:
+        with self._lock:
+            if not self._get_meta([id_]):
+                return False
+            self._col.delete(ids=[id_])
+            return True
+
+    def stats(self) -> MemoryStats:
+        sums = dict.fromkeys(COUNTS, 0)
+        for m in self.iter_all():
+            sums["added"] += m.times_added
+            sums["retrieved"] += m.times_retrieved
+            sums["reused"] += m.times_reused
+        return MemoryStats(where=self.where, collection=self.config.collection, embedding=self.embedder.name,
+                           records=len(self), times_added=sums["added"], times_retrieved=sums["retrieved"],
+                           times_reused=sums["reused"])
+
+    # -- async -------------------------------------------------------------------------------
+    async def aadd(self, module: Module) -> AddResult:
+        return await asyncio.to_thread(self.add, module)
+
+    async def asearch(self, spec: ModuleSpec, k: int = 5, min_score: float | None = None,
+                      count: bool = True) -> list[MemoryHit]:
+        return await asyncio.to_thread(self.search, spec, k, min_score, count)
+
+    async def asearch_text(self, query: str, k: int = 5, min_score: float = 0.0) -> list[MemoryHit]:
+        return await asyncio.to_thread(self.search_text, query, k, min_score)
+
+    async def amark_reused(self, ids: Iterable[str]) -> None:
+        await asyncio.to_thread(self.mark_reused, list(ids))
