@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import fcntl
 import os
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
@@ -17,10 +18,60 @@ LOCK_FILE = ".codestill-memory.lock"
 EMBEDDING_KEY = "codestill.embedding"
 
 
+# A Chroma server answers a read of a collection whose vector index another request is creating at that
+# moment with this internal error (a race inside the server, seen when two processes fill a fresh
+# collection at once). The index is there a moment later, so such a read is retried, never surfaced.
+_TRANSIENT = ("Nothing found on disk", "Error creating hnsw segment reader")
+_RETRIES = 6
+
+
+class Collection:
+    """The Chroma collection, with the server's transient read races retried and every other failure
+    turned into one ``MemoryStoreError`` that names the store."""
+
+    def __init__(self, inner: Any, where: str) -> None:
+        self._inner, self._where = inner, where
+
+    @property
+    def metadata(self) -> dict[str, Any] | None:
+        return self._inner.metadata  # type: ignore[no-any-return]
+
+    def _call(self, op: str, *args: Any, **kwargs: Any) -> Any:
+        for attempt in range(_RETRIES + 1):
+            try:
+                return getattr(self._inner, op)(*args, **kwargs)
+            except Exception as e:
+                if attempt < _RETRIES and any(t in str(e) for t in _TRANSIENT):
+                    time.sleep(0.02 * 2**attempt)
+                    continue
+                raise MemoryStoreError(
+                    f"the module memory at {self._where} failed to {op} ({type(e).__name__}: {e}); if it is a "
+                    "server, check that it still runs; if it is a folder, restore it from an export") from None
+        raise AssertionError("unreachable")
+
+    def add(self, **kw: Any) -> None:
+        self._call("add", **kw)
+
+    def get(self, **kw: Any) -> Any:
+        return self._call("get", **kw)
+
+    def update(self, **kw: Any) -> None:
+        self._call("update", **kw)
+
+    def delete(self, **kw: Any) -> None:
+        self._call("delete", **kw)
+
+    def query(self, **kw: Any) -> Any:
+        return self._call("query", **kw)
+
+    def count(self) -> int:
+        return int(self._call("count"))
+
+
 @dataclass
 class Opened:
     client: Any
-    collection: Any
+    collection: Collection
     where: str  # the path or URL, for messages
     shared: bool  # a server: other processes may write at the same time
     lock: IO[bytes] | None
@@ -121,4 +172,4 @@ def open_store(config: MemoryConfig, embedding: str, create: bool = True) -> Ope
         raise MemoryStoreError(
             f"the module memory at {where} was built with embeddings {built_with!r}, but memory.embedding is "
             f"{embedding!r}; set memory.embedding back, or export it and import into a new memory.path")
-    return Opened(client=client, collection=collection, where=where, shared=bool(config.url), lock=lock)
+    return Opened(client=client, collection=Collection(collection, where), where=where, shared=bool(config.url), lock=lock)

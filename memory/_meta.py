@@ -5,6 +5,11 @@ Counts are kept per writer: each ``ModuleMemory`` (one per process) has a writer
 updates its own keys ``n.<count>.<writer>``; a count is the sum over writers. Chroma merges metadata
 keys on update and has no atomic increment, so this is what keeps two processes sharing a server from
 overwriting each other's increments.
+
+Records are never deleted to settle a race (a count written to a deleted record would be lost): a
+record that lost a near-duplicate race between processes gets ``alias`` = the surviving record's id
+and stays, holding its counts; the survivor gets ``merged`` = True. Readers fold aliases into their
+survivor. Records written in one process never become aliases.
 """
 
 from __future__ import annotations
@@ -32,6 +37,16 @@ def totals(meta: dict[str, Any]) -> dict[Count, int]:
             if count in out:
                 out[count] += int(value)  # type: ignore[index]
     return out
+
+
+def add_counts(into: dict[Count, int], meta: dict[str, Any]) -> None:
+    for c, n in totals(meta).items():
+        into[c] += n
+
+
+def alias_of(meta: dict[str, Any]) -> str:
+    """The id of the record this one was merged into, or "" for a live record."""
+    return str(meta.get("alias") or "")
 
 
 def summary(docstring: str, limit: int = 600) -> str:
@@ -91,7 +106,7 @@ def to_metadata(item: Incoming, writer: str) -> dict[str, Any]:
         "name": item.info.name, "signature": item.info.signature, "shape": item.info.shape,
         "docstring": item.info.docstring, "description": m.spec.description, "code": m.code,
         "ast_hash": item.ast_hash, "skeleton": item.skeleton, "language": m.language, "verified": m.verified,
-        "created_at": item.created_at.timestamp(),
+        "created_at": item.created_at.timestamp(), "alias": "",
     }
     if m.tests is not None:
         meta["tests"] = m.tests.model_dump_json()
@@ -106,8 +121,11 @@ def to_metadata(item: Incoming, writer: str) -> dict[str, Any]:
     return meta
 
 
-def from_metadata(id: str, meta: dict[str, Any]) -> StoredModule:
+def from_metadata(id: str, meta: dict[str, Any], extra: dict[Count, int] | None = None) -> StoredModule:
+    """The record as a ``StoredModule``; ``extra``: the counts of records merged into it."""
     n = totals(meta)
+    for c in COUNTS:
+        n[c] += (extra or {}).get(c, 0)
     return StoredModule(
         id=id, name=meta["name"], signature=meta["signature"], docstring=meta.get("docstring", ""),
         description=meta.get("description", ""), code=meta["code"],

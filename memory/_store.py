@@ -5,9 +5,12 @@ counts into the stored record instead of making a second one. A near duplicate h
 shape, a similarity >= ``near_duplicate``, and the same code skeleton (``tools.code.skeleton_hash``:
 the code with every name it defines erased). The skeleton guard is there because embeddings alone
 cannot tell opposites apart: bisect_left/bisect_right or getincrementalencoder/decoder in the stdlib
-are 0.98 similar with equal signatures, while a renamed copy of a function can fall to 0.5. Within a process a lock makes check-then-insert atomic; between processes
-sharing a server, an insert is followed by a check for an older near duplicate that every process
-resolves the same way (older record wins), and exact duplicates cannot race at all (same id).
+are 0.98 similar with equal signatures, while a renamed copy of a function can fall to 0.5.
+
+Within a process a lock makes check-then-insert atomic. Between processes sharing a server, exact
+duplicates cannot race (same id), and an insert is followed by a look at every live near duplicate of
+it: the oldest survives and the others become aliases of it (``memory/_meta.py``), so whichever
+process looks last settles the race, and no record holding counts is ever deleted.
 """
 
 from __future__ import annotations
@@ -29,6 +32,8 @@ from memory._meta import (
     COUNTS,
     Count,
     Incoming,
+    add_counts,
+    alias_of,
     count_key,
     from_metadata,
     incoming,
@@ -133,10 +138,10 @@ class ModuleMemory:
             else:
                 first[it.id] = it
                 index[id(it)] = i
-        for id_ in self._get_meta(list(first)):
+        for id_, meta in self._get_meta(list(first)).items():
             it = first.pop(id_)
-            _merge(deltas, id_, it.counts)
-            yield index[id(it)], AddResult("duplicate", id_)
+            _merge(deltas, id_, it.counts)  # on the record itself: readers fold aliases into their survivor
+            yield index[id(it)], AddResult("duplicate", self._root(id_, meta)[0])
         fresh = list(first.values())
         if not fresh:
             return
@@ -144,9 +149,9 @@ class ModuleMemory:
         vectors = self.embedder.embed([it.text for it in fresh])
         keep: list[tuple[Incoming, np.ndarray]] = []
         for it, vec, near in zip(fresh, vectors, self._near(fresh, vectors), strict=True):
-            if near is not None:
-                _merge(deltas, near[0], it.counts)
-                yield index[id(it)], AddResult("near_duplicate", near[0])
+            if near:
+                _merge(deltas, near[0][0], it.counts)
+                yield index[id(it)], AddResult("near_duplicate", near[0][0])
             else:
                 keep.append((it, vec))
         # 3. Near duplicates inside the batch: the earlier one takes the later one's counts.
@@ -176,43 +181,86 @@ class ModuleMemory:
 
     def _reconcile(self, kept: list[tuple[Incoming, np.ndarray]],
                    deltas: dict[str, dict[Count, int]]) -> dict[str, str]:
-        """After inserting into a shared server: an insert racing another process's near duplicate
-        yields to the older record (every process decides alike), and an add that Chroma ignored
-        because another process had just inserted the same id is counted on that record."""
-        out: dict[str, str] = {}
-        metas = self._get_meta([it.id for it, _ in kept])
+        """After inserting into a shared server: each inserted record and its live near duplicates
+        (some may have been inserted by another process since the check) are settled by one rule, the
+        oldest survives and the others become its aliases. An add that Chroma ignored because another
+        process had just inserted the same id is counted on that record. Returns id -> survivor."""
         mine = [it for it, _ in kept]
-        for it, near in zip(mine, self._near(mine, np.stack([v for _, v in kept]), exclude_newer=True), strict=True):
-            if near is not None:
-                self._col.delete(ids=[it.id])
-                _merge(deltas, near[0], it.counts)
-                out[it.id] = near[0]
-            else:
-                if count_key("added", self.writer) not in metas.get(it.id, {}):
-                    _merge(deltas, it.id, it.counts)
+        metas = self._get_meta([it.id for it in mine])
+        out: dict[str, str] = {}
+        aliases: dict[str, str] = {}
+        for it, near in zip(mine, self._near(mine, np.stack([v for _, v in kept]), skip_self=True), strict=True):
+            meta = metas.get(it.id)
+            if meta is None:  # removed by someone in the meantime
                 out[it.id] = it.id
+                continue
+            if count_key("added", self.writer) not in meta:
+                _merge(deltas, it.id, it.counts)
+            if alias_of(meta):  # another process has settled it already
+                out[it.id] = self._root(it.id, meta)[0]
+                continue
+            group = [(it.id, meta)] + [(id_, m) for id_, m, _ in near]
+            root = min(group, key=lambda g: order_key(g[1], g[0]))[0]
+            aliases.update({id_: root for id_, _ in group if id_ != root})
+            out[it.id] = root
+        if aliases:
+            self._col.update(ids=list(aliases), metadatas=[{"alias": r} for r in aliases.values()])
+            roots = sorted(set(aliases.values()))
+            self._col.update(ids=roots, metadatas=[{"merged": True}] * len(roots))
         return out
 
     def _near(self, items: list[Incoming], vectors: np.ndarray,
-              exclude_newer: bool = False) -> list[tuple[str, dict[str, Any]] | None]:
-        """For each item, the most similar stored record with the same skeleton and signature shape at
-        or above the threshold (``exclude_newer``: only records older than the item, itself excluded)."""
+              skip_self: bool = False) -> list[list[tuple[str, dict[str, Any], float]]]:
+        """For each item, the live stored records with the same skeleton and signature shape whose
+        similarity is at or above the threshold, most similar first."""
         got = self._col.get(where={"skeleton": {"$in": sorted({it.skeleton for it in items})}},
                             include=["embeddings", "metadatas"])
         by_skeleton: dict[str, list[tuple[str, dict[str, Any], np.ndarray]]] = {}
         for id_, meta, vec in zip(got["ids"], got["metadatas"], got["embeddings"], strict=True):
-            by_skeleton.setdefault(meta["skeleton"], []).append((id_, dict(meta), np.asarray(vec)))
-        out: list[tuple[str, dict[str, Any]] | None] = []
+            if not alias_of(meta):
+                by_skeleton.setdefault(meta["skeleton"], []).append((id_, dict(meta), np.asarray(vec)))
+        out = []
         for it, vec in zip(items, vectors, strict=True):
-            mine = (it.created_at.timestamp(), it.id)
-            best, best_sim = None, self.config.near_duplicate
-            for id_, meta, other in by_skeleton.get(it.skeleton, []):
-                if meta.get("shape") != it.info.shape or (exclude_newer and order_key(meta, id_) >= mine):
-                    continue
-                sim = float(other @ vec)
-                if sim >= best_sim:
-                    best, best_sim = (id_, meta), sim
-            out.append(best)
+            near = [(id_, meta, float(other @ vec)) for id_, meta, other in by_skeleton.get(it.skeleton, [])
+                    if meta.get("shape") == it.info.shape and not (skip_self and id_ == it.id)]
+            out.append(sorted((n for n in near if n[2] >= self.config.near_duplicate), key=lambda n: -n[2]))
+        return out
+
+    # -- aliases -------------------------------------------------------------------------------
+    def _root(self, id_: str, meta: dict[str, Any]) -> tuple[str, dict[str, Any]]:
+        """The live record an alias was merged into (aliases point to older records: no cycles)."""
+        while alias_of(meta):
+            target = alias_of(meta)
+            got = self._get_meta([target]).get(target)
+            if got is None:  # its survivor was removed: the alias stands for itself
+                break
+            id_, meta = target, got
+        return id_, meta
+
+    def _members(self, roots: list[str]) -> dict[str, list[tuple[str, dict[str, Any]]]]:
+        """For each live record, the records merged into it (directly or through other aliases)."""
+        owner = {r: r for r in roots}
+        out: dict[str, list[tuple[str, dict[str, Any]]]] = {r: [] for r in roots}
+        frontier = list(roots)
+        while frontier:
+            got = self._col.get(where={"alias": {"$in": frontier}}, include=["metadatas"])
+            frontier = []
+            for id_, meta in zip(got["ids"], got["metadatas"], strict=True):
+                if id_ not in owner:
+                    owner[id_] = owner[alias_of(meta)]
+                    out[owner[id_]].append((id_, dict(meta)))
+                    frontier.append(id_)
+        return out
+
+    def _stored(self, pairs: list[tuple[str, dict[str, Any]]]) -> list[StoredModule]:
+        """Live records as ``StoredModule``s, with the counts of records merged into them."""
+        merged = self._members([id_ for id_, meta in pairs if meta.get("merged")])
+        out = []
+        for id_, meta in pairs:
+            extra = dict.fromkeys(COUNTS, 0)
+            for _, m in merged.get(id_, []):
+                add_counts(extra, m)
+            out.append(from_metadata(id_, meta, extra))
         return out
 
     # -- counts --------------------------------------------------------------------------------
@@ -266,36 +314,57 @@ class ModuleMemory:
         if n == 0 or k <= 0:
             return []
         vec = self.embedder.embed([text])
-        res = self._col.query(query_embeddings=vec, n_results=min(k, n), include=["metadatas", "distances"])
-        hits = []
+        # Twice k: an alias found stands for its survivor, which may be among the hits already.
+        res = self._col.query(query_embeddings=vec, n_results=min(2 * k, n), include=["metadatas", "distances"])
+        found: dict[str, tuple[dict[str, Any], float]] = {}
         for id_, meta, dist in zip(res["ids"][0], res["metadatas"][0], res["distances"][0], strict=True):
             # Chroma's cosine distance is 1 - cos; the score is cos clipped to [0, 1].
             score = min(1.0, max(0.0, 1.0 - float(dist)))
-            if score >= floor:
-                hits.append(MemoryHit(spec_name=label, module=from_metadata(id_, meta), score=score))
-        return hits
+            if score < floor or len(found) == k:
+                break
+            root, root_meta = self._root(id_, dict(meta)) if alias_of(meta) else (id_, dict(meta))
+            found.setdefault(root, (root_meta, score))
+        modules = self._stored([(id_, meta) for id_, (meta, _) in found.items()])
+        return [MemoryHit(spec_name=label, module=m, score=score) for m, (_, score) in zip(modules, found.values(), strict=True)]
 
     def get(self, id_: str) -> StoredModule | None:
+        """The record, or the one it was merged into."""
         meta = self._get_meta([id_]).get(id_)
-        return from_metadata(id_, meta) if meta is not None else None
+        return self._stored([self._root(id_, meta)])[0] if meta is not None else None
+
+    def _aliases(self) -> dict[str, dict[str, Any]]:
+        got = self._col.get(where={"alias": {"$ne": ""}}, include=["metadatas"])
+        return {i: dict(m) for i, m in zip(got["ids"], got["metadatas"], strict=True)}
 
     def __len__(self) -> int:
-        return int(self._col.count())
+        return self._col.count() - len(self._aliases())
 
     def iter_all(self, page: int = 1000) -> Iterator[StoredModule]:
+        """Every live record, counts of its aliases folded in."""
+        aliases = self._aliases()
+        extra: dict[str, dict[Count, int]] = {}
+        for id_, meta in aliases.items():
+            root = id_
+            while root in aliases:
+                root = alias_of(aliases[root])
+            add_counts(extra.setdefault(root, dict.fromkeys(COUNTS, 0)), meta)
         offset = 0
         while True:
             got = self._col.get(include=["metadatas"], limit=page, offset=offset)
             if not got["ids"]:
                 return
-            yield from (from_metadata(i, m) for i, m in zip(got["ids"], got["metadatas"], strict=True))
+            yield from (from_metadata(i, m, extra.get(i)) for i, m in zip(got["ids"], got["metadatas"], strict=True)
+                        if not alias_of(m))
             offset += len(got["ids"])
 
     def remove(self, id_: str) -> bool:
+        """Remove a record (and the records merged into it)."""
         with self._lock:
-            if not self._get_meta([id_]):
+            meta = self._get_meta([id_]).get(id_)
+            if meta is None:
                 return False
-            self._col.delete(ids=[id_])
+            root = self._root(id_, meta)[0]
+            self._col.delete(ids=[root] + [i for i, _ in self._members([root])[root]])
             return True
 
     def stats(self) -> MemoryStats:

@@ -3,6 +3,7 @@ temporary folder and a real Chroma server (`chroma run`, shipped with chromadb) 
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -33,16 +34,16 @@ def embedder() -> SentenceTransformerEmbedder:
     return SentenceTransformerEmbedder()
 
 
-@pytest.fixture(scope="session")
-def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+@contextlib.contextmanager
+def running_chroma(path: Path, log: Path) -> Iterator[str]:
+    """A real Chroma server (`chroma run`) on a free loopback port, stopped on exit; yields its URL."""
     import chromadb
     from chromadb.config import Settings
 
     port = _free_port()
-    log = tmp_path_factory.mktemp("chroma-log") / "server.log"
     with log.open("wb") as out:
-        proc = subprocess.Popen([str(CHROMA), "run", "--path", str(tmp_path_factory.mktemp("chroma-server")),
-                                 "--host", "127.0.0.1", "--port", str(port)], stdout=out, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen([str(CHROMA), "run", "--path", str(path), "--host", "127.0.0.1", "--port", str(port)],
+                                stdout=out, stderr=subprocess.STDOUT)
     deadline = time.monotonic() + 60
     while True:
         try:
@@ -53,9 +54,18 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
                 proc.kill()
                 pytest.fail(f"chroma run did not start: {log.read_text()[-2000:]}")
             time.sleep(0.3)
-    yield f"http://127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(10)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.fixture(scope="session")
+def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with running_chroma(tmp_path_factory.mktemp("chroma-server"),
+                        tmp_path_factory.mktemp("chroma-log") / "server.log") as url:
+        yield url
 
 
 @pytest.fixture(params=["embedded", "server"])

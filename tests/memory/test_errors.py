@@ -7,7 +7,7 @@ import pytest
 from codestill.config import MemoryConfig
 from codestill.errors import EmbeddingError, MemoryStoreError
 from memory import ModuleMemory, SentenceTransformerEmbedder, make_embedder
-from tests.memory.conftest import _free_port, module
+from tests.memory.conftest import _free_port, module, running_chroma
 
 PRIMES = "def is_prime(n):\n    \"\"\"Tell whether n is prime.\"\"\"\n    return n > 1 and all(n % d for d in range(2, n))\n"
 
@@ -40,6 +40,15 @@ def test_unreachable_server(embedder):
     url = f"http://127.0.0.1:{_free_port()}"
     with pytest.raises(MemoryStoreError, match=f"Chroma server at {url} does not answer.*chroma run"):
         ModuleMemory(MemoryConfig(url=url), embedder=embedder)
+
+
+def test_server_that_goes_away_mid_session(tmp_path, embedder):
+    with running_chroma(tmp_path / "server", tmp_path / "server.log") as url:
+        memory = ModuleMemory(MemoryConfig(url=url), embedder=embedder)
+        assert memory.add(module(PRIMES)).status == "added"
+    # The server has stopped: the next call names the store and what to check, without a traceback.
+    with pytest.raises(MemoryStoreError, match=f"module memory at {url} failed to .*check that it still runs"):
+        memory.search_text("is a number prime", k=1)
 
 
 class _OtherModel(SentenceTransformerEmbedder):

@@ -6,9 +6,13 @@ import json
 import subprocess
 import sys
 import uuid
+from datetime import UTC, datetime
 
 from codestill.config import MemoryConfig
+from codestill.schemas import StoredModule
 from memory import ModuleMemory
+from tests.memory.conftest import module
+from tests.memory.test_conformance import DEDENT, DEDENT_RENAMED
 
 WORKER = r'''
 import asyncio, json, sys
@@ -16,6 +20,7 @@ from codestill.config import MemoryConfig
 from codestill.schemas import ModuleSpec
 from memory import ModuleMemory
 from tests.memory.conftest import module
+from tests.memory.test_conformance import DEDENT, DEDENT_RENAMED
 
 url, collection, n = sys.argv[1], sys.argv[2], int(sys.argv[3])
 codes = [f"def shift_{i}(x):\n    \"\"\"Add {i} to x, then double it.\"\"\"\n    return (x + {i}) * 2\n" for i in range(n)]
@@ -47,3 +52,40 @@ def test_two_processes_share_one_server(chroma_server, embedder):
         assert len(records) == n  # one per behaviour, whoever won each race
         assert sum(r.times_added for r in records) == 4 * n  # every add counted once
         assert all(r.times_added == 4 for r in records)
+
+
+class _Blind(ModuleMemory):
+    """Sees no near duplicate before it inserts: what a process sees when another process inserts the
+    same behaviour at the same instant. Only the check after its insert sees the store as it is."""
+
+    def _near(self, items, vectors, skip_self=False):  # type: ignore[no-untyped-def]
+        return super()._near(items, vectors, skip_self) if skip_self else [[] for _ in items]
+
+
+def test_a_lost_race_leaves_an_alias_that_keeps_its_counts(chroma_server, embedder):
+    config = MemoryConfig(url=chroma_server, collection=f"t-{uuid.uuid4().hex[:12]}")
+    older, newer = DEDENT, DEDENT_RENAMED
+    oldest = DEDENT_RENAMED.replace("strip_margin(block)", "trim_margin(s)").replace("block", "s")
+    with ModuleMemory(config, embedder=embedder) as a, _Blind(config, embedder=embedder) as b:
+        x = a.add(module(older))
+        # b inserts a near duplicate of x, then finds x older than its own record: its record yields.
+        y = b.add(module(newer))
+        assert (y.status, y.id) == ("near_duplicate", x.id)
+        assert len(a) == 1 and a.get(x.id).times_added == 2
+        y_id = next(r.id for r in b.add_many([module(newer)]))  # an exact re-add of the yielded record
+        assert y_id == x.id and a.get(x.id).times_added == 3
+        # An import brings a record older than x, inserted after it: x yields in turn, and every count
+        # (including one written to x afterwards) ends on the oldest.
+        imported = StoredModule(**{**a.get(x.id).model_dump(), "id": "", "code": oldest, "name": "trim_margin",
+                                   "signature": "def trim_margin(s)", "created_at": datetime(2000, 1, 1, tzinfo=UTC),
+                                   "times_added": 5, "times_retrieved": 0, "times_reused": 0})
+        z = b.add_many([imported])[0]
+        assert z.status == "added"
+        a.mark_reused([x.id])
+        records = list(a.iter_all())
+        assert [r.id for r in records] == [z.id] and len(a) == 1
+        assert (records[0].times_added, records[0].times_reused) == (3 + 5, 1)
+        assert a.get(x.id).id == z.id and a.get(x.id).times_added == 8
+        hits = a.search_text("remove the common leading whitespace of lines", k=3)
+        assert [h.module.id for h in hits] == [z.id]  # the aliases stand for it, once
+        assert a.remove(x.id) and len(a) == 0 and a.get(z.id) is None and list(a.iter_all()) == []
