@@ -37,6 +37,7 @@ from rich.console import Console
 from rich.table import Table
 
 from codestill.config import MemoryConfig
+from codestill.runtime import prefer_passive_openmp
 from codestill.schemas import Module, ModuleSpec
 from memory import ModuleMemory
 from memory._meta import summary
@@ -96,7 +97,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--searches", type=int, default=300)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--keep", type=Path, help="Build the memory in this (new) folder and keep it.")
     args = ap.parse_args()
+    prefer_passive_openmp()  # as the codestill command does; see codestill/runtime.py
     console = Console(stderr=True)
     rng = random.Random(args.seed)
 
@@ -108,13 +111,15 @@ def main() -> None:
         specs.append(ModuleSpec(name=f.name, signature=f.signature, description=summary(f.docstring, 200)))
 
     with tempfile.TemporaryDirectory(prefix="codestill-memory-bench-") as tmp, \
-            ModuleMemory(MemoryConfig(path=Path(tmp) / "memory")) as memory:
+            ModuleMemory(MemoryConfig(path=args.keep or Path(tmp) / "memory")) as memory:
         console.print(f"{len(functions)} documented top-level functions mined from {stdlib_root()}")
         base = [module_of(f) for f in functions]
         results = memory.add_many(base[:1])  # loads the model before anything is timed
         stdlib_added, stdlib_s = fill(memory, base[1:], args.batch, "stdlib", console)
         results += memory.add_many(base[1:])  # all duplicates now: gives every function its record id
         ids = {f.qualname: r.id for f, r in zip(functions, results, strict=True)}
+        if args.keep:
+            (args.keep / "ids.json").write_text(json.dumps(ids))
         small = (len(memory), *measure(memory, specs, labelled, ids, console, "search"))
 
         # Distinct by name pair: ntpath.split and posixpath.split would make the same variant code.

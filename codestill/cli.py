@@ -14,6 +14,7 @@ from codestill._cli_sandbox import app as sandbox_app
 from codestill._cli_sim import app as sim_app
 from codestill._cli_traces import app as traces_app
 from codestill.errors import CodestillError
+from codestill.runtime import prefer_passive_openmp
 
 app = typer.Typer(
     no_args_is_help=True,
@@ -29,6 +30,7 @@ app.add_typer(memory_app, name="memory")
 
 
 def main() -> None:
+    prefer_passive_openmp()
     try:
         app()
     except CodestillError as e:
