@@ -160,6 +160,18 @@ def test_64_concurrent_adds_and_searches_lose_nothing(open_memory):
     assert len(m) == 32
     assert sum(s.times_added for s in m.iter_all()) == 64
     assert all(len(hits) == 3 or len(m) < 3 for hits in found)
+    assert sum(s.times_retrieved for s in m.iter_all()) == sum(len(hits) for hits in found)
+
+
+def test_retrieval_counts_reach_the_store_on_close(open_memory):
+    m = open_memory()
+    first = m.add(module(PRIMES))
+    spec = ModuleSpec(name="is_prime", signature="def is_prime(n: int) -> bool", description="prime test")
+    assert [h.module.times_retrieved for h in m.search(spec, k=1, min_score=0.0)] == [1]
+    assert [h.module.times_retrieved for h in m.search(spec, k=1, min_score=0.0)] == [2]  # pending ones shown
+    m.close()
+    with open_memory() as again:  # another writer: it sees only what was written
+        assert again.get(first.id).times_retrieved == 2
 
 
 def test_export_import_round_trip(open_memory, tmp_path, embedder):
