@@ -1,4 +1,5 @@
-"""The reference problems that ship with codestill: sanitized MBPP (427) and HumanEval (164).
+"""The reference problems that ship with codestill: sanitized MBPP (427) and HumanEval (164), and
+EvalPlus's HumanEval+ (v0.1.10) and MBPP+ (v0.2.0) with their extra test inputs.
 
 The files in this folder are byte-identical copies of the upstream releases; ``NOTICE.md`` names
 their sources, authors and licences. ``load_bank()`` turns them into ``BankProblem`` records, which
@@ -7,6 +8,9 @@ the simulated teacher (``codestill.sim``) answers from and the evaluation reads.
     MBPP       id "mbpp/<task_id>"       instruction = the prompt sentence; tests = test_imports + asserts
     HumanEval  id "humaneval/<n>"        instruction = the whole prompt (signature + docstring);
                                          tests = its ``check(candidate)`` code with ``entry_point``
+
+``load_evalplus("humaneval+" | "mbpp+")`` gives ``EvalPlusProblem`` records (base and plus inputs,
+canonical solution, tolerance), which ``codestill eval`` scores against (see ``_evalplus``).
 """
 
 from __future__ import annotations
@@ -21,6 +25,13 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict
 
+from codestill.data._evalplus import (
+    EVALPLUS_FILES,
+    EvalPlusProblem,
+    evalplus_digest,
+    load_evalplus,
+    mbpp_arguments,
+)
 from codestill.schemas import Task, TestSuite
 
 MBPP_FILE = "sanitized-mbpp.json"
@@ -117,4 +128,16 @@ def load_bank() -> tuple[BankProblem, ...]:
     return load_mbpp() + load_humaneval()
 
 
-__all__ = ["BankProblem", "def_line", "load_bank", "load_humaneval", "load_mbpp", "parse_quietly"]
+__all__ = [
+    "EVALPLUS_FILES",
+    "BankProblem",
+    "EvalPlusProblem",
+    "def_line",
+    "evalplus_digest",
+    "load_bank",
+    "load_evalplus",
+    "load_humaneval",
+    "load_mbpp",
+    "mbpp_arguments",
+    "parse_quietly",
+]

@@ -33,7 +33,7 @@ from codestill.schemas import ROLES
 from codestill.sim._bank import ProblemIndex
 from codestill.sim._config import SimConfig
 from codestill.sim._faults import FaultDice, body_digest
-from codestill.sim._render import Reply, pick_tool, render
+from codestill.sim._render import Reply, marked_schema, pick_tool, render
 from codestill.sim._roles import Ask, default_handlers, generic
 
 DESCRIPTION = ("A simulator, not a language model: codestill sim answers from a bank of MBPP and HumanEval "
@@ -41,6 +41,7 @@ DESCRIPTION = ("A simulator, not a language model: codestill sim answers from a 
 OWNER = "codestill-simulator"
 CHARS_PER_TOKEN = 4
 _ROLE = re.compile(r"\s*You are the codestill (\w+)\.")
+_SCHEMA_FORMATS = ("json_schema", "json_object")
 _STREAM_CHARS = 64  # characters per SSE chunk when not paced: few enough events to stay cheap
 
 
@@ -200,11 +201,14 @@ class SimServer:
         tool = pick_tool(req.body.get("tools"), req.body.get("tool_choice")) if cfg.tools else None
         response_format = req.body.get("response_format") if cfg.tools else None
         prompt = "\n".join(text for _, text in req.messages)
+        structured = (tool is not None or marked_schema(prompt) is not None
+                      or (isinstance(response_format, dict) and response_format.get("type") in _SCHEMA_FORMATS))
         base = int.from_bytes(hashlib.sha256(f"{cfg.seed}|{req.seed}".encode()).digest()[:4], "big")
         replies = []
         for i in range(req.n):
             ask = Ask(role=role, problem=problem, user_text=user_text, last_user=users[-1] if users else "",
-                      choice=i, style=base + i, seed=cfg.seed, bug_rate=cfg.bug_rate)
+                      choice=i, style=base + i, seed=cfg.seed, bug_rate=cfg.bug_rate,
+                      structured=structured)
             reply = render(handler(ask), role, tool=tool, response_format=response_format, prompt=prompt,
                            style=base + i, fault=fault)
             replies.append(_limit(reply, req.max_tokens))

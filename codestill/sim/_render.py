@@ -5,8 +5,10 @@
     response_format json_schema                           -> content: JSON fitted to that schema
     response_format json_object                           -> content: the answer dict as JSON
     otherwise                                             -> prose: a sentence and a ```python block (coder
-                                                             code, tester tests) or ```json block (others);
-                                                             some styles put the JSON inline, unfenced
+                                                             code, tester tests, a plain request's code), a
+                                                             numbered plan (a plain "write a plan" request) or
+                                                             a ```json block (others); some styles put the
+                                                             JSON inline, unfenced
 
 In prose, a prompt that contains ``codestill.schemas.SCHEMA_MARKER`` and then a ```json fenced schema gets
 JSON fitted to that schema, whatever the role. Two faults change the text itself: ``bad_json``
@@ -97,8 +99,10 @@ def render(answer: dict, role: str, *, tool: dict | None, response_format: Any, 
     broken = fault == "bad_json"
     if schema is not None:
         text = _json_prose(fit(answer, schema), role, style, broken)
-    elif role == "coder" and "code" in answer:
+    elif role in ("coder", "unknown") and "code" in answer:
         text = _code_prose(answer["code"], answer.get("explanation", ""), style, broken)
+    elif role == "unknown" and "plan" in answer:  # a plain "write a plan" request: the plan as text
+        text = f"Here is a plan.\n\n{answer['plan']}"
     elif role == "tester" and "tests" in answer:
         about = f"These tests check {answer.get('entry_point') or 'the function'}."
         text = _code_prose(answer["tests"], about, style, broken)

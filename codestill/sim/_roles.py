@@ -7,6 +7,10 @@
                                                     a planted bug (bug_rate) only in a fresh full solution
     tester      {"tests", "entry_point"}            the bank's tests
     critic      {"verdict", "issues", "suggestion"} from the last "status: <status>" line in the prompt
+    unknown     {"code", "explanation"} | {"plan"}  a plain chat request (no codestill system line, no schema)
+                                                    about a known problem, as a benchmark harness or a student
+                                                    prompt sends it: the coder's answer, or a numbered plan
+                                                    when the last user message asks to write a plan
     others      {"answer"}                          an honest "no such behaviour" (later work adds roles)
 
 ``default_handlers()`` builds the registry afresh for each app; nothing here holds state.
@@ -27,6 +31,9 @@ from codestill.sim._plan import plan_of
 NO_REFERENCE = "the simulator has no reference for this task"
 _MODULE = re.compile(r"^[ \t]*module:[ \t]*([A-Za-z_]\w*)[ \t]*$", re.M)
 _STATUS = re.compile(r"^status: (\w+)[ \t]*$", re.M)
+# "Write a step-by-step plan ...", "Please outline a plan ...": a plain request for a plan, not code.
+_PLAN_REQUEST = re.compile(
+    r"^\W*(?:please\s+)?(?:write|give|draft|outline|propose|make|create|sketch)\b[^\n]{0,80}?\bplans?\b", re.I)
 _FAILING = frozenset({"failed", "error", "timeout", "oom", "killed"})
 _ENTRY_HINTS = (
     re.compile(r"entry[ _-]?point\W{0,4}([A-Za-z_]\w*)", re.I),
@@ -57,6 +64,7 @@ class Ask:
     style: int  # phrasing variant: depends on seed, the request's seed and the choice
     seed: int
     bug_rate: float
+    structured: bool = False  # the request asks for a schema (tools, response_format, marked prompt)
 
 
 Handler = Callable[[Ask], dict]
@@ -157,6 +165,22 @@ def generic(ask: Ask) -> dict:
                       "reference problems."}
 
 
+def assistant(ask: Ask) -> dict:
+    """The unknown role: what a code model answers to a plain prompt about a problem it knows.
+
+    Benchmark harnesses (``codestill eval``) and students send no codestill system line and ask for
+    no schema: they want a ```python block, or for a "write a plan" request a numbered plan. A
+    request that asks for a schema, or about no known problem, still gets the honest generic answer.
+    """
+    if ask.problem is None or ask.structured:
+        return generic(ask)
+    if _PLAN_REQUEST.search(ask.last_user):
+        steps, _ = plan_of(ask.problem.reference, ask.problem.entry_point, ask.style)
+        return {"plan": "\n".join(f"{i}. {step}" for i, step in enumerate(steps, 1))}
+    return coder(ask)
+
+
 def default_handlers() -> dict[str, Handler]:
-    """A fresh role -> handler registry; roles not in it (evolver, conceptor, unknown) get ``generic``."""
-    return {"planner": planner, "decomposer": decomposer, "coder": coder, "tester": tester, "critic": critic}
+    """A fresh role -> handler registry; roles not in it (evolver, conceptor) get ``generic``."""
+    return {"planner": planner, "decomposer": decomposer, "coder": coder, "tester": tester, "critic": critic,
+            "unknown": assistant}

@@ -11,6 +11,7 @@ import pytest
 
 from codestill.schemas import ExecResult, TestResult
 from codestill.sim import SCHEMA_MARKER
+from codestill.structured import extract_code
 
 from .conftest import MODEL, messages
 
@@ -137,3 +138,20 @@ def test_a_prompt_schema_shapes_prose_for_any_role(client, bank):
     text = client.chat.completions.create(model=MODEL, messages=messages("critic", bank["mbpp/2"], extra)
                                           ).choices[0].message.content
     assert '"verdict"' in text and '"issues"' not in text and "repair" in text
+
+
+@pytest.mark.parametrize("pid", PROBLEMS)
+def test_a_plain_request_gets_the_reference_in_a_block_or_a_numbered_plan(client, bank, pid):
+    """What `codestill eval` and students send: no codestill system line, no schema."""
+    p = bank[pid]
+    code = client.chat.completions.create(model=MODEL, messages=[
+        {"role": "user", "content": f"Please provide a self-contained Python script:\n```\n{p.instruction}\n```"}])
+    assert extract_code(code.choices[0].message.content).strip() == p.reference.strip()
+    plan = client.chat.completions.create(model=MODEL, messages=[
+        {"role": "user", "content": f"Write a numbered, step-by-step plan for this problem.\n{p.instruction}"}])
+    steps = plan.choices[0].message.content.split("\n\n", 1)[1].splitlines()
+    assert len(steps) >= 2 and all(s.startswith(f"{i}. ") for i, s in enumerate(steps, 1))
+    assert "```" not in plan.choices[0].message.content
+    structured = client.chat.completions.create(model=MODEL, response_format={"type": "json_object"}, messages=[
+        {"role": "user", "content": p.instruction}])
+    assert "not a language model" in json.loads(structured.choices[0].message.content)["answer"]
