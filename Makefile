@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python bench/sandbox_throughput.py
 	$(BIN)/python bench/llm_overhead.py
 	$(BIN)/python bench/memory_scale.py
+	$(BIN)/python bench/train_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

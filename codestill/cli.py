@@ -8,11 +8,13 @@ import typer
 from rich.console import Console
 
 from codestill._cli_config import app as config_app
+from codestill._cli_eval import eval_command
 from codestill._cli_llm import app as llm_app
 from codestill._cli_memory import app as memory_app
 from codestill._cli_sandbox import app as sandbox_app
 from codestill._cli_sim import app as sim_app
 from codestill._cli_traces import app as traces_app
+from codestill._cli_train import train as train_cmd
 from codestill.errors import CodestillError
 from codestill.runtime import prefer_passive_openmp
 
@@ -27,6 +29,8 @@ app.add_typer(llm_app, name="llm")
 app.add_typer(sim_app, name="sim")
 app.add_typer(traces_app, name="traces")
 app.add_typer(memory_app, name="memory")
+app.command("train")(train_cmd)
+app.command("eval")(eval_command)
 
 
 def main() -> None:

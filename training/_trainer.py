@@ -1,0 +1,87 @@
+"""``CodestillTrainer``: transformers' ``Trainer`` with the per-task weighted loss (``training._loss``).
+
+Only three methods change. ``get_batch_samples`` sees every micro-batch of an optimizer step before the
+first forward pass, so it counts each task's target tokens over the whole step (summed over processes);
+``compute_loss`` divides each task's summed cross-entropy by those step-wide counts; ``log`` adds the
+per-task mean losses to what is logged. Everything else (optimizer, schedule, checkpoints, resume, DDP
+through torchrun / accelerate launch) is the stock Trainer's.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import torch
+from transformers import Trainer
+
+from training._data import TASKS
+from training._loss import task_ce_sums, task_token_counts, weighted_loss
+
+
+class CodestillTrainer(Trainer):
+    # compute_loss normalises by the step-wide token counts itself: training_step must not divide again.
+    loss_is_scaled_for_ga = True
+
+    def __init__(self, *args: Any, task_weights: tuple[float, ...], **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.task_weights = torch.tensor(task_weights, dtype=torch.float32, device=self.args.device)
+        self.step_counts: torch.Tensor | None = None  # per-task target tokens of the current optimizer step
+        # Kept on the device and read only when asked for, so counting never stalls the GPU.
+        self._real_tokens = torch.zeros((), dtype=torch.long, device=self.args.device)
+        # Per-task CE sums and counts since the last log line: [train sums, train counts, eval sums, eval counts].
+        self._since_log = torch.zeros(4, len(TASKS), dtype=torch.float64, device=self.args.device)
+
+    @property
+    def real_tokens_seen(self) -> int:
+        """Non-padding input tokens trained on in this run (not before a resume), over all processes."""
+        return int(self._real_tokens)
+
+    def _all_processes_sum(self, t: torch.Tensor) -> torch.Tensor:
+        return self.accelerator.reduce(t, reduction="sum") if self.accelerator.num_processes > 1 else t
+
+    def get_batch_samples(self, epoch_iterator: Iterator, num_batches: int, device: torch.device
+                          ) -> tuple[list, torch.Tensor | int | None]:
+        batches, num_items = super().get_batch_samples(epoch_iterator, num_batches, device)
+        counts = torch.zeros(len(TASKS) + 1, dtype=torch.long, device=device)
+        for b in batches:
+            counts += torch.cat([task_token_counts(b["labels"], b["task_ids"]),
+                                 (b["task_ids"] >= 0).sum().reshape(1)]).to(device)
+        counts = self._all_processes_sum(counts)
+        self.step_counts = counts[:-1]
+        self._real_tokens += counts[-1]
+        return batches, num_items
+
+    def compute_loss(self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
+                     num_items_in_batch: torch.Tensor | int | None = None) -> Any:
+        labels, task_ids = inputs["labels"], inputs["task_ids"]
+        model_inputs = {k: v for k, v in inputs.items() if k not in ("labels", "task_ids")}
+        # use_cache=False matters: with a cache transformers skips reading packed boundaries from position_ids.
+        outputs = model(**model_inputs, use_cache=False)
+        sums = task_ce_sums(outputs.logits, labels, task_ids)
+        own_counts = task_token_counts(labels, task_ids)
+        if model.training and self.step_counts is not None:
+            counts = self.step_counts
+            # DDP averages gradients over processes while counts are global: scale back to a plain sum.
+            scale, row = self.accelerator.num_processes, 0
+        else:  # evaluation: each batch on its own; log() replaces the mean over batches by the exact loss
+            counts, scale, row = own_counts, 1, 2
+        self._since_log[row] += sums.detach().to(self._since_log)
+        self._since_log[row + 1] += own_counts.to(self._since_log)
+        loss = weighted_loss(sums, counts, self.task_weights) * scale
+        return (loss, outputs) if return_outputs else loss
+
+    def log(self, logs: dict[str, float], start_time: float | None = None) -> None:
+        row, prefix = (0, "loss_") if "loss" in logs else (2, "eval_loss_") if "eval_loss" in logs else (-1, "")
+        if row >= 0:
+            since = self._all_processes_sum(self._since_log[row:row + 2].clone()).cpu()
+            means = since[0] / since[1].clamp(min=1)
+            for t, name in enumerate(TASKS):
+                if since[1, t] > 0:
+                    logs[prefix + name] = round(float(means[t]), 6)
+            if row == 2 and since[1].sum() > 0:
+                # The Trainer's eval_loss averages per-batch losses, and a batch holding one task only would
+                # count at that task's weight alone; the weighted per-task means over the whole split are exact.
+                logs["eval_loss"] = float((self.task_weights.double() * means).sum())
+            self._since_log[row:row + 2] = 0
+        super().log(logs, start_time)
