@@ -139,6 +139,7 @@ class Task(_Versioned):
     entry_point: str | None = Field(None, description="Name of the function the tests call.")
     signature: str | None = Field(None, description="e.g. 'def f(xs: list[int]) -> int'.")
     tests: TestSuite | None = Field(None, description="Tests given with the task, if any.")
+    hidden_tests: bool = Field(False, description="The given tests are run, but never shown to the agents.")
     source: str = Field("user", description="Where it came from: mbpp, humaneval, evol, selfalign, user...")
     lineage: tuple[str, ...] = ()
 
@@ -218,12 +219,21 @@ class MemoryHit(_Record):
     score: float = Field(ge=0.0, le=1.0)
 
 
+RejectReason = Literal["unsolvable", "ambiguous_instruction", "tests_wrong", "repeated_failure", "unsafe",
+                       "budget_exceeded", "model_failure"]
+REJECT_REASONS: tuple[RejectReason, ...] = ("unsolvable", "ambiguous_instruction", "tests_wrong",
+                                            "repeated_failure", "unsafe", "budget_exceeded", "model_failure")
+
+
 class Critique(_Record):
-    """The critic's judgement of one attempt."""
+    """The critic's judgement of one attempt. ``reason`` (from a fixed taxonomy) goes with ``reject``;
+    ``weak_tests`` with a repair that asks the tester, not the coder, for stronger tests."""
 
     verdict: Literal["accept", "repair", "replan", "reject"]
     issues: tuple[str, ...] = ()
     suggestion: str = ""
+    reason: RejectReason | None = None
+    weak_tests: bool = False
 
 
 class Usage(_Record):
@@ -270,6 +280,9 @@ class Trajectory(_Versioned):
     usage: Usage = Usage()
     duration_s: float = 0.0
     model: str = Field("", description="The chat model spec that produced it (never a key).")
+    failures: tuple[str, ...] = Field((), description="Agent replies that could not be read, by stage.")
+    reused_modules: tuple[str, ...] = Field((), description="Memory ids the accepted solution reused or adapted.")
+    added_modules: tuple[str, ...] = Field((), description="Memory ids that now hold its verified modules.")
 
     @property
     def critiques(self) -> tuple[Critique, ...]:

@@ -1,0 +1,58 @@
+"""What every agent shares: the task as the prompts show it, the plan as text, and the one call.
+
+The instruction is always quoted verbatim (the simulated teacher, and a reader of the traces, find
+the problem by it). The task's own tests are shown as examples only when they are not hidden, and
+in an untagged fence: a ```python block in a prompt means "a solution" to the sim's planner and
+decomposer, and tests are not one.
+"""
+
+from __future__ import annotations
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.messages import HumanMessage, SystemMessage
+from langchain_core.runnables import RunnableConfig
+
+from agents._prompts import fenced, prompt
+from codestill.schemas import Plan, Task, TestSuite
+from codestill.structured import Method, Reply, T, ask
+
+
+def visible_tests(task: Task) -> TestSuite | None:
+    """The task's tests when the agents may see them, else None (none given, or hidden)."""
+    return task.tests if task.tests is not None and not task.hidden_tests else None
+
+
+def suite_text(suite: TestSuite) -> str:
+    """Test code (or stdin/stdout cases) as plain text, saying how a ``check`` suite is run."""
+    if suite.kind == "io":
+        return "\n\n".join(f"input:\n{c.input}\nexpected output:\n{c.output}" for c in suite.cases)
+    code = suite.code.strip()
+    if suite.entry_point and "def check(" in code:
+        code += f"\n\n# the harness then runs: check({suite.entry_point})"
+    return code
+
+
+def task_section(task: Task) -> str:
+    """The instruction verbatim, the required entry point, and the visible tests as examples."""
+    parts = [task.instruction.strip("\n")]
+    if task.signature:
+        parts.append(f"Required signature of the main function: `{task.signature}`")
+    elif task.entry_point:
+        parts.append(f"The main function must be named `{task.entry_point}`.")
+    shown = visible_tests(task)
+    if shown is not None and (shown.code.strip() or shown.cases):
+        parts.append("The solution must pass these given tests:\n\n" + fenced(suite_text(shown), ""))
+    return "\n\n".join(parts)
+
+
+def plan_text(plan: Plan) -> str:
+    steps = "\n".join(f"{i}. {step}" for i, step in enumerate(plan.steps, 1))
+    return f"{steps}\n\nRationale: {plan.rationale}" if plan.rationale.strip() else steps
+
+
+async def call(model: BaseChatModel, role: str, user: str, schema: type[T], *,
+               config: RunnableConfig | None, method: Method, repair_rounds: int) -> Reply[T]:
+    """One structured call: the role's system prompt (``prompts/<role>.md``), then ``user``."""
+    messages = [SystemMessage(prompt(role)), HumanMessage(user)]
+    return await ask(model, messages, schema, method=method, repair_rounds=repair_rounds, config=config)
+

@@ -1,0 +1,82 @@
+"""Tests too weak to prove anything: the deterministic half of the critic.
+
+A suite is weak when nothing in it compares the code's output with an expected value: it has no
+``assert`` at all, or every ``assert`` only checks a type (``isinstance``, ``type(...) ==``), a length,
+``is not None`` / ``!= None``, a constant, or the truthiness of a call. Such tests pass wrong code.
+One exception: truthiness asserts of both polarities (``assert is_prime(7)`` and ``assert not
+is_prime(8)``) do test a predicate's value, as many MBPP suites do. stdin/stdout suites compare
+whole outputs and are never weak.
+"""
+
+from __future__ import annotations
+
+import ast
+from typing import Literal
+
+from codestill.data import parse_quietly
+from codestill.schemas import TestSuite
+
+Strength = Literal["value", "true", "false", "shape"]
+_SHAPE_CALLS = frozenset({"isinstance", "issubclass", "callable", "hasattr", "type", "len", "id"})
+_VALUE_WORDS = ("close", "equal", "approx", "same")
+_EXCLUDING = (ast.NotEq, ast.IsNot, ast.NotIn)
+
+
+def weak_tests(tests: TestSuite) -> str | None:
+    """Why ``tests`` are too weak to show the code is right, or None if they are not."""
+    if tests.kind == "io":
+        return None
+    try:
+        tree = parse_quietly(tests.code)
+    except (SyntaxError, ValueError) as e:
+        return f"the tests do not parse: {e}"
+    asserts = [n for n in ast.walk(tree) if isinstance(n, ast.Assert)]
+    if not asserts:
+        return "the tests contain no assert statement"
+    found = {_strength(a.test) for a in asserts}
+    if "value" in found or {"true", "false"} <= found:
+        return None
+    return ("no assert compares a result with an expected value: they only check types, lengths, "
+            "`is not None` or truthiness, which wrong code passes as well")
+
+
+def _name(func: ast.expr) -> str:
+    return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+
+
+def _is_shape_call(node: ast.expr) -> bool:
+    """A call that only looks at a value's type or size."""
+    return isinstance(node, ast.Call) and _name(node.func) in _SHAPE_CALLS
+
+
+def _strength(test: ast.expr) -> Strength:
+    if isinstance(test, ast.BoolOp):
+        found = [_strength(v) for v in test.values]
+        return "value" if "value" in found else found[0]
+    if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
+        inner = _strength(test.operand)
+        return "false" if inner == "true" else "true" if inner == "false" else inner
+    if isinstance(test, ast.Compare):
+        return _compare(test)
+    if isinstance(test, ast.Call):
+        name = _name(test.func)
+        if _is_shape_call(test):
+            return "shape"
+        if name in ("all", "any") and test.args and isinstance(test.args[0], ast.GeneratorExp | ast.ListComp):
+            return _strength(test.args[0].elt)
+        if any(w in name.lower() for w in _VALUE_WORDS):
+            return "value"  # math.isclose(f(x), 2.5), np.array_equal(...)
+        return "true"
+    return "shape" if isinstance(test, ast.Constant) else "true"
+
+
+def _compare(test: ast.Compare) -> Strength:
+    operands = [test.left, *test.comparators]
+    if all(isinstance(op, _EXCLUDING) for op in test.ops):
+        return "shape"  # `is not None`, `!= 0`: rules out one value, expects none
+    if all(isinstance(o, ast.Constant) for o in operands):
+        return "shape"  # 1 == 1
+    if any(_is_shape_call(o) for o in operands) and all(
+            _is_shape_call(o) or isinstance(o, ast.Constant | ast.Name | ast.Attribute) for o in operands):
+        return "shape"  # len(f(x)) == 3, type(f(x)) == int
+    return "value"

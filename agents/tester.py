@@ -1,0 +1,74 @@
+"""The tester (SelfCodeAlign): assert-based tests written for a solution and each of its new modules,
+with expected values worked out from the task, not from the code under test.
+
+The task's own tests are shown as examples when they are visible; hidden tests never enter a prompt.
+``suites`` turns what was written into what the sandbox runs: the visible suite and the hidden one.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Sequence
+
+from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
+
+from agents._answers import TestsAnswer
+from agents._common import call, task_section, visible_tests
+from agents._prompts import fenced, render
+from codestill.data import parse_quietly
+from codestill.schemas import ModuleSpec, Task, TestSuite
+from codestill.structured import Method, Reply
+
+
+async def write_tests(model: BaseChatModel, task: Task, code: str, modules: Sequence[ModuleSpec] = (), *,
+                      config: RunnableConfig | None = None, method: Method = "auto",
+                      repair_rounds: int = 1) -> Reply[TestsAnswer]:
+    """Tests for ``code`` (a solution to ``task``) and for each of ``modules``."""
+    listed = "\n".join(f"- `{m.signature}`" + (f": {m.description}" if m.description else "") for m in modules)
+    extra = "\n\n" + render("tester_modules", modules=listed) if modules else ""
+    user = render("tester_user", task=task_section(task), code=fenced(code), modules=extra)
+    return await call(model, "tester", user, TestsAnswer, config=config, method=method,
+                      repair_rounds=repair_rounds)
+
+
+def suites(task: Task, written: TestsAnswer | None) -> tuple[TestSuite, TestSuite | None]:
+    """(visible suite, hidden suite or None) for the sandbox.
+
+    The visible suite is the written tests followed by the task's tests when they are not hidden.
+    A HumanEval-style suite (``def check(candidate)`` run as ``check(entry_point)``) cannot simply be
+    concatenated with another: the sandbox appends a single ``check(entry_point)`` after *all* the
+    code, so a second ``check`` definition would replace the first. Each such suite is therefore made
+    explicit first: its ``check(<entry_point>)`` call is written right after its code and the merged
+    suite has no ``entry_point``, so every ``check`` runs, in order, as a test of its own. The task's
+    tests are also what a written ``check`` would be checked against, so both stay.
+
+    The hidden suite is the task's tests, unchanged, when they are hidden; else None.
+    """
+    entry = task.entry_point or (written.entry_point if written is not None else None)
+    parts: list[str] = []
+    if written is not None and written.tests.strip():
+        parts.append(_explicit(TestSuite(code=written.tests, entry_point=written.entry_point or entry)))
+    shown = visible_tests(task)
+    if shown is not None and shown.kind == "asserts" and shown.code.strip():
+        parts.append(_explicit(shown))
+    code = "\n\n".join(p.strip("\n") for p in parts if p.strip())
+    visible = TestSuite(kind="asserts", code=code + "\n" if code else "",
+                        entry_point=None if _defines_check(code) else entry)
+    hidden = task.tests if task.tests is not None and task.hidden_tests else None
+    return visible, hidden
+
+
+def _explicit(suite: TestSuite) -> str:
+    """The suite's code with its ``check(entry_point)`` call written out, if it has one."""
+    if suite.entry_point and _defines_check(suite.code):
+        return f"{suite.code.rstrip()}\n\n\ncheck({suite.entry_point})\n"
+    return suite.code
+
+
+def _defines_check(code: str) -> bool:
+    try:
+        tree = parse_quietly(code)
+    except (SyntaxError, ValueError):
+        return False
+    return any(isinstance(s, ast.FunctionDef) and s.name == "check" for s in tree.body)
