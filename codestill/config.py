@@ -104,6 +104,25 @@ class MemoryConfig(BaseModel):
     verified_only: bool = Field(True, description="Refuse modules that no sandbox run verified.")
 
 
+class SolveConfig(BaseModel):
+    """The solve graph: how many plans, how many loops, what a task may spend."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    plans: int = Field(1, ge=1, le=16, description="Plans sampled per task (CodePLAN); one coder+tester branch each.")
+    plan_temperature: float = Field(0.7, ge=0, description="Sampling temperature of the planner when plans > 1.")
+    max_repairs: int = Field(2, ge=0, description="Repair rounds per branch (critic -> coder or tester).")
+    max_replans: int = Field(1, ge=0, description="Times the planner starts over after every branch failed.")
+    token_budget: int = Field(200_000, ge=1, description="Tokens (prompt + completion) one task may spend.")
+    time_budget_s: float = Field(900.0, gt=0, description="Seconds of work one task may take (human pauses excluded).")
+    memory_k: int = Field(1, ge=0, description="Modules retrieved per spec (AMR-Evol: top-1); 0 turns retrieval off.")
+    memory_min_score: float = Field(0.5, ge=0, le=1, description="Least similarity of a retrieved module.")
+    backward_plan: bool = Field(True, description="Write the backward plan of an accepted solution (plan task data).")
+    models: dict[str, str] = Field(default_factory=dict, description="Per-role chat model specs (planner, "
+                                   "decomposer, coder, tester, critic); a role not named uses llm.model.")
+    checkpoints: Path = Field(Path(".codestill/sessions.sqlite"), description="Interactive sessions' checkpoints.")
+
+
 class Settings(BaseSettings):
     """Everything configurable. Build it with ``load_settings``; every run records ``record()``."""
 
@@ -113,6 +132,7 @@ class Settings(BaseSettings):
     sandbox: SandboxConfig = SandboxConfig()
     traces: TracesConfig = TracesConfig()
     memory: MemoryConfig = MemoryConfig()
+    solve: SolveConfig = SolveConfig()
     runs_dir: Path = Field(Path("runs"), description="Where batch runs put their run directories.")
 
     @classmethod

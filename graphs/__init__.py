@@ -1,0 +1,35 @@
+"""LangGraph state machines. ``solve``: the agent team that turns one instruction into a verified
+``Trajectory``; its dependencies (chat models per role, sandbox, memory, artefacts) come in as ``SolveDeps``."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from langchain_core.callbacks import BaseCallbackHandler
+
+from codestill.schemas import Task, Trajectory
+from graphs._deps import AGENT_ROLES, Artefacts, MemoryArtefacts, SolveDeps, SqliteArtefacts
+from graphs.solve import build_graph
+
+
+def recursion_limit(deps: SolveDeps) -> int:
+    """Enough super-steps for every bounded loop, so a budget, never LangGraph, ends a task."""
+    c = deps.config
+    per_branch = 6 + 3 * (c.max_repairs + 1)
+    return 16 + (c.max_replans + 1) * (8 + per_branch) + 8 * (c.max_replans + 1)
+
+
+async def solve(task: Task, deps: SolveDeps, *, graph: Any = None, thread_id: str | None = None,
+                callbacks: list[BaseCallbackHandler] | None = None) -> Trajectory:
+    """Run the solve graph on one task to the end (no interrupts: ``deps.interactive`` must be off)."""
+    graph = graph or build_graph()
+    config: dict[str, Any] = {"configurable": {"thread_id": thread_id or uuid.uuid4().hex},
+                              "recursion_limit": recursion_limit(deps), "callbacks": callbacks or [],
+                              "run_name": "solve", "metadata": {"task_id": task.id}}
+    out = await graph.ainvoke({"task": task}, config=config, context=deps)
+    return out["trajectory"]
+
+
+__all__ = ["AGENT_ROLES", "Artefacts", "MemoryArtefacts", "SolveDeps", "SqliteArtefacts", "build_graph",
+           "recursion_limit", "solve"]

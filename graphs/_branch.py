@@ -1,0 +1,245 @@
+"""One plan's branch of the solve graph: draft -> decompose -> retrieve -> code -> test -> critique,
+looping back to the coder (repair) or the tester (tests too weak) at most ``max_repairs`` times.
+
+A branch ends in a ``BranchResult``: accepted, rejected (with a reason from the taxonomy), or replan.
+Every budget is checked before each step, so an exhausted one ends the branch as
+``reject: budget_exceeded``, never as a recursion error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig, RunnableLambda
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+
+from agents import coder, critic, decomposer, tester
+from codestill.schemas import Critique, ExecResult, MemoryHit, TestSuite, Usage
+from graphs._deps import SolveDeps
+from graphs._state import AttemptRef, BranchOutput, BranchResult, BranchState
+
+
+def _kw(deps: SolveDeps, config: RunnableConfig) -> dict[str, Any]:
+    return {"config": config, "method": deps.structured, "repair_rounds": deps.repair_rounds}
+
+
+def _spent(state: BranchState) -> tuple[int, float]:
+    return state.get("usage", Usage()).total_tokens, time.time() - state["started"]
+
+
+def over_budget(state: BranchState) -> str | None:
+    tokens, seconds = _spent(state)
+    if tokens > state["tokens_left"]:
+        return f"budget exceeded: {tokens} tokens used of the {state['tokens_left']} left"
+    if seconds > state["seconds_left"]:
+        return f"budget exceeded: {seconds:.0f} s of the {state['seconds_left']:.0f} s left"
+    return None
+
+
+def _end(state: BranchState, outcome: str, reason: str, critique: Critique | None = None) -> dict[str, Any]:
+    code_key = state.get("code_key")
+    return {"done": BranchResult(
+        plan_round=state["plan_round"], plan_index=state["plan_index"], outcome=outcome, reason=reason,
+        critique=critique, code_key=code_key, tests_key=state.get("tests_key"), result_key=state.get("result_key"),
+        passed=state.get("passed", 0), total=state.get("total", 0), repairs=state.get("repairs", 0),
+        code_len=state.get("code_len", 0), specs=tuple(state.get("specs", ())), descriptions=state.get("descriptions", {}),
+        elapsed_s=time.time() - state["started"])}
+
+
+def _budget_end(state: BranchState) -> dict[str, Any] | None:
+    why = over_budget(state)
+    if why is None:
+        return None
+    return _end(state, "rejected", why, Critique(verdict="reject", issues=(why,), reason="budget_exceeded"))
+
+
+async def draft(state: BranchState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+    deps = runtime.context
+    reply = await coder.draft(deps.model("coder"), state["task"], state["plan"], **_kw(deps, config))
+    out: dict[str, Any] = {"usage": reply.usage, "draft_key": None}
+    if reply.value is None:
+        out["failures"] = [f"coder (draft): {reply.error}"]
+    else:
+        out["draft_key"] = deps.artefacts.put(reply.value.code)
+    return out
+
+
+async def decompose(state: BranchState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+    deps = runtime.context
+    if (ended := _budget_end(state)) is not None:
+        return ended
+    if state.get("draft_key") is None:  # nothing to decompose: the coder writes from the plan alone
+        return {"specs": [], "descriptions": {}}
+    reply = await decomposer.decompose(deps.model("decomposer"), state["task"], state["plan"],
+                                       deps.artefacts.get(state["draft_key"]), **_kw(deps, config))
+    if reply.value is None:
+        return {"usage": reply.usage, "specs": [], "descriptions": {},
+                "failures": [f"decomposer: {reply.error}"]}
+    specs = list(reply.value.specs())
+    return {"usage": reply.usage, "specs": specs, "descriptions": {s.name: s.description for s in specs}}
+
+
+async def retrieve(state: BranchState, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+    """Not a model call: the top verified modules per spec above the similarity threshold."""
+    deps = runtime.context
+    if state.get("done") is not None:
+        return {}
+    if deps.memory is None or deps.config.memory_k == 0 or not state.get("specs"):
+        return {"branch_hits": []}
+    found = await asyncio.gather(*(deps.memory.asearch(s, k=deps.config.memory_k,
+                                                       min_score=deps.config.memory_min_score)
+                                   for s in state["specs"]))
+    hits: dict[str, MemoryHit] = {}
+    for hit in (h for hs in found for h in hs):
+        if hit.module.id not in hits or hits[hit.module.id].score < hit.score:
+            hits[hit.module.id] = hit
+    ranked = sorted(hits.values(), key=lambda h: -h.score)
+    return {"branch_hits": ranked, "hits": ranked}
+
+
+async def write_code(state: BranchState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+    deps = runtime.context
+    if (ended := _budget_end(state)) is not None:
+        return ended
+    previous = state.get("code_key")
+    reply = await coder.write(deps.model("coder"), state["task"], state["plan"], state.get("branch_hits", []),
+                              previous_code=deps.artefacts.get(previous) if previous else None,
+                              feedback=state.get("feedback"), **_kw(deps, config))
+    if reply.value is None:
+        return {"usage": reply.usage, "code_key": None, "failures": [f"coder: {reply.error}"]}
+    return {"usage": reply.usage, "code_key": deps.artefacts.put(reply.value.code), "code_len": len(reply.value.code)}
+
+
+async def _sandbox(deps: SolveDeps, code: str, suite: TestSuite, config: RunnableConfig, name: str) -> ExecResult:
+    # A traced span of its own, so the trace store keeps the program, the tests and the whole result.
+    async def run(inputs: dict[str, Any]) -> ExecResult:
+        return await deps.sandbox.run(inputs["program"], inputs["tests"])
+    return await RunnableLambda(run, name=name).ainvoke({"program": code, "tests": suite}, config)
+
+
+async def test(state: BranchState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+    deps = runtime.context
+    if state.get("done") is not None:
+        return {}
+    if state.get("code_key") is None:
+        return {"result_key": None, "hidden_result_key": None, "passed": 0, "total": 0}
+    code = deps.artefacts.get(state["code_key"])
+    out: dict[str, Any] = {}
+    if state.get("tests_key") is None or state.get("test_feedback"):
+        reply = await tester.write_tests(deps.model("tester"), state["task"], code, state.get("specs", ()),
+                                         **_kw(deps, config))
+        out["usage"] = reply.usage
+        if reply.value is None:
+            out["failures"] = [f"tester: {reply.error}"]
+        visible, hidden = tester.suites(state["task"], reply.value)
+        out["tests_key"] = deps.artefacts.put(visible.model_dump_json())
+        out["hidden_key"] = deps.artefacts.put(hidden.model_dump_json()) if hidden is not None else None
+        out["test_feedback"] = None
+    else:
+        visible = TestSuite.model_validate_json(deps.artefacts.get(state["tests_key"]))
+        hidden_key = state.get("hidden_key")
+        hidden = TestSuite.model_validate_json(deps.artefacts.get(hidden_key)) if hidden_key else None
+    runs = [_sandbox(deps, code, visible, config, "sandbox")]
+    if hidden is not None:
+        runs.append(_sandbox(deps, code, hidden, config, "sandbox (hidden tests)"))
+    results = await asyncio.gather(*runs)
+    out["result_key"] = deps.artefacts.put(results[0].model_dump_json())
+    out["hidden_result_key"] = deps.artefacts.put(results[1].model_dump_json()) if hidden is not None else None
+    out["passed"] = sum(r.n_passed for r in results)
+    out["total"] = sum(len(r.tests) for r in results)
+    return out
+
+
+def _hidden_note(result: ExecResult) -> str:
+    return (f"Held-back tests (not shown): {result.n_passed}/{len(result.tests)} passed, status {result.status}. "
+            "Re-read the instruction for requirements and edge cases the visible tests do not cover.")
+
+
+async def critique(state: BranchState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+    deps = runtime.context
+    if state.get("done") is not None:
+        return {}
+    a = deps.artefacts
+    attempt = {"plan_round": state["plan_round"], "plan_index": state["plan_index"],
+               "round": state.get("repairs", 0), "code_key": state.get("code_key")}
+    if state.get("code_key") is None:
+        verdict = Critique(verdict="repair", issues=("the coder's reply could not be read",),
+                           suggestion="Answer with the complete code in the requested format.")
+        return _after(state, deps, verdict, AttemptRef(**attempt, critique=verdict), Usage())
+    code = a.get(state["code_key"])
+    tests = TestSuite.model_validate_json(a.get(state["tests_key"]))
+    result = ExecResult.model_validate_json(a.get(state["result_key"]))
+    hidden_key = state.get("hidden_result_key")
+    hidden = ExecResult.model_validate_json(a.get(hidden_key)) if hidden_key else None
+    reply = await critic.judge(deps.model("critic"), state["task"], code, tests, result, hidden=hidden,
+                               **_kw(deps, config))
+    verdict = critic.overrule(reply.value, result, hidden, tests, critic_error=reply.error)
+    ref = AttemptRef(**attempt, tests_key=state["tests_key"], result_key=state["result_key"], hidden_key=hidden_key,
+                     passed=state.get("passed", 0), total=state.get("total", 0), critique=verdict)
+    out = _after(state, deps, verdict, ref, reply.usage)
+    if reply.value is None:
+        out["failures"] = [f"critic: {reply.error}"]
+    feedback = [f"Review: {'; '.join(verdict.issues)}", verdict.suggestion, result.feedback()]
+    if hidden is not None and not hidden.passed:
+        feedback.insert(2, _hidden_note(hidden))
+    out["feedback"] = "\n".join(f for f in feedback if f)
+    return out
+
+
+def _after(state: BranchState, deps: SolveDeps, verdict: Critique, ref: AttemptRef, usage: Usage) -> dict[str, Any]:
+    out: dict[str, Any] = {"usage": usage, "attempts": [ref], "critique": verdict}
+    repairs = state.get("repairs", 0)
+    if verdict.verdict == "accept":
+        out.update(_end(state, "accepted", "; ".join(verdict.issues) or "the tests pass and the critic accepts",
+                        verdict))
+    elif verdict.verdict == "reject":
+        out.update(_end(state, "rejected", f"{verdict.reason}: {'; '.join(verdict.issues)}".rstrip(": "), verdict))
+    elif verdict.verdict == "replan":
+        out.update(_end(state, "replan", "; ".join(verdict.issues) or "the plan does not work", verdict))
+    elif repairs >= deps.config.max_repairs:
+        why = f"repeated failure: still failing after {repairs} repairs ({'; '.join(verdict.issues)})"
+        out.update(_end(state, "rejected", why, verdict.model_copy(update={"verdict": "reject",
+                                                                            "reason": "repeated_failure"})))
+    else:
+        out["repairs"] = repairs + 1
+        if verdict.weak_tests:
+            out["test_feedback"] = "; ".join(verdict.issues)
+    return out
+
+
+def route(state: BranchState) -> str:
+    if state.get("done") is not None:
+        return "finish"
+    return "test" if state.get("test_feedback") else "code"
+
+
+def finish(state: BranchState) -> dict[str, Any]:
+    done = state.get("done") or _end(state, "rejected", "the branch ended without a verdict")["done"]
+    return {"branches": [done]}
+
+
+def _ended(state: BranchState) -> str:
+    return "finish" if state.get("done") is not None else "next"
+
+
+def build_branch() -> Any:
+    g = StateGraph(BranchState, context_schema=SolveDeps, output_schema=BranchOutput)
+    g.add_node("draft", draft)
+    g.add_node("decompose", decompose)
+    g.add_node("retrieve", retrieve)
+    g.add_node("code", write_code)
+    g.add_node("test", test)
+    g.add_node("critique", critique)
+    g.add_node("finish", finish)
+    g.add_edge(START, "draft")
+    g.add_edge("draft", "decompose")
+    g.add_conditional_edges("decompose", _ended, {"finish": "finish", "next": "retrieve"})
+    g.add_edge("retrieve", "code")
+    g.add_conditional_edges("code", _ended, {"finish": "finish", "next": "test"})
+    g.add_edge("test", "critique")
+    g.add_conditional_edges("critique", route, {"finish": "finish", "code": "code", "test": "test"})
+    g.add_edge("finish", END)
+    return g.compile()

@@ -1,0 +1,76 @@
+"""What an accepted solution leaves in the function-module memory (AMR-Evol's module database).
+
+Each top-level function of the accepted code becomes a module, made runnable on its own: the
+solution's imports, the function, and the top-level functions it calls (transitively). A module
+enters only verified: the solution that contains it passed every test in the sandbox (its visible
+and its held-back tests), and the module record carries that run and those tests. Unlike AMR-Evol,
+whose final responses are never executed, ours are, so this is a real check. A function that is
+a retrieved module reused unchanged is not added again; it gets its reuse counted instead.
+"""
+
+from __future__ import annotations
+
+import ast
+
+from agents.coder import reference_uses
+
+from codestill.schemas import ExecResult, Module, ModuleSpec, TestSuite, Verification
+from graphs._deps import SolveDeps
+from graphs._state import SolveState
+from tools.code import function_info, normalized_hash, parse_quietly
+
+
+def standalone_modules(code: str) -> dict[str, str]:
+    """name -> runnable source of each top-level function: imports + the function + what it calls."""
+    try:
+        tree = parse_quietly(code)
+    except SyntaxError:
+        return {}
+    imports = [ast.get_source_segment(code, n) or "" for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom)]
+    fns = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
+    calls = {name: {c.func.id for c in ast.walk(fn) if isinstance(c, ast.Call) and isinstance(c.func, ast.Name)
+                    and c.func.id in fns and c.func.id != name} for name, fn in fns.items()}
+    out: dict[str, str] = {}
+    for name in fns:
+        needed, todo = {name}, [name]
+        while todo:
+            for callee in calls[todo.pop()] - needed:
+                needed.add(callee)
+                todo.append(callee)
+        # In the solution's order, so a helper is defined before the function that calls it.
+        parts = [ast.get_source_segment(code, fn) or "" for n, fn in fns.items() if n in needed]
+        out[name] = "\n".join([*imports, "", *parts]).strip() + "\n" if imports else "\n\n".join(parts) + "\n"
+    return out
+
+
+async def commit_modules(state: SolveState, deps: SolveDeps, trajectory_id: str) -> tuple[list[str], list[str]]:
+    """Returns (ids of reused memory modules, ids of the records the new modules went into)."""
+    chosen, memory = state["chosen"], deps.memory
+    assert chosen is not None and chosen.code_key is not None and memory is not None
+    code = deps.artefacts.get(chosen.code_key)
+    branch_hits = [h for h in state.get("hits", [])]
+    uses = reference_uses(code, branch_hits)
+    reused = sorted(i for i, use in uses.items() if use in ("reused", "adapted"))
+    if reused:
+        await memory.amark_reused(reused)
+    unchanged = {normalized_hash(h.module.code) for h in branch_hits if uses.get(h.module.id) == "reused"}
+    tests = TestSuite.model_validate_json(deps.artefacts.get(chosen.tests_key)) if chosen.tests_key else None
+    result = ExecResult.model_validate_json(deps.artefacts.get(chosen.result_key)) if chosen.result_key else None
+    verification = Verification(run_id=result.run_id if result else None, tests_passed=chosen.passed,
+                                tests_total=chosen.total)
+    added: list[str] = []
+    for name, source in standalone_modules(code).items():
+        try:
+            info = function_info(source, name)
+            if normalized_hash(source) in unchanged:
+                continue
+        except (SyntaxError, ValueError):
+            continue
+        spec = ModuleSpec(name=name, signature=info.signature, description=chosen.descriptions.get(name, ""))
+        module = Module(spec=spec, code=source, verified=chosen.passed == chosen.total > 0,
+                        task_id=state["task"].id, tests=tests, verification=verification,
+                        trajectory_id=trajectory_id)
+        result_add = await memory.aadd(module)
+        if result_add.id is not None:
+            added.append(result_add.id)
+    return reused, added

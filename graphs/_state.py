@@ -1,0 +1,117 @@
+"""The solve graph's state: small records; code, tests and sandbox results only by artefact key.
+
+Reducers: lists that several branches (``Send``) write at once are appended to (``operator.add``);
+``Usage`` adds up. Everything else is written by one node at a time.
+"""
+
+from __future__ import annotations
+
+import operator
+from typing import Annotated, Literal, TypedDict
+
+from pydantic import BaseModel, ConfigDict
+
+from codestill.schemas import Critique, MemoryHit, ModuleSpec, Plan, Task, Trajectory, Usage
+
+Outcome = Literal["accepted", "rejected", "replan"]
+
+
+class _Small(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class AttemptRef(_Small):
+    """One attempt of a branch. ``*_key``: artefact keys (``SolveDeps.artefacts``)."""
+
+    plan_round: int
+    plan_index: int
+    round: int
+    code_key: str | None  # None: the coder's reply could not be read
+    tests_key: str | None = None
+    result_key: str | None = None
+    hidden_key: str | None = None
+    passed: int = 0  # tests passed, visible and hidden
+    total: int = 0
+    critique: Critique | None = None
+
+
+class BranchResult(_Small):
+    """How one plan's branch ended."""
+
+    plan_round: int
+    plan_index: int
+    outcome: Outcome
+    reason: str
+    critique: Critique | None = None
+    code_key: str | None = None
+    tests_key: str | None = None
+    result_key: str | None = None
+    passed: int = 0
+    total: int = 0
+    repairs: int = 0
+    code_len: int = 0
+    specs: tuple[ModuleSpec, ...] = ()
+    descriptions: dict[str, str] = {}
+    elapsed_s: float = 0.0
+
+
+class SolveState(TypedDict, total=False):
+    task: Task
+    plan_round: int  # 0, then +1 per replan
+    plans: Annotated[list[Plan], operator.add]  # every plan of every round, in order
+    round_plans: list[int]  # indexes into plans of the current round
+    plan_feedback: str | None  # why the last round failed (shown to the planner on a replan)
+    branches: Annotated[list[BranchResult], operator.add]
+    attempts: Annotated[list[AttemptRef], operator.add]
+    hits: Annotated[list[MemoryHit], operator.add]
+    failures: Annotated[list[str], operator.add]  # agent replies that could not be read, with the stage
+    usage: Annotated[Usage, operator.add]
+    spent_s: Annotated[float, operator.add]  # work time (branches count once, by the slowest)
+    chosen: BranchResult | None
+    verdict: Literal["accepted", "rejected", "failed"]
+    reason: str
+    backward: Plan | None
+    reused: list[str]  # memory ids the accepted solution reused
+    added: list[str]  # memory ids of the modules it put in the memory
+    trajectory: Trajectory
+
+
+class BranchState(TypedDict, total=False):
+    task: Task
+    plan: Plan
+    plan_round: int
+    plan_index: int
+    tokens_left: int
+    seconds_left: float
+    started: float  # time.time() when the branch started
+    draft_key: str | None
+    specs: list[ModuleSpec]
+    descriptions: dict[str, str]
+    branch_hits: list[MemoryHit]
+    code_key: str | None
+    code_len: int
+    tests_key: str | None
+    hidden_key: str | None
+    result_key: str | None
+    hidden_result_key: str | None
+    passed: int
+    total: int
+    repairs: int
+    feedback: str | None  # for the coder: the critique and the failures, or None on the first round
+    test_feedback: str | None  # for the tester: why its tests were too weak
+    critique: Critique | None
+    done: BranchResult | None
+    # written to the parent when the branch ends (the subgraph's output schema)
+    branches: Annotated[list[BranchResult], operator.add]
+    attempts: Annotated[list[AttemptRef], operator.add]
+    hits: Annotated[list[MemoryHit], operator.add]
+    failures: Annotated[list[str], operator.add]
+    usage: Annotated[Usage, operator.add]
+
+
+class BranchOutput(TypedDict, total=False):
+    branches: Annotated[list[BranchResult], operator.add]
+    attempts: Annotated[list[AttemptRef], operator.add]
+    hits: Annotated[list[MemoryHit], operator.add]
+    failures: Annotated[list[str], operator.add]
+    usage: Annotated[Usage, operator.add]

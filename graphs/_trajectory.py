@@ -1,0 +1,45 @@
+"""The solve graph's output record: every plan, attempt, memory hit and the verdict, as a ``Trajectory``.
+
+Attempts come back from the artefact store here, once, at the end (the state only carries keys).
+"""
+
+from __future__ import annotations
+
+from codestill.schemas import Attempt, ExecResult, Module, ModuleSpec, TestSuite, Trajectory, Usage
+from graphs._commit import standalone_modules
+from graphs._deps import SolveDeps
+from graphs._state import SolveState
+from tools.code import function_info
+
+
+def build_trajectory(state: SolveState, deps: SolveDeps, trajectory_id: str) -> Trajectory:
+    a = deps.artefacts
+    attempts = []
+    for ref in state.get("attempts", []):
+        attempts.append(Attempt(
+            round=ref.round, plan_index=ref.plan_index, code=a.get(ref.code_key) if ref.code_key else "",
+            tests=TestSuite.model_validate_json(a.get(ref.tests_key)) if ref.tests_key else None,
+            result=ExecResult.model_validate_json(a.get(ref.result_key)) if ref.result_key else None,
+            critique=ref.critique))
+    chosen = state.get("chosen")
+    verdict = state.get("verdict", "failed")
+    accepted = verdict == "accepted" and chosen is not None and chosen.code_key is not None
+    plans = list(state.get("plans", []))
+    if state.get("backward") is not None:
+        plans.append(state["backward"])
+    modules: list[Module] = []
+    if accepted and chosen is not None and chosen.code_key is not None:
+        for name, source in standalone_modules(a.get(chosen.code_key)).items():
+            spec = next((s for s in chosen.specs if s.name == name), None)
+            signature = spec.signature if spec else function_info(source, name).signature
+            modules.append(Module(spec=ModuleSpec(name=name, signature=signature,
+                                                  description=chosen.descriptions.get(name, "")), code=source))
+    return Trajectory(
+        id=trajectory_id, task=state["task"], plans=tuple(plans), modules=tuple(modules),
+        memory_hits=tuple(state.get("hits", [])), attempts=tuple(attempts),
+        verdict="accepted" if accepted else ("failed" if verdict == "failed" else "rejected"),
+        reason=state.get("reason", "") or "no reason recorded",
+        final_code=a.get(chosen.code_key) if accepted and chosen is not None and chosen.code_key else None,
+        usage=state.get("usage", Usage()), duration_s=state.get("spent_s", 0.0), model=deps.model_label(),
+        failures=tuple(state.get("failures", [])), reused_modules=tuple(state.get("reused", [])),
+        added_modules=tuple(state.get("added", [])))

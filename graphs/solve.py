@@ -1,0 +1,193 @@
+"""The solve graph: five agents turn one instruction into a verified solution and a ``Trajectory``.
+
+    plan (N plans, CodePLAN sampling) -> [review: a person accepts / edits / regenerates] ->
+    Send one branch per plan (graphs._branch: draft, decompose, retrieve, code, test, critique,
+    repair loop) -> select (most tests passed; ties: fewest repairs, shortest code) ->
+    replan (bounded) | [confirm: a person may reject] -> backward plan -> commit (memory) -> finish
+
+Dependencies come in through the runtime context (``SolveDeps``); nothing here imports a concrete
+chat model, sandbox or memory. ``build_graph(checkpointer)`` compiles it; ``graph`` is what
+``langgraph.json`` points LangGraph Studio at.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+from langgraph.graph import END, START, StateGraph
+from langgraph.runtime import Runtime
+from langgraph.types import Send, interrupt
+
+from agents import planner
+from codestill.schemas import Plan, Usage
+from graphs._branch import build_branch
+from graphs._commit import commit_modules
+from graphs._deps import SolveDeps
+from graphs._state import BranchResult, SolveState
+from graphs._trajectory import build_trajectory
+
+
+def _kw(deps: SolveDeps, config: RunnableConfig) -> dict[str, Any]:
+    return {"config": config, "method": deps.structured, "repair_rounds": deps.repair_rounds}
+
+
+async def plan(state: SolveState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+    """CodePLAN plan sampling: N plans at once; identical ones are kept once (they would only repeat
+    a branch)."""
+    deps, start = runtime.context, time.perf_counter()
+    replies = await asyncio.gather(*(planner.plan(deps.model("planner"), state["task"],
+                                                  feedback=state.get("plan_feedback"), **_kw(deps, config))
+                                     for _ in range(deps.config.plans)))
+    usage = sum((r.usage for r in replies), Usage())
+    failures = [f"planner: {r.error}" for r in replies if r.value is None]
+    plans: list[Plan] = []
+    for r in replies:
+        if r.value is not None and (p := r.value.to_plan("forward")).steps not in [q.steps for q in plans]:
+            plans.append(p)
+    first = len(state.get("plans", []))
+    return {"plans": plans, "round_plans": list(range(first, first + len(plans))), "usage": usage,
+            "failures": failures, "spent_s": time.perf_counter() - start,
+            "plan_round": state.get("plan_round", -1) + 1}
+
+
+def review_plans(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+    """Interactive sessions only: a person accepts the plans, edits one, or asks for new ones."""
+    if not runtime.context.interactive or not state.get("round_plans"):
+        return {}
+    current = [state["plans"][i] for i in state["round_plans"]]
+    answer = interrupt({"kind": "plans", "plans": [p.model_dump() for p in current]})
+    action = (answer or {}).get("action", "accept") if isinstance(answer, dict) else str(answer)
+    if action == "edit":
+        edited = [Plan.model_validate(p) for p in answer["plans"]]
+        first = len(state["plans"])
+        return {"plans": edited, "round_plans": list(range(first, first + len(edited)))}
+    if action == "regenerate":
+        return {"round_plans": [], "plan_round": state["plan_round"] - 1, "plan_feedback": answer.get("feedback")}
+    return {}
+
+
+def fan_out(state: SolveState, runtime: Runtime[SolveDeps]) -> list[Send] | str:
+    if not state.get("round_plans"):
+        # No plan this round: regenerate after a person asked for it, or give up after a planner failure.
+        return "plan" if state.get("plan_round", 0) < 0 or runtime.context.interactive else "select"
+    deps = runtime.context
+    tokens_left = deps.config.token_budget - state.get("usage", Usage()).total_tokens
+    seconds_left = deps.config.time_budget_s - state.get("spent_s", 0.0)
+    return [Send("branch", {"task": state["task"], "plan": state["plans"][i], "plan_round": state["plan_round"],
+                            "plan_index": i, "tokens_left": tokens_left, "seconds_left": seconds_left,
+                            "started": time.time()})
+            for i in state["round_plans"]]
+
+
+def _rank(b: BranchResult) -> tuple[int, int, int, int]:
+    return (b.outcome == "accepted", b.passed, -b.repairs, -b.code_len)
+
+
+def select(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+    """Test-based plan selection (CodePLAN) and keep-what-passes (SelfCodeAlign)."""
+    deps = runtime.context
+    this_round = [b for b in state.get("branches", []) if b.plan_round == state.get("plan_round", 0)]
+    spent = max((b.elapsed_s for b in this_round), default=0.0)
+    if not this_round:
+        return {"chosen": None, "verdict": "rejected", "spent_s": spent,
+                "reason": "model_failure: no plan could be read from the planner"}
+    best = max(this_round, key=_rank)
+    if best.outcome == "accepted":
+        return {"chosen": best, "verdict": "accepted", "reason": best.reason, "spent_s": spent}
+    budget = [b for b in this_round if b.critique is not None and b.critique.reason == "budget_exceeded"]
+    stuck = all(b.outcome == "rejected" and b.critique is not None and b.critique.reason == "repeated_failure"
+                for b in this_round)
+    wants_replan = any(b.outcome == "replan" for b in this_round) or stuck
+    if wants_replan and state.get("plan_round", 0) < deps.config.max_replans and not budget:
+        why = "; ".join(f"plan {b.plan_index}: {b.reason}" for b in this_round)
+        return {"chosen": None, "verdict": "failed", "reason": "replan", "plan_feedback": why, "spent_s": spent}
+    if budget:
+        return {"chosen": best, "verdict": "rejected", "reason": f"budget_exceeded: {budget[0].reason}",
+                "spent_s": spent}
+    if best.outcome == "replan":
+        return {"chosen": best, "verdict": "rejected", "spent_s": spent,
+                "reason": f"repeated_failure: the critic still asked for a new plan after {state['plan_round']} replans"}
+    return {"chosen": best, "verdict": "rejected", "reason": best.reason, "spent_s": spent}
+
+
+def after_select(state: SolveState) -> str:
+    if state.get("verdict") == "failed" and state.get("reason") == "replan":
+        return "plan"
+    return "confirm" if state.get("verdict") == "accepted" else "finish"
+
+
+def confirm(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+    """Interactive sessions only: a person sees the accepted code and may still reject it."""
+    if not runtime.context.interactive:
+        return {}
+    chosen = state["chosen"]
+    code = runtime.context.artefacts.get(chosen.code_key) if chosen and chosen.code_key else ""
+    answer = interrupt({"kind": "accept", "code": code, "reason": state.get("reason", "")})
+    action = answer.get("action", "accept") if isinstance(answer, dict) else str(answer)
+    if action == "reject":
+        why = answer.get("reason", "") if isinstance(answer, dict) else ""
+        return {"verdict": "rejected", "reason": f"rejected by the user{': ' + why if why else ''}"}
+    return {}
+
+
+async def backward(state: SolveState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+    """CodePLAN backward reasoning: a plan written from the verified code alone, for the plan task."""
+    deps = runtime.context
+    if state.get("verdict") != "accepted" or not deps.config.backward_plan:
+        return {}
+    start = time.perf_counter()
+    code = deps.artefacts.get(state["chosen"].code_key)
+    reply = await planner.backward_plan(deps.model("planner"), code, **_kw(deps, config))
+    out: dict[str, Any] = {"usage": reply.usage, "spent_s": time.perf_counter() - start}
+    if reply.value is None:
+        out["failures"] = [f"planner (backward): {reply.error}"]
+    else:
+        out["backward"] = reply.value.to_plan("backward")
+    return out
+
+
+async def commit(state: SolveState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+    """On accept only: verified new modules enter the memory; reused ones get their reuse counted."""
+    if state.get("verdict") != "accepted" or runtime.context.memory is None:
+        return {"reused": [], "added": []}
+    start = time.perf_counter()
+    reused, added = await commit_modules(state, runtime.context, _trajectory_id(config))
+    return {"reused": reused, "added": added, "spent_s": time.perf_counter() - start}
+
+
+def _trajectory_id(config: RunnableConfig) -> str:
+    thread = (config.get("configurable") or {}).get("thread_id")
+    return f"t-{thread}" if thread else f"t-{uuid.uuid4().hex[:16]}"
+
+
+def finish(state: SolveState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+    return {"trajectory": build_trajectory(state, runtime.context, _trajectory_id(config))}
+
+
+def build_graph(checkpointer: Any = None) -> Any:
+    g = StateGraph(SolveState, context_schema=SolveDeps)
+    g.add_node("plan", plan)
+    g.add_node("review_plans", review_plans)
+    g.add_node("branch", build_branch())
+    g.add_node("select", select)
+    g.add_node("confirm", confirm)
+    g.add_node("backward", backward)
+    g.add_node("commit", commit)
+    g.add_node("finish", finish)
+    g.add_edge(START, "plan")
+    g.add_edge("plan", "review_plans")
+    g.add_conditional_edges("review_plans", fan_out, ["branch", "plan", "select"])
+    g.add_edge("branch", "select")
+    g.add_conditional_edges("select", after_select, ["plan", "confirm", "finish"])
+    g.add_edge("confirm", "backward")
+    g.add_edge("backward", "commit")
+    g.add_edge("commit", "finish")
+    g.add_edge("finish", END)
+    return g.compile(checkpointer=checkpointer, name="solve")
+
+
+graph = build_graph()

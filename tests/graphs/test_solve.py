@@ -1,0 +1,185 @@
+"""Every route of the solve graph, with scripted agents, the real Docker sandbox and a real memory."""
+
+from __future__ import annotations
+
+import asyncio
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from codestill.config import MemoryConfig, SandboxConfig, SolveConfig
+from codestill.schemas import Task, TestSuite, Trajectory
+from graphs import AGENT_ROLES, SolveDeps, solve
+from memory import ModuleMemory
+from tests.graphs.conftest import RoleModel
+from tools.sandbox import DockerSandbox
+
+TASK = Task(id="t/add", instruction="Write a function add_pair(a, b) that returns the sum of a and b.",
+            entry_point="add_pair", tests=TestSuite(code="assert add_pair(1, 2) == 3\n"))
+GOOD = "def add_pair(a, b):\n    \"\"\"Add two numbers.\"\"\"\n    return a + b\n"
+BAD = "def add_pair(a, b):\n    \"\"\"Add two numbers.\"\"\"\n    return a - b\n"
+PLAN = {"steps": ["Add a and b.", "Return the sum."], "rationale": "One expression."}
+TESTS = {"tests": "assert add_pair(2, 3) == 5\nassert add_pair(0, 0) == 0\n", "entry_point": "add_pair"}
+
+
+def answers(coder: Any = GOOD, critic: Any = None, planner: Any = PLAN, tester: Any = TESTS) -> Any:
+    """Default answers per role; ``critic=None`` follows the last status line, as a careful critic would."""
+    def answer(role: str, text: str) -> Any:
+        if role == "planner":
+            return planner(text) if callable(planner) else planner
+        if role == "decomposer":
+            return {"modules": [{"name": "add_pair", "signature": "def add_pair(a, b)",
+                                 "description": "Add two numbers and return the sum."}]}
+        if role == "coder":
+            code = coder(text) if callable(coder) else coder
+            return {"code": code, "explanation": "Adds the numbers."} if code is not None else "no idea"
+        if role == "tester":
+            return tester(text) if callable(tester) else tester
+        if role == "critic":
+            if critic is not None:
+                return critic(text) if callable(critic) else critic
+            status = [line for line in text.splitlines() if line.startswith("status: ")][-1]
+            return {"verdict": "accept"} if status == "status: passed" else {
+                "verdict": "repair", "issues": ["a test fails"], "suggestion": "fix it"}
+        return "?"
+    return answer
+
+
+def run(tmp_path: Path, model: RoleModel, task: Task = TASK, embedder: Any = None, **solve: Any) -> Trajectory:
+    """Solve ``task`` with a fresh pool and the memory at ``tmp_path / "memory"`` (closed afterwards)."""
+    async def go() -> Trajectory:
+        async with DockerSandbox(SandboxConfig(pool_size=1)) as sandbox:
+            deps = SolveDeps(models={r: model for r in AGENT_ROLES}, sandbox=sandbox, memory=memory,
+                             config=SolveConfig(**solve), model_names={r: "scripted" for r in AGENT_ROLES})
+            return await _solve(task, deps)
+    memory = ModuleMemory(MemoryConfig(path=tmp_path / "memory"), embedder=embedder)
+    try:
+        return asyncio.run(go())
+    finally:
+        memory.close()
+
+
+_solve = solve
+
+
+def test_accepted_first_time_enters_the_memory_with_a_backward_plan(tmp_path, embedder):
+    model = RoleModel(answer=answers())
+    t = run(tmp_path, model, embedder=embedder)
+    assert t.verdict == "accepted" and t.final_code == GOOD
+    assert [p.kind for p in t.plans] == ["forward", "backward"]
+    assert [a.critique.verdict for a in t.attempts] == ["accept"]
+    assert t.attempts[0].result is not None and t.attempts[0].result.passed
+    # the given (visible) test and the tester's two ran
+    assert t.attempts[0].result.n_passed == 3
+    with ModuleMemory(MemoryConfig(path=tmp_path / "memory"), embedder=embedder) as m:
+        stored = list(m.iter_all())
+    assert [s.name for s in stored] == ["add_pair"] and stored[0].verified
+    assert stored[0].task_id == TASK.id and stored[0].trajectory_id == t.id and t.added_modules == (stored[0].id,)
+    assert stored[0].description == "Add two numbers and return the sum."
+    assert [r for r, _ in model.seen].count("planner") == 2  # one forward plan, one backward
+
+
+def test_a_failing_attempt_is_repaired(tmp_path, embedder):
+    model = RoleModel(answer=answers(coder=lambda text: GOOD if "status: failed" in text else BAD))
+    t = run(tmp_path, model, embedder=embedder)
+    assert t.verdict == "accepted" and t.final_code == GOOD
+    assert [a.critique.verdict for a in t.attempts] == ["repair", "accept"]
+    assert [a.round for a in t.attempts] == [0, 1] and t.attempts[0].code == BAD
+    assert not t.attempts[0].result.passed
+
+
+def test_the_critic_asks_for_a_new_plan(tmp_path, embedder):
+    def critic(text: str) -> Any:
+        return {"verdict": "replan", "issues": ["wrong approach"]} if "a - b" in text else {"verdict": "accept"}
+
+    plans = iter([{"steps": ["Subtract b from a."]}, {"steps": ["Add a and b."]}])
+    model = RoleModel(answer=answers(critic=critic, planner=lambda text: next(plans, PLAN),
+                                     coder=lambda text: BAD if "Subtract" in text else GOOD))
+    t = run(tmp_path, model, embedder=embedder)
+    assert t.verdict == "accepted" and t.final_code == GOOD
+    assert [p.steps for p in t.plans if p.kind == "forward"] == [("Subtract b from a.",), ("Add a and b.",)]
+    assert [a.critique.verdict for a in t.attempts] == ["replan", "accept"]
+    replan_prompt = [text for role, text in model.seen if role == "planner"][1]
+    assert "wrong approach" in replan_prompt  # the planner hears why the last plan failed
+
+
+def test_a_rejected_task_leaves_the_memory_empty(tmp_path, embedder):
+    model = RoleModel(answer=answers(critic={"verdict": "reject", "reason": "unsafe", "issues": ["deletes files"]}))
+    t = run(tmp_path, model, embedder=embedder)
+    assert t.verdict == "rejected" and t.reason.startswith("unsafe") and t.final_code is None
+    assert t.attempts[0].critique.reason == "unsafe" and t.added_modules == ()
+    with ModuleMemory(MemoryConfig(path=tmp_path / "memory"), embedder=embedder) as m:
+        assert len(m) == 0
+
+
+def test_repeated_failure_is_bounded(tmp_path, embedder):
+    model = RoleModel(answer=answers(coder=BAD))
+    t = run(tmp_path, model, embedder=embedder, max_repairs=1, max_replans=1)
+    assert t.verdict == "rejected" and t.reason.startswith("repeated failure")
+    # two plan rounds (the replan after the first round failed), two attempts each: 1 + max_repairs
+    assert len(t.attempts) == 4 and model.calls("planner") == 2
+
+
+def test_a_token_budget_ends_the_task_not_a_recursion_error(tmp_path, embedder):
+    model = RoleModel(answer=answers(coder=BAD), tokens=1000)
+    t = run(tmp_path, model, embedder=embedder, token_budget=4500, max_repairs=50)
+    assert t.verdict == "rejected" and t.reason.startswith("budget_exceeded"), t.reason
+    assert t.usage.total_tokens < 4500 + 3000  # stopped within a step or two of the budget
+
+
+def test_unreadable_replies_are_recorded_failures(tmp_path, embedder):
+    model = RoleModel(answer=lambda role, text: "I would rather not say.")
+    t = run(tmp_path, model, embedder=embedder)
+    assert t.verdict == "rejected" and t.reason.startswith("model_failure")
+    assert t.failures and all(f.startswith("planner") for f in t.failures)
+
+
+def test_unreadable_coder_and_critic_replies_do_not_crash(tmp_path, embedder):
+    model = RoleModel(answer=answers(coder=None, critic="not json"))
+    t = run(tmp_path, model, embedder=embedder, max_repairs=1, max_replans=0)
+    assert t.verdict == "rejected" and t.reason.startswith("repeated failure")
+    assert any(f.startswith("coder") for f in t.failures)
+
+
+def test_plan_sampling_keeps_the_branch_that_passes(tmp_path, embedder):
+    def planner(text: str) -> Any:
+        planner.n = getattr(planner, "n", 0) + 1
+        return {"steps": ["Subtract b from a."]} if planner.n == 1 else PLAN
+
+    model = RoleModel(answer=answers(planner=planner, coder=lambda text: BAD if "Subtract" in text else GOOD))
+    t = run(tmp_path, model, embedder=embedder, plans=2, max_repairs=0, max_replans=0)
+    assert t.verdict == "accepted" and t.final_code == GOOD
+    by_plan = {a.plan_index: a.critique.verdict for a in t.attempts}
+    assert sorted(by_plan.values()) == ["accept", "repair"]
+
+
+def test_weak_tests_are_sent_back_to_the_tester(tmp_path, embedder):
+    def tester(text: str) -> Any:
+        tester.n = getattr(tester, "n", 0) + 1
+        return {"tests": "assert isinstance(add_pair(1, 2), int)\n"} if tester.n == 1 else TESTS
+
+    task = TASK.model_copy(update={"tests": None})
+    model = RoleModel(answer=answers(tester=tester, critic={"verdict": "accept"}))
+    t = run(tmp_path, model, task=task, embedder=embedder)
+    assert t.verdict == "accepted"
+    assert t.attempts[0].critique.weak_tests and t.attempts[0].critique.verdict == "repair"
+    assert model.calls("tester") == 2 and model.calls("coder") == 2  # the draft, then the one solution
+    assert "isinstance" not in t.attempts[1].tests.code
+
+
+def test_hidden_tests_block_acceptance_and_never_reach_a_prompt(tmp_path, embedder):
+    task = TASK.model_copy(update={"tests": TestSuite(code="assert add_pair(40, 2) == 42  # SECRET-CASE\n"),
+                                   "hidden_tests": True})
+    tester = {"tests": "assert add_pair(0, 0) == 0\nassert add_pair(3, 0) == 3\n"}  # BAD passes these
+    model = RoleModel(answer=answers(coder=BAD, tester=tester, critic={"verdict": "accept"}))
+    t = run(tmp_path, model, task=task, embedder=embedder, max_repairs=1, max_replans=0)
+    assert t.verdict == "rejected"
+    assert all(a.critique.verdict != "accept" for a in t.attempts)
+    assert not any("SECRET-CASE" in text or "40, 2" in text for _, text in model.seen)
+
+
+@pytest.mark.parametrize("interactive", [False])
+def test_the_trajectory_round_trips_as_a_record(tmp_path, embedder, interactive):
+    t = run(tmp_path, RoleModel(answer=answers()), embedder=embedder)
+    assert Trajectory.model_validate_json(t.model_dump_json()) == t
