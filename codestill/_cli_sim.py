@@ -36,12 +36,15 @@ def serve(
     model: Annotated[str, typer.Option(help="The model id served.")] = "codestill-sim",
     no_tools: Annotated[bool, typer.Option("--no-tools", help="Ignore tools / response_format; answer in prose.")]
     = False,
+    no_strong_tests: Annotated[bool, typer.Option(
+        "--no-strong-tests", help="The tester gives the task's own tests only, no edge cases or variants.")] = False,
 ) -> None:
     """Serve the OpenAI chat-completions protocol at http://HOST:PORT/v1 until interrupted."""
     try:
         config = SimConfig(seed=seed, latency_s=latency, tokens_per_s=tokens_per_s, bug_rate=bug_rate,
                            fault_rate=fault_rate, faults=_faults(faults), hang_s=hang_s,
-                           retry_after_ms=retry_after_ms, model=model, tools=not no_tools)
+                           retry_after_ms=retry_after_ms, model=model, tools=not no_tools,
+                           strong_tests=not no_strong_tests)
     except ValueError as e:
         raise CodestillError(f"invalid simulator setting: {e}") from None
     run_server(config, host=host, port=port)

@@ -19,10 +19,13 @@ How it answers:
   message instead: a backward plan); decomposer: the reference's top-level functions; coder: the
   reference (a line ``module: <name>`` asks for one function; a ``status: failed|error|timeout|oom|killed``
   line, as ``ExecResult.feedback()`` writes it, asks for a repair and gets the reference; with
-  ``bug_rate`` a fresh answer may carry a planted bug, see ``_mutate``); tester: the bank's tests;
-  critic: follows the last ``status:`` line; the unknown role, asked in plain words (no schema) about a
-  known problem, as ``codestill eval`` and students ask: the coder's answer in a ```python block, or a
-  numbered plan when the last user message asks to write a plan. Field names are those of the records in
+  ``bug_rate`` a fresh answer may carry a planted bug, see ``_mutate``); tester: the bank's tests and,
+  with ``strong_tests`` (the default), up to ten more of its own: edge cases and variants of the
+  task's examples, expected values from running the reference (``_strong``; never EvalPlus's extra
+  inputs, which judge the result afterwards); critic: follows the last ``status:`` line; the unknown
+  role, asked in plain words (no schema) about a known problem, as ``codestill eval`` and students ask:
+  the coder's answer in a ```python block, or a numbered plan when the last user message asks to write
+  a plan. Field names are those of the records in
   ``codestill.schemas``; a tool call or JSON schema gets them fitted to its schema (``_fit``).
 - **How.** ``latency_s`` before the first token, ``tokens_per_s`` after; faults (429, 500, hang,
   bad_json, truncate) at ``fault_rate``, rolled per request so a retry of the same request rolls again.

@@ -28,13 +28,14 @@ from starlette.requests import Request
 from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 
-from codestill.data import load_bank
+from codestill.data import BankProblem, load_bank
 from codestill.schemas import ROLES
 from codestill.sim._bank import ProblemIndex
 from codestill.sim._config import SimConfig
 from codestill.sim._faults import FaultDice, body_digest
 from codestill.sim._render import Reply, marked_schema, pick_tool, render
 from codestill.sim._roles import Ask, default_handlers, generic
+from codestill.sim._strong import StrongTests
 
 DESCRIPTION = ("A simulator, not a language model: codestill sim answers from a bank of MBPP and HumanEval "
                "reference solutions, with set latency, planted bugs and injected faults.")
@@ -116,13 +117,14 @@ def parse(raw: bytes) -> ChatRequest:
 
 
 class SimServer:
-    """One app's state: the problem index, the role registry, the fault dice."""
+    """One app's state: the problem index, the role registry, the fault dice, the tester's extra tests."""
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
         self.index = ProblemIndex(load_bank())
         self.handlers = default_handlers()
         self.dice = FaultDice(config)
+        self.strong = StrongTests(config.seed) if config.strong_tests else None
         self.started = int(time.time())
 
     def model_card(self) -> dict:
@@ -166,7 +168,13 @@ class SimServer:
         if fault == "500":
             return error(500, "The server had an error while processing your request (an injected fault).",
                          "server_error")
-        replies = self._replies(req, fault)
+        role, problem = self._about(req)
+        extra = ""
+        if role == "tester" and problem is not None and self.strong is not None:
+            # Worked out once per problem, in child processes: off the event loop.
+            cached = self.strong.cached(problem.id)
+            extra = cached if cached is not None else await asyncio.to_thread(self.strong.get, problem)
+        replies = self._replies(req, fault, role, problem, extra)
         ident = f"chatcmpl-{digest[:24]}{occurrence:x}"
         usage = self._usage(req, replies)
         if req.stream:
@@ -189,14 +197,19 @@ class SimServer:
             await asyncio.sleep(min(0.1, left))
         return error(504, "The request hung (an injected fault).", "server_error", "timeout")
 
-    def _replies(self, req: ChatRequest, fault: str | None) -> list[Reply]:
-        cfg = self.config
+    def _about(self, req: ChatRequest) -> tuple[str, BankProblem | None]:
+        """Who asks (the role in the system line) and about which bank problem."""
         system = next((text for role, text in req.messages if role in ("system", "developer")), "")
         m = _ROLE.match(system)
         role = m.group(1) if m and m.group(1) in ROLES else "unknown"
+        user_text = "\n".join(text for r, text in req.messages if r == "user")
+        return role, self.index.match(user_text) if user_text else None
+
+    def _replies(self, req: ChatRequest, fault: str | None, role: str, problem: BankProblem | None,
+                 extra_tests: str = "") -> list[Reply]:
+        cfg = self.config
         users = [text for r, text in req.messages if r == "user"]
         user_text = "\n".join(users)
-        problem = self.index.match(user_text) if user_text else None
         handler = self.handlers.get(role, generic)
         tool = pick_tool(req.body.get("tools"), req.body.get("tool_choice")) if cfg.tools else None
         response_format = req.body.get("response_format") if cfg.tools else None
@@ -208,7 +221,7 @@ class SimServer:
         for i in range(req.n):
             ask = Ask(role=role, problem=problem, user_text=user_text, last_user=users[-1] if users else "",
                       choice=i, style=base + i, seed=cfg.seed, bug_rate=cfg.bug_rate,
-                      structured=structured)
+                      structured=structured, extra_tests=extra_tests)
             reply = render(handler(ask), role, tool=tool, response_format=response_format, prompt=prompt,
                            style=base + i, fault=fault)
             replies.append(_limit(reply, req.max_tokens))

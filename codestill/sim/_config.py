@@ -25,6 +25,8 @@ class SimConfig(BaseModel):
     retry_after_ms: int = Field(200, ge=0, description="What a 429 fault tells the client to wait.")
     model: str = Field("codestill-sim", min_length=1, description="The one model id served.")
     tools: bool = Field(True, description="False: ignore tools / response_format and answer in prose.")
+    strong_tests: bool = Field(True, description="The tester adds edge cases and variants of the task's examples "
+                                                 "(expected values from the reference); False: the task's tests only.")
 
     def to_flags(self) -> list[str]:
         """The ``codestill sim serve`` flags that give this config (what ``serve_subprocess`` runs)."""
@@ -33,5 +35,5 @@ class SimConfig(BaseModel):
             "--bug-rate", repr(self.bug_rate), "--fault-rate", repr(self.fault_rate),
             "--faults", ",".join(self.faults), "--hang-s", repr(self.hang_s),
             "--retry-after-ms", str(self.retry_after_ms), "--model", self.model,
-            *([] if self.tools else ["--no-tools"]),
+            *([] if self.tools else ["--no-tools"]), *([] if self.strong_tests else ["--no-strong-tests"]),
         ]

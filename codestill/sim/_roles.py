@@ -5,7 +5,8 @@
     decomposer  {"modules": [{"name", "signature", "description"}]}   the reference's top-level functions
     coder       {"code", "explanation"}             the reference; one function for a "module: <name>" line;
                                                     a planted bug (bug_rate) only in a fresh full solution
-    tester      {"tests", "entry_point"}            the bank's tests
+    tester      {"tests", "entry_point"}            the bank's tests, then (strong_tests) edge cases and variants
+                                                    of its examples, checked against the reference (``_strong``)
     critic      {"verdict", "issues", "suggestion"} from the last "status: <status>" line in the prompt
     unknown     {"code", "explanation"} | {"plan"}  a plain chat request (no codestill system line, no schema)
                                                     about a known problem, as a benchmark harness or a student
@@ -27,6 +28,7 @@ from codestill.data import BankProblem
 from codestill.sim._code import last_python_block, module_source, modules_of, stub
 from codestill.sim._mutate import plant_bug
 from codestill.sim._plan import plan_of
+from codestill.sim._strong import with_extra
 
 NO_REFERENCE = "the simulator has no reference for this task"
 _MODULE = re.compile(r"^[ \t]*module:[ \t]*([A-Za-z_]\w*)[ \t]*$", re.M)
@@ -65,6 +67,7 @@ class Ask:
     seed: int
     bug_rate: float
     structured: bool = False  # the request asks for a schema (tools, response_format, marked prompt)
+    extra_tests: str = ""  # the tester's own asserts for this problem (``_strong``), worked out by the app
 
 
 Handler = Callable[[Ask], dict]
@@ -134,7 +137,7 @@ def coder(ask: Ask) -> dict:
 def tester(ask: Ask) -> dict:
     if ask.problem is None:
         return {"tests": "", "entry_point": entry_hint(ask)}
-    return {"tests": ask.problem.tests.code, "entry_point": ask.problem.entry_point}
+    return {"tests": with_extra(ask.problem.tests.code, ask.extra_tests), "entry_point": ask.problem.entry_point}
 
 
 def critic(ask: Ask) -> dict:

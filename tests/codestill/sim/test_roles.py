@@ -73,9 +73,15 @@ def test_coder_writes_the_reference_or_one_module(client, bank, pid):
 
 
 @pytest.mark.parametrize("pid", PROBLEMS)
-def test_tester_gives_the_bank_tests(client, bank, pid):
+def test_tester_gives_the_bank_tests_and_more(client, serve, bank, pid):
     p = bank[pid]
-    assert ask(client, "tester", p) == {"tests": p.tests.code, "entry_point": p.entry_point}
+    answer = ask(client, "tester", p)
+    assert answer["entry_point"] == p.entry_point and answer["tests"].startswith(p.tests.code.rstrip("\n"))
+    extra = answer["tests"][len(p.tests.code.rstrip("\n")):]
+    assert 3 <= extra.count("\nassert ") <= 10 and f"{p.entry_point}(" in extra
+    compile(answer["tests"], pid, "exec")
+    weak = openai.OpenAI(base_url=serve(strong_tests=False), api_key="sk-test", max_retries=0, timeout=30)
+    assert ask(weak, "tester", p) == {"tests": p.tests.code, "entry_point": p.entry_point}
 
 
 @pytest.mark.parametrize("pid", PROBLEMS)
