@@ -25,7 +25,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
@@ -34,6 +34,7 @@ from rich.console import Console
 
 from codestill.config import Settings, load_settings
 from codestill.errors import ConfigError
+from codestill.schemas import ExecResult, Limits, TestSuite
 from tools.sandbox import DockerSandbox, Sandbox
 from training._bench import BENCHES, Problem, load_problems
 from training._evalprogress import EvalProgress
@@ -246,4 +247,29 @@ async def _run(config: EvalConfig, settings: Settings, problems: list[Problem], 
     return summary
 
 
-__all__ = ["EvalConfig", "EvalSummary", "aevaluate", "eval_config", "evaluate", "redact", "render"]
+async def judge(bench: str, solutions: Mapping[str, str], sandbox: Sandbox, cache_dir: Path,
+                limits: Limits | None = None) -> dict[str, ExecResult | None]:
+    """Run given code (by problem id: "mbpp/2", "Mbpp/2" or "2") against a benchmark's hidden tests, as
+    ``evaluate`` scores a sample: the plain benchmarks' own tests, or for the plus ones every base and
+    plus input under EvalPlus's protocol. Used to check the solve graph's accepted answers with tests
+    its agents never saw. None: the reference itself could not be run on the inputs (excluded)."""
+    problems = load_problems(bench, list(solutions))
+    by_number = {k.rsplit("/", 1)[-1]: v for k, v in solutions.items()}
+    suites: dict[str, tuple[TestSuite, Limits] | None] = {
+        p.id: (p.tests, limits or Limits()) for p in problems if p.tests is not None}
+    if problems and problems[0].plus:
+        truths = await reference_outputs(problems, sandbox, cache_dir, 4, lambda total: lambda n: None)
+        for p in problems:
+            suites[p.id] = None if truths[p.id].error else plus_suite(p, truths[p.id])
+
+    async def one(p: Problem) -> ExecResult | None:
+        suite = suites.get(p.id)
+        if suite is None:
+            return None
+        return await sandbox.run(by_number[p.id.rsplit("/", 1)[-1]], suite[0], suite[1])
+
+    results = await asyncio.gather(*(one(p) for p in problems))
+    return {p.id: r for p, r in zip(problems, results, strict=True)}
+
+
+__all__ = ["EvalConfig", "EvalSummary", "aevaluate", "eval_config", "evaluate", "judge", "redact", "render"]
