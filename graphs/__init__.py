@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, Literal
 
 from langchain_core.callbacks import BaseCallbackHandler
 
@@ -21,13 +21,18 @@ def recursion_limit(deps: SolveDeps) -> int:
 
 
 async def solve(task: Task, deps: SolveDeps, *, graph: Any = None, thread_id: str | None = None,
-                callbacks: list[BaseCallbackHandler] | None = None) -> Trajectory:
-    """Run the solve graph on one task to the end (no interrupts: ``deps.interactive`` must be off)."""
+                callbacks: list[BaseCallbackHandler] | None = None,
+                durability: Literal["sync", "async", "exit"] | None = None) -> Trajectory:
+    """Run the solve graph on one task to the end (no interrupts: ``deps.interactive`` must be off).
+
+    ``durability`` matters only with a checkpointing ``graph``: "exit" writes one checkpoint at the end
+    (batch runs, whose resume point is their ledger), "async"/"sync" one per step (sessions)."""
     graph = graph or build_graph()
     config: dict[str, Any] = {"configurable": {"thread_id": thread_id or uuid.uuid4().hex},
                               "recursion_limit": recursion_limit(deps), "callbacks": callbacks or [],
                               "run_name": "solve", "metadata": {"task_id": task.id}}
-    out = await graph.ainvoke({"task": task}, config=config, context=deps)
+    extra: dict[str, Any] = {"durability": durability} if durability else {}
+    out = await graph.ainvoke({"task": task}, config=config, context=deps, **extra)
     return out["trajectory"]
 
 

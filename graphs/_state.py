@@ -60,6 +60,7 @@ class SolveState(TypedDict, total=False):
     plan_round: int  # 0, then +1 per replan
     plans: Annotated[list[Plan], operator.add]  # every plan of every round, in order
     round_plans: list[int]  # indexes into plans of the current round
+    regenerate: bool  # a person asked for other plans (interactive sessions)
     plan_feedback: str | None  # why the last round failed (shown to the planner on a replan)
     branches: Annotated[list[BranchResult], operator.add]
     attempts: Annotated[list[AttemptRef], operator.add]

@@ -49,9 +49,11 @@ async def plan(state: SolveState, config: RunnableConfig, runtime: Runtime[Solve
         if r.value is not None and (p := r.value.to_plan("forward")).steps not in [q.steps for q in plans]:
             plans.append(p)
     first = len(state.get("plans", []))
+    # A regenerated round keeps its number: a person asking for other plans is not a replan.
+    again = state.get("regenerate", False)
     return {"plans": plans, "round_plans": list(range(first, first + len(plans))), "usage": usage,
-            "failures": failures, "spent_s": time.perf_counter() - start,
-            "plan_round": state.get("plan_round", -1) + 1}
+            "failures": failures, "spent_s": time.perf_counter() - start, "regenerate": False,
+            "plan_round": state.get("plan_round", -1) + (0 if again else 1)}
 
 
 def review_plans(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
@@ -66,14 +68,14 @@ def review_plans(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, An
         first = len(state["plans"])
         return {"plans": edited, "round_plans": list(range(first, first + len(edited)))}
     if action == "regenerate":
-        return {"round_plans": [], "plan_round": state["plan_round"] - 1, "plan_feedback": answer.get("feedback")}
+        return {"round_plans": [], "regenerate": True, "plan_feedback": answer.get("feedback")}
     return {}
 
 
 def fan_out(state: SolveState, runtime: Runtime[SolveDeps]) -> list[Send] | str:
     if not state.get("round_plans"):
         # No plan this round: regenerate after a person asked for it, or give up after a planner failure.
-        return "plan" if state.get("plan_round", 0) < 0 or runtime.context.interactive else "select"
+        return "plan" if state.get("regenerate") else "select"
     deps = runtime.context
     tokens_left = deps.config.token_budget - state.get("usage", Usage()).total_tokens
     seconds_left = deps.config.time_budget_s - state.get("spent_s", 0.0)
