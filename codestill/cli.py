@@ -13,6 +13,7 @@ from codestill._cli_llm import app as llm_app
 from codestill._cli_memory import app as memory_app
 from codestill._cli_sandbox import app as sandbox_app
 from codestill._cli_sim import app as sim_app
+from codestill._cli_solve import chat_command, solve_command
 from codestill._cli_traces import app as traces_app
 from codestill._cli_train import train as train_cmd
 from codestill.errors import CodestillError
@@ -31,6 +32,8 @@ app.add_typer(traces_app, name="traces")
 app.add_typer(memory_app, name="memory")
 app.command("train")(train_cmd)
 app.command("eval")(eval_command)
+app.command("solve")(solve_command)
+app.command("chat")(chat_command)
 
 
 def main() -> None:
