@@ -37,6 +37,7 @@ bench: setup
 	$(BIN)/python bench/llm_overhead.py
 	$(BIN)/python bench/memory_scale.py
 	$(BIN)/python bench/train_throughput.py
+	$(BIN)/python bench/solve_overhead.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

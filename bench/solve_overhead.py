@@ -1,0 +1,162 @@
+"""Solve-graph overhead: framework time per task (graph, tracing, checkpointing, memory retrieval) as a
+share of the time spent waiting on the model, with the simulated teacher at latency 0 and 0.2 s.
+
+Starts ``codestill sim`` (no planted bugs, no faults) and solves 100 MBPP problems at concurrency 32
+through ``graphs.solve`` with everything a batch run has: the SQLite trace store as a callback, a
+SQLite checkpointer (durability "exit", the batch mode), an embedded Chroma memory, the Docker sandbox.
+Per task, three clocks:
+
+- wall: the task's ``solve()`` call, start to end;
+- LLM: the sum of its model calls' latencies (``Trajectory.usage.latency_s``, measured around each call);
+- sandbox: the sum of its sandbox runs (a timing wrapper around the ``Sandbox`` interface).
+
+framework = wall - LLM - sandbox; ``overhead_share = sum(framework) / sum(LLM)`` at latency 0.2 s.
+Within a task (one plan) calls and runs are sequential, so the three do not overlap.
+
+``wrong_accepted`` counts accepted solutions that fail the hidden reference tests (MBPP+'s base and
+plus inputs, EvalPlus protocol), which no agent saw. The problems are the first 100 of MBPP+ whose MBPP
+reference solution passes MBPP+ (the sim answers with it; 16 % of MBPP's references do not).
+
+    .venv/bin/python bench/solve_overhead.py [--n 100] [--concurrency 32] [--truth-cache DIR]
+
+Target on the 2-core machine: overhead_share <= 0.05 at 0.2 s latency, wrong_accepted = 0. Last line:
+
+    solve: tasks_per_s=<float> overhead_share=<float> accepted=<int> wrong_accepted=<int>
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextvars
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from _progress import progress_bar
+from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
+from rich.console import Console
+from rich.table import Table
+
+from codestill.config import LLMConfig, MemoryConfig, SandboxConfig
+from codestill.data import load_mbpp
+from codestill.llm import aclose, make_chat_model
+from codestill.runtime import prefer_passive_openmp
+from codestill.schemas import ExecResult, Limits, TestSuite, Trajectory
+from codestill.sim import SimConfig, serve_subprocess
+from codestill.traces import SqliteTracer
+from graphs import AGENT_ROLES, SolveDeps, build_graph, solve
+from memory import ModuleMemory
+from tools.sandbox import DockerSandbox, Sandbox
+from training._bench import load_problems
+from training.evaluate import judge
+
+console = Console(stderr=True)
+
+
+@dataclass
+class TimedSandbox:
+    """The ``Sandbox`` interface, adding each run's wall time to the task that asked for it."""
+
+    inner: Sandbox
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    async def run(self, program: str | bytes, tests: TestSuite | str, limits: Limits | None = None) -> ExecResult:
+        start = time.perf_counter()
+        try:
+            return await self.inner.run(program, tests, limits)
+        finally:
+            owner = _owner.get()
+            self.seconds[owner] = self.seconds.get(owner, 0.0) + time.perf_counter() - start
+
+
+# The problem a coroutine works for: a context variable follows it into LangGraph's node tasks.
+_owner: contextvars.ContextVar[str] = contextvars.ContextVar("owner", default="?")
+
+
+async def pick_problems(n: int, sandbox: Sandbox, cache: Path) -> list:
+    bank = {p.id.rsplit("/", 1)[-1]: p for p in load_mbpp()}
+    numbers = [p.id.rsplit("/", 1)[-1] for p in load_problems("mbpp+") if p.id.rsplit("/", 1)[-1] in bank]
+    judged = await judge("mbpp+", {i: bank[i].reference for i in numbers[: n * 2]}, sandbox, cache)
+    good = [i for i in numbers[: n * 2] if (r := judged.get(f"mbpp/{i}")) is not None and r.passed]
+    return [bank[i] for i in good[:n]]
+
+
+async def one_run(problems: list, latency: float, concurrency: int, tmp: Path, sandbox: Sandbox,
+                  cache: Path) -> dict:
+    timed = TimedSandbox(sandbox)
+    with serve_subprocess(SimConfig(seed=1, latency_s=latency)) as url, \
+            ModuleMemory(MemoryConfig(path=tmp / f"memory-{latency}")) as memory:
+        spec = f"openai:codestill-sim@{url}"
+        model = make_chat_model(spec, LLMConfig(api_key="sk-bench", max_concurrency=64))
+        tracer = SqliteTracer(tmp / f"traces-{latency}.sqlite", redact=["sk-bench"])
+        try:
+            async with AsyncSqliteSaver.from_conn_string(str(tmp / f"checkpoints-{latency}.sqlite")) as saver:
+                graph = build_graph(saver)
+                deps = SolveDeps(models={r: model for r in AGENT_ROLES}, sandbox=timed, memory=memory,
+                                 model_names={r: spec for r in AGENT_ROLES})
+                gate = asyncio.Semaphore(concurrency)
+                walls: dict[str, float] = {}
+                out: list[Trajectory] = []
+                with progress_bar(console, "tasks") as bar:
+                    task = bar.add_task(f"latency {latency} s", total=len(problems))
+
+                    async def go(p) -> None:
+                        async with gate:
+                            _owner.set(p.id)
+                            start = time.perf_counter()
+                            t = await solve(p.to_task(), deps, graph=graph, callbacks=[tracer], durability="exit")
+                            walls[p.id] = time.perf_counter() - start
+                            out.append(t)
+                            bar.advance(task)
+
+                    start = time.perf_counter()
+                    await asyncio.gather(*(go(p) for p in problems))
+                    elapsed = time.perf_counter() - start
+                accepted = {t.task.id: t.final_code for t in out if t.verdict == "accepted" and t.final_code}
+                judged = await judge("mbpp+", accepted, sandbox, cache)
+        finally:
+            tracer.close()
+            await aclose(model)
+    llm = sum(t.usage.latency_s for t in out)
+    box = sum(timed.seconds.get(t.task.id, 0.0) for t in out)
+    wall = sum(walls.values())
+    return {"latency": latency, "tasks_per_s": len(problems) / elapsed, "llm_s": llm, "sandbox_s": box,
+            "framework_s": wall - llm - box, "share": (wall - llm - box) / llm if llm else float("nan"),
+            "accepted": len(accepted), "wrong": sum(1 for r in judged.values() if r is not None and not r.passed)}
+
+
+async def main_async(args: argparse.Namespace) -> list[dict]:
+    with tempfile.TemporaryDirectory(prefix="codestill-solve-bench-") as d:
+        async with DockerSandbox(SandboxConfig()) as sandbox:
+            problems = await pick_problems(args.n, sandbox, args.truth_cache)
+            console.print(f"{len(problems)} MBPP problems whose reference passes MBPP+")
+            return [await one_run(problems, latency, args.concurrency, Path(d), sandbox, args.truth_cache)
+                    for latency in (0.0, args.latency)]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--n", type=int, default=100)
+    ap.add_argument("--concurrency", type=int, default=32)
+    ap.add_argument("--latency", type=float, default=0.2)
+    ap.add_argument("--truth-cache", type=Path, default=Path(".codestill/bench-truth"))
+    args = ap.parse_args()
+    prefer_passive_openmp()
+    runs = asyncio.run(main_async(args))
+    table = Table(title=f"solve graph: {args.n} tasks at concurrency {args.concurrency}")
+    for col in ("latency s", "tasks/s", "LLM s", "sandbox s", "framework s", "framework / LLM", "accepted",
+                "wrong"):
+        table.add_column(col, justify="right")
+    for r in runs:
+        table.add_row(f"{r['latency']:.1f}", f"{r['tasks_per_s']:.2f}", f"{r['llm_s']:.1f}", f"{r['sandbox_s']:.1f}",
+                      f"{r['framework_s']:.1f}", f"{r['share']:.3f}", str(r["accepted"]), str(r["wrong"]))
+    console.print(table)
+    last = runs[-1]
+    print(f"solve: tasks_per_s={last['tasks_per_s']:.2f} overhead_share={last['share']:.3f} "
+          f"accepted={last['accepted']} wrong_accepted={last['wrong']}")
+
+
+if __name__ == "__main__":
+    main()
