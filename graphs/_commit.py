@@ -13,7 +13,6 @@ from __future__ import annotations
 import ast
 
 from agents.coder import reference_uses
-
 from codestill.schemas import ExecResult, Module, ModuleSpec, TestSuite, Verification
 from graphs._deps import SolveDeps
 from graphs._state import SolveState
