@@ -3,29 +3,9 @@
 from __future__ import annotations
 
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    ProgressColumn,
-    Task,
-    TextColumn,
-    TimeElapsedColumn,
-)
-from rich.text import Text
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-
-class RateColumn(ProgressColumn):
-    """Items per second, as rich estimates it over the last few seconds."""
-
-    def __init__(self, unit: str) -> None:
-        super().__init__()
-        self.unit = unit
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        shown = f"{speed:6.1f}" if speed else "     ?"
-        return Text(f"{shown} {self.unit}/s", style="progress.data.speed")
+from codestill.progress import RateColumn
 
 
 def progress_bar(console: Console, unit: str) -> Progress:

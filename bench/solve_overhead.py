@@ -53,6 +53,8 @@ from training._bench import load_problems
 from training.evaluate import judge
 
 console = Console(stderr=True)
+# The problem a coroutine works for: a context variable follows it into LangGraph's node tasks.
+_owner: contextvars.ContextVar[str] = contextvars.ContextVar("owner", default="?")
 
 
 @dataclass
@@ -70,9 +72,6 @@ class TimedSandbox:
             owner = _owner.get()
             self.seconds[owner] = self.seconds.get(owner, 0.0) + time.perf_counter() - start
 
-
-# The problem a coroutine works for: a context variable follows it into LangGraph's node tasks.
-_owner: contextvars.ContextVar[str] = contextvars.ContextVar("owner", default="?")
 
 
 async def pick_problems(n: int, sandbox: Sandbox, cache: Path) -> list:

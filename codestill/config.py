@@ -21,7 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
-from codestill.errors import ConfigError
+from codestill.errors import ConfigError, first_problem
 from codestill.schemas import Limits
 
 # Bump when the image recipe changes: the tag changes and `sandbox setup` builds anew.
@@ -223,12 +223,11 @@ def load_settings(config_file: Path | None = None, flags: Mapping[str, Any] | No
 
 
 def _explain_validation(e: ValidationError, layers: list[tuple[str, dict[str, Any]]]) -> str:
-    err = e.errors()[0]
-    dotted = ".".join(str(p) for p in err["loc"])
+    dotted, msg = first_problem(e)
     where = next((name for name, layer in reversed(layers) if _has(layer, dotted)), "default")
     hint = {"env": f"fix or unset {ENV_PREFIX}{dotted.upper().replace('.', '__')}",
             "flag": "fix the flag", "default": "this is a bug: please report it"}.get(where, f"fix it in {where[5:]}")
-    return f"setting {dotted} (from {where}): {err['msg']}; {hint}"
+    return f"setting {dotted} (from {where}): {msg}; {hint}"
 
 
 def _has(layer: Mapping[str, Any], dotted: str) -> bool:

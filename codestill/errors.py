@@ -22,6 +22,19 @@
 Failures of *untrusted code* are never exceptions: they are ``ExecResult`` statuses.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from pydantic import ValidationError
+
+
+def first_problem(error: ValidationError) -> tuple[str, str]:
+    """A pydantic error's first problem as (dotted location, message): what a one-line error shows."""
+    err = error.errors()[0]
+    return ".".join(str(p) for p in err["loc"]), str(err["msg"]).removeprefix("Value error, ")
+
 
 class CodestillError(Exception):
     """Base class: the message is meant to be shown to a user as is."""

@@ -14,7 +14,7 @@ from typing import Any, TypeVar
 
 from pydantic import BaseModel, ValidationError
 
-from codestill.errors import RecordError, SchemaVersionError
+from codestill.errors import RecordError, SchemaVersionError, first_problem
 from codestill.schemas import SCHEMA_VERSION
 
 R = TypeVar("R", bound=BaseModel)
@@ -39,9 +39,8 @@ def load_record(cls: type[R], data: str | bytes | dict[str, Any], *, where: str 
     try:
         return cls.model_validate(data)
     except ValidationError as e:
-        err = e.errors()[0]
-        loc = ".".join(str(p) for p in err["loc"]) or "(top)"
-        raise RecordError(f"{where}: not a valid {cls.__name__}: {loc}: {err['msg']}") from None
+        loc, msg = first_problem(e)
+        raise RecordError(f"{where}: not a valid {cls.__name__}: {loc or '(top)'}: {msg}") from None
 
 
 def read_jsonl(path: Path, cls: type[R]) -> Iterator[R]:

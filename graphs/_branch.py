@@ -22,10 +22,6 @@ from graphs._deps import SolveDeps
 from graphs._state import AttemptRef, BranchOutput, BranchResult, BranchState
 
 
-def _kw(deps: SolveDeps, config: RunnableConfig) -> dict[str, Any]:
-    return {"config": config, "method": deps.structured, "repair_rounds": deps.repair_rounds}
-
-
 def _spent(state: BranchState) -> tuple[int, float]:
     return state.get("usage", Usage()).total_tokens, time.time() - state["started"]
 
@@ -58,7 +54,7 @@ def _budget_end(state: BranchState) -> dict[str, Any] | None:
 
 async def draft(state: BranchState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
     deps = runtime.context
-    reply = await coder.draft(deps.model("coder"), state["task"], state["plan"], **_kw(deps, config))
+    reply = await coder.draft(deps.model("coder"), state["task"], state["plan"], **deps.call_options(config))
     out: dict[str, Any] = {"usage": reply.usage, "draft_key": None}
     if reply.value is None:
         out["failures"] = [f"coder (draft): {reply.error}"]
@@ -74,7 +70,7 @@ async def decompose(state: BranchState, config: RunnableConfig, runtime: Runtime
     if state.get("draft_key") is None:  # nothing to decompose: the coder writes from the plan alone
         return {"specs": [], "descriptions": {}}
     reply = await decomposer.decompose(deps.model("decomposer"), state["task"], state["plan"],
-                                       deps.artefacts.get(state["draft_key"]), **_kw(deps, config))
+                                       deps.artefacts.get(state["draft_key"]), **deps.call_options(config))
     if reply.value is None:
         return {"usage": reply.usage, "specs": [], "descriptions": {},
                 "failures": [f"decomposer: {reply.error}"]}
@@ -107,7 +103,7 @@ async def write_code(state: BranchState, config: RunnableConfig, runtime: Runtim
     previous = state.get("code_key")
     reply = await coder.write(deps.model("coder"), state["task"], state["plan"], state.get("branch_hits", []),
                               previous_code=deps.artefacts.get(previous) if previous else None,
-                              feedback=state.get("feedback"), **_kw(deps, config))
+                              feedback=state.get("feedback"), **deps.call_options(config))
     if reply.value is None:
         return {"usage": reply.usage, "code_key": None, "failures": [f"coder: {reply.error}"]}
     return {"usage": reply.usage, "code_key": deps.artefacts.put(reply.value.code), "code_len": len(reply.value.code)}
@@ -130,7 +126,7 @@ async def test(state: BranchState, config: RunnableConfig, runtime: Runtime[Solv
     out: dict[str, Any] = {}
     if state.get("tests_key") is None or state.get("test_feedback"):
         reply = await tester.write_tests(deps.model("tester"), state["task"], code, state.get("specs", ()),
-                                         **_kw(deps, config))
+                                         **deps.call_options(config))
         out["usage"] = reply.usage
         if reply.value is None:
             out["failures"] = [f"tester: {reply.error}"]
@@ -175,7 +171,7 @@ async def critique(state: BranchState, config: RunnableConfig, runtime: Runtime[
     hidden_key = state.get("hidden_result_key")
     hidden = ExecResult.model_validate_json(a.get(hidden_key)) if hidden_key else None
     reply = await critic.judge(deps.model("critic"), state["task"], code, tests, result, hidden=hidden,
-                               **_kw(deps, config))
+                               **deps.call_options(config))
     verdict = critic.overrule(reply.value, result, hidden, tests, critic_error=reply.error)
     ref = AttemptRef(**attempt, tests_key=state["tests_key"], result_key=state["result_key"], hidden_key=hidden_key,
                      passed=state.get("passed", 0), total=state.get("total", 0), critique=verdict)

@@ -47,7 +47,7 @@ async def commit_modules(state: SolveState, deps: SolveDeps, trajectory_id: str)
     chosen, memory = state["chosen"], deps.memory
     assert chosen is not None and chosen.code_key is not None and memory is not None
     code = deps.artefacts.get(chosen.code_key)
-    branch_hits = [h for h in state.get("hits", [])]
+    branch_hits = state.get("hits", [])
     uses = reference_uses(code, branch_hits)
     reused = sorted(i for i, use in uses.items() if use in ("reused", "adapted"))
     if reused:

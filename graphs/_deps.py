@@ -14,9 +14,10 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
+from langchain_core.runnables import RunnableConfig
 
 from codestill.config import SolveConfig
 from codestill.schemas import Role
@@ -99,6 +100,10 @@ class SolveDeps:
 
     def model(self, role: Role) -> BaseChatModel:
         return self.models[role]
+
+    def call_options(self, config: RunnableConfig) -> dict[str, Any]:
+        """The keywords every agent call takes: the node's config (callbacks, tags) and how to ask."""
+        return {"config": config, "method": self.structured, "repair_rounds": self.repair_rounds}
 
     def model_label(self) -> str:
         """One line naming the models: ``spec`` when every role uses one, else ``role=spec, ...``."""

@@ -31,16 +31,12 @@ from graphs._state import BranchResult, SolveState
 from graphs._trajectory import build_trajectory
 
 
-def _kw(deps: SolveDeps, config: RunnableConfig) -> dict[str, Any]:
-    return {"config": config, "method": deps.structured, "repair_rounds": deps.repair_rounds}
-
-
 async def plan(state: SolveState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
     """CodePLAN plan sampling: N plans at once; identical ones are kept once (they would only repeat
     a branch)."""
     deps, start = runtime.context, time.perf_counter()
     replies = await asyncio.gather(*(planner.plan(deps.model("planner"), state["task"],
-                                                  feedback=state.get("plan_feedback"), **_kw(deps, config))
+                                                  feedback=state.get("plan_feedback"), **deps.call_options(config))
                                      for _ in range(deps.config.plans)))
     usage = sum((r.usage for r in replies), Usage())
     failures = [f"planner: {r.error}" for r in replies if r.value is None]
@@ -143,7 +139,7 @@ async def backward(state: SolveState, config: RunnableConfig, runtime: Runtime[S
         return {}
     start = time.perf_counter()
     code = deps.artefacts.get(state["chosen"].code_key)
-    reply = await planner.backward_plan(deps.model("planner"), code, **_kw(deps, config))
+    reply = await planner.backward_plan(deps.model("planner"), code, **deps.call_options(config))
     out: dict[str, Any] = {"usage": reply.usage, "spent_s": time.perf_counter() - start}
     if reply.value is None:
         out["failures"] = [f"planner (backward): {reply.error}"]

@@ -13,26 +13,13 @@ from rich.progress import (
     BarColumn,
     MofNCompleteColumn,
     Progress,
-    ProgressColumn,
-    Task,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
-from rich.text import Text
 
+from codestill.progress import RateColumn
 from training._evalrun import SampleRecord
-
-
-class _Rate(ProgressColumn):
-    def __init__(self, unit: str = "it") -> None:
-        super().__init__()
-        self.unit = unit
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        unit = task.fields.get("unit", self.unit)
-        return Text(f"{speed:.1f} {unit}/s" if speed else f"? {unit}/s", style="progress.data.speed")
 
 
 class EvalProgress:
@@ -41,7 +28,7 @@ class EvalProgress:
 
     def __init__(self, console: Console | None) -> None:
         self._progress = None if console is None else Progress(
-            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), _Rate(), TimeElapsedColumn(),
+            TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(), TimeElapsedColumn(),
             TextColumn("eta"), TimeRemainingColumn(), console=console)
 
     def __enter__(self) -> EvalProgress:

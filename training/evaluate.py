@@ -33,7 +33,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from rich.console import Console
 
 from codestill.config import Settings, load_settings
-from codestill.errors import ConfigError
+from codestill.errors import ConfigError, first_problem
 from codestill.schemas import ExecResult, Limits, TestSuite
 from tools.sandbox import DockerSandbox, Sandbox
 from training._bench import BENCHES, Problem, load_problems
@@ -118,9 +118,7 @@ def eval_config(values: dict[str, Any]) -> EvalConfig:
     try:
         return EvalConfig.model_validate(values)
     except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"])
-        msg = str(err["msg"]).removeprefix("Value error, ")
+        where, msg = first_problem(e)
         raise ConfigError(f"invalid evaluation setting {where}: {msg}" if where else msg) from None
 
 

@@ -16,7 +16,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from codestill.errors import TrainingError
+from codestill.errors import TrainingError, first_problem
 from codestill.records import read_jsonl, write_json
 from codestill.schemas import SFTRecord
 from training import _rundir
@@ -266,6 +266,5 @@ def config_from(values: dict[str, Any]) -> TrainConfig:
     try:
         return TrainConfig.model_validate(values)
     except ValidationError as e:
-        err = e.errors()[0]
-        where = ".".join(str(p) for p in err["loc"]) or "(config)"
-        raise TrainingError(f"invalid training setting {where}: {err['msg']}") from None
+        where, msg = first_problem(e)
+        raise TrainingError(f"invalid training setting {where or '(config)'}: {msg}") from None
