@@ -12,6 +12,7 @@ from codestill._cli_eval import eval_command
 from codestill._cli_llm import app as llm_app
 from codestill._cli_memory import app as memory_app
 from codestill._cli_sandbox import app as sandbox_app
+from codestill._cli_seeds import app as seeds_app
 from codestill._cli_sim import app as sim_app
 from codestill._cli_solve import chat_command, solve_command
 from codestill._cli_traces import app as traces_app
@@ -30,6 +31,7 @@ app.add_typer(llm_app, name="llm")
 app.add_typer(sim_app, name="sim")
 app.add_typer(traces_app, name="traces")
 app.add_typer(memory_app, name="memory")
+app.add_typer(seeds_app, name="seeds")
 app.command("train")(train_cmd)
 app.command("eval")(eval_command)
 app.command("solve")(solve_command)

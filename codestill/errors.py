@@ -18,6 +18,8 @@
       TrainingError         a student, its data or a training run cannot be used
       MemoryStoreError      the module memory is missing, corrupt, in use, or its server is down
         EmbeddingError      the embedding model cannot be loaded or reached
+      SeedMiningError       the paths to mine are missing or hold no Python code
+        TypecheckError      the seeds' type checker (Pyright) cannot be run
 
 Failures of *untrusted code* are never exceptions: they are ``ExecResult`` statuses.
 """
@@ -109,3 +111,11 @@ class TrainingError(CodestillError):
     """A training run cannot start or go on: a student that is not a causal LM, a chat template that does
     not render its prompt as a prefix of the conversation, no record short enough to train on, or an output
     directory holding a run with another configuration."""
+
+
+class SeedMiningError(CodestillError):
+    """The paths given cannot be mined: missing, or without Python files."""
+
+
+class TypecheckError(SeedMiningError):
+    """Pyright was asked for and cannot be run, or gave no report."""

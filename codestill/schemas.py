@@ -131,6 +131,35 @@ Role = Literal["planner", "decomposer", "coder", "tester", "critic", "evolver", 
 ROLES: tuple[Role, ...] = ("planner", "decomposer", "coder", "tester", "critic", "evolver", "conceptor")
 
 
+class Seed(_Versioned):
+    """A seed function mined from real code (SelfCodeAlign): self-contained (the imports it needs come
+    first in ``code``), with where it was found and under which licence, where known."""
+
+    id: str = Field(min_length=1, description="e.g. 'stdlib:textwrap.dedent'.")
+    name: str = Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]*$")
+    signature: str = Field(description="The def line, without its colon.")
+    docstring: str = ""
+    code: str = Field(min_length=1)
+    language: str = "python"
+    module: str = ""
+    path: str = Field("", description="The file it was mined from.")
+    lineno: int = Field(0, ge=0)
+    licence: str | None = Field(None, description="SPDX id or licence name, where known.")
+
+
+class Origin(_Record):
+    """How a generated instruction came about: its seed, evolution round and heuristic, and for
+    SelfCodeAlign the concepts, category and difficulty it was written from."""
+
+    seed_id: str | None = None
+    parent_id: str | None = None
+    round: int = Field(0, ge=0, description="Evolution round; 0 for an original.")
+    heuristic: str | None = None
+    concepts: tuple[str, ...] = ()
+    category: str | None = None
+    difficulty: str | None = None
+
+
 class Task(_Versioned):
     """One coding instruction. ``lineage`` lists the ids it was derived from (evolution, seeds)."""
 
@@ -142,6 +171,7 @@ class Task(_Versioned):
     hidden_tests: bool = Field(False, description="The given tests are run, but never shown to the agents.")
     source: str = Field("user", description="Where it came from: mbpp, humaneval, evol, selfalign, user...")
     lineage: tuple[str, ...] = ()
+    origin: Origin | None = Field(None, description="Seed, round and heuristic of a generated instruction.")
 
 
 class Plan(_Record):

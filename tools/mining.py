@@ -15,7 +15,7 @@ from pathlib import Path
 from codestill.data import parse_quietly
 from tools.code import describe_function
 
-__all__ = ["MinedFunction", "mine_source", "mine_tree", "stdlib_root"]
+__all__ = ["STDLIB_SKIP", "MinedFunction", "mine_source", "mine_tree", "module_name", "source_files", "stdlib_root"]
 
 # Folders of the stdlib that are tests, demos or bundled third-party code, not library functions.
 STDLIB_SKIP = frozenset({"test", "tests", "idle_test", "site-packages", "dist-packages", "lib2to3",
@@ -71,7 +71,8 @@ def mine_source(source: str, module: str, path: str = "", *, private: bool = Fal
     return out
 
 
-def _module_name(path: Path, root: Path) -> str:
+def module_name(path: Path, root: Path) -> str:
+    """The dotted module name of ``path`` under ``root``: ``email/utils.py`` -> ``email.utils``."""
     parts = list(path.relative_to(root).with_suffix("").parts)
     if parts[-1] == "__init__":
         parts.pop()
@@ -80,15 +81,20 @@ def _module_name(path: Path, root: Path) -> str:
 
 def mine_tree(root: Path, *, skip: Iterable[str] = STDLIB_SKIP, private: bool = False,
               min_doc_chars: int = 1, keep: Callable[[MinedFunction], bool] | None = None) -> Iterator[MinedFunction]:
-    """Every ``*.py`` under ``root`` (sorted, so the order is stable), skipping folders named in
-    ``skip``; files that cannot be read or parsed are passed over."""
-    skip = frozenset(skip)
-    for path in sorted(root.rglob("*.py")):
-        if skip.intersection(path.relative_to(root).parts[:-1]):
-            continue
+    """Functions of every file ``source_files`` lists; files that cannot be read or parsed are
+    passed over."""
+    for path in source_files(root, skip=skip):
         try:
             source = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             continue
-        yield from mine_source(source, _module_name(path, root), str(path), private=private,
+        yield from mine_source(source, module_name(path, root), str(path), private=private,
                                min_doc_chars=min_doc_chars, keep=keep)
+
+
+def source_files(root: Path, *, skip: Iterable[str] = STDLIB_SKIP) -> list[Path]:
+    """The ``*.py`` files under ``root``, sorted (so the order is stable), leaving out folders named in
+    ``skip`` and hidden folders (``.git``, ``.venv``, ...)."""
+    skip = frozenset(skip)
+    return [path for path in sorted(root.rglob("*.py"))
+            if not any(part in skip or part.startswith(".") for part in path.relative_to(root).parts[:-1])]
