@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -38,13 +39,22 @@ def serve(
     = False,
     no_strong_tests: Annotated[bool, typer.Option(
         "--no-strong-tests", help="The tester gives the task's own tests only, no edge cases or variants.")] = False,
+    knowledge: Annotated[list[Path] | None, typer.Option(
+        help="A seed JSONL (codestill seeds mine) whose functions the simulator knows as problems; repeatable.")]
+    = None,
+    evol_fail_rate: Annotated[float, typer.Option(help="Share of evolutions that fail (as real teachers' do).")]
+    = 0.0,
 ) -> None:
     """Serve the OpenAI chat-completions protocol at http://HOST:PORT/v1 until interrupted."""
     try:
         config = SimConfig(seed=seed, latency_s=latency, tokens_per_s=tokens_per_s, bug_rate=bug_rate,
                            fault_rate=fault_rate, faults=_faults(faults), hang_s=hang_s,
                            retry_after_ms=retry_after_ms, model=model, tools=not no_tools,
-                           strong_tests=not no_strong_tests)
+                           strong_tests=not no_strong_tests, evol_fail_rate=evol_fail_rate,
+                           knowledge=tuple(str(p) for p in knowledge or ()))
     except ValueError as e:
         raise CodestillError(f"invalid simulator setting: {e}") from None
+    for path in config.knowledge:
+        if not Path(path).is_file():
+            raise CodestillError(f"no knowledge file at {path}: give a seed JSONL written by `codestill seeds mine`")
     run_server(config, host=host, port=port)

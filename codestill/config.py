@@ -18,7 +18,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from codestill.errors import ConfigError, first_problem
@@ -123,6 +123,51 @@ class SolveConfig(BaseModel):
     checkpoints: Path = Field(Path(".codestill/sessions.sqlite"), description="Interactive sessions' checkpoints.")
 
 
+HEURISTICS = ("constraints", "specific", "reasoning", "misdirection", "complexity")
+
+
+class EvolConfig(BaseModel):
+    """Code Evol-Instruct: rounds, which heuristic each evolution uses, and what counts as a failed one."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    rounds: int = Field(3, ge=1, le=20, description="Evolution rounds (WizardCoder's best: 3).")
+    weights: dict[str, float] = Field(
+        default_factory=lambda: {"constraints": 1.0, "specific": 1.0, "reasoning": 1.0, "misdirection": 1.0,
+                                 "complexity": 0.25},
+        description="Relative chance of each heuristic; the complexity one is down-weighted, as the paper asks.")
+    min_changed_words: int = Field(3, ge=1, description="An evolution changing fewer words than this (inserted, "
+                                   "deleted or replaced) barely differs from its parent and is dropped.")
+    judge: bool = Field(True, description="Ask the model whether each evolution is still a solvable task.")
+    seed: int = Field(0, description="Seeds the choice of heuristic per instruction and round.")
+    concurrency: int = Field(8, ge=1, description="Instructions evolved at once.")
+
+    @field_validator("weights")
+    @classmethod
+    def _known(cls, weights: dict[str, float]) -> dict[str, float]:
+        unknown = sorted(set(weights) - set(HEURISTICS))
+        if unknown:
+            raise ValueError(f"unknown heuristic(s) {', '.join(unknown)}; the heuristics are {', '.join(HEURISTICS)}")
+        if any(w < 0 for w in weights.values()) or not any(w > 0 for w in weights.values()):
+            raise ValueError("weights must be >= 0 and at least one > 0")
+        return weights
+
+
+class SelfAlignConfig(BaseModel):
+    """SelfCodeAlign's instruction generation: categories, difficulties and the few-shot examples."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    categories: dict[str, float] = Field(default_factory=lambda: {"function": 0.5, "class": 0.25, "program": 0.25},
+                                         description="Task category shares (the paper's 50/25/25).")
+    difficulties: tuple[str, ...] = Field(("easy", "medium", "hard"), min_length=1,
+                                          description="Difficulties, drawn uniformly.")
+    shots: int = Field(8, ge=0, le=8, description="Few-shot examples per call (the paper: 8).")
+    per_seed: int = Field(1, ge=1, description="Instructions written per seed.")
+    seed: int = Field(0, description="Seeds the draws of examples, category and difficulty.")
+    concurrency: int = Field(8, ge=1, description="Seeds worked on at once.")
+
+
 class Settings(BaseSettings):
     """Everything configurable. Build it with ``load_settings``; every run records ``record()``."""
 
@@ -133,6 +178,8 @@ class Settings(BaseSettings):
     traces: TracesConfig = TracesConfig()
     memory: MemoryConfig = MemoryConfig()
     solve: SolveConfig = SolveConfig()
+    evol: EvolConfig = EvolConfig()
+    selfalign: SelfAlignConfig = SelfAlignConfig()
     runs_dir: Path = Field(Path("runs"), description="Where batch runs put their run directories.")
 
     @classmethod

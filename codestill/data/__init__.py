@@ -44,7 +44,7 @@ class BankProblem(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     id: str
-    source: Literal["mbpp", "humaneval"]
+    source: Literal["mbpp", "humaneval", "seed"]
     instruction: str
     entry_point: str
     signature: str

@@ -25,7 +25,9 @@ How it answers:
   inputs, which judge the result afterwards); critic: follows the last ``status:`` line; the unknown
   role, asked in plain words (no schema) about a known problem, as ``codestill eval`` and students ask:
   the coder's answer in a ```python block, or a numbered plan when the last user message asks to write
-  a plan. Field names are those of the records in
+  a plan; the evolver and the conceptor (Code Evol-Instruct, SelfCodeAlign): see ``_instruct``. With
+  ``knowledge`` (``--knowledge seeds.jsonl``) it also knows the given seed functions as problems, with
+  tests worked out by running them (``_seeds``). Field names are those of the records in
   ``codestill.schemas``; a tool call or JSON schema gets them fitted to its schema (``_fit``).
 - **How.** ``latency_s`` before the first token, ``tokens_per_s`` after; faults (429, 500, hang,
   bad_json, truncate) at ``fault_rate``, rolled per request so a retry of the same request rolls again.

@@ -33,8 +33,10 @@ from codestill.schemas import ROLES
 from codestill.sim._bank import ProblemIndex
 from codestill.sim._config import SimConfig
 from codestill.sim._faults import FaultDice, body_digest
+from codestill.sim._instruct import conceptor, evolver
 from codestill.sim._render import Reply, marked_schema, pick_tool, render
 from codestill.sim._roles import Ask, default_handlers, generic
+from codestill.sim._seeds import concepts_of, load_knowledge, seed_tests
 from codestill.sim._strong import StrongTests
 
 DESCRIPTION = ("A simulator, not a language model: codestill sim answers from a bank of MBPP and HumanEval "
@@ -121,10 +123,13 @@ class SimServer:
 
     def __init__(self, config: SimConfig) -> None:
         self.config = config
-        self.index = ProblemIndex(load_bank())
-        self.handlers = default_handlers()
+        seeds = load_knowledge(config.knowledge)
+        self.index = ProblemIndex(load_bank() + seeds)
+        self.handlers = {**default_handlers(), "evolver": evolver,
+                         "conceptor": conceptor([(p, concepts_of(p.reference, p.entry_point)) for p in seeds])}
         self.dice = FaultDice(config)
         self.strong = StrongTests(config.seed) if config.strong_tests else None
+        self.seed_tests = StrongTests(config.seed, make=seed_tests)  # a seed's only tests: always made
         self.started = int(time.time())
 
     def model_card(self) -> dict:
@@ -170,10 +175,11 @@ class SimServer:
                          "server_error")
         role, problem = self._about(req)
         extra = ""
-        if role == "tester" and problem is not None and self.strong is not None:
+        tests = self.seed_tests if problem is not None and problem.source == "seed" else self.strong
+        if role == "tester" and problem is not None and tests is not None:
             # Worked out once per problem, in child processes: off the event loop.
-            cached = self.strong.cached(problem.id)
-            extra = cached if cached is not None else await asyncio.to_thread(self.strong.get, problem)
+            cached = tests.cached(problem.id)
+            extra = cached if cached is not None else await asyncio.to_thread(tests.get, problem)
         replies = self._replies(req, fault, role, problem, extra)
         ident = f"chatcmpl-{digest[:24]}{occurrence:x}"
         usage = self._usage(req, replies)
@@ -221,7 +227,7 @@ class SimServer:
         for i in range(req.n):
             ask = Ask(role=role, problem=problem, user_text=user_text, last_user=users[-1] if users else "",
                       choice=i, style=base + i, seed=cfg.seed, bug_rate=cfg.bug_rate,
-                      structured=structured, extra_tests=extra_tests)
+                      structured=structured, extra_tests=extra_tests, evol_fail_rate=cfg.evol_fail_rate)
             reply = render(handler(ask), role, tool=tool, response_format=response_format, prompt=prompt,
                            style=base + i, fault=fault)
             replies.append(_limit(reply, req.max_tokens))

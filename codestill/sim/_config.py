@@ -25,6 +25,10 @@ class SimConfig(BaseModel):
     retry_after_ms: int = Field(200, ge=0, description="What a 429 fault tells the client to wait.")
     model: str = Field("codestill-sim", min_length=1, description="The one model id served.")
     tools: bool = Field(True, description="False: ignore tools / response_format and answer in prose.")
+    knowledge: tuple[str, ...] = Field((), description="Seed JSONL files (``codestill seeds mine``) whose "
+                                       "functions the simulator knows as problems, besides MBPP and HumanEval.")
+    evol_fail_rate: float = Field(0.0, ge=0, le=1, description="Share of evolutions that fail (unchanged, "
+                                  "template copied, refusal, task lost).")
     strong_tests: bool = Field(True, description="The tester adds edge cases and variants of the task's examples "
                                                  "(expected values from the reference); False: the task's tests only.")
 
@@ -36,4 +40,5 @@ class SimConfig(BaseModel):
             "--faults", ",".join(self.faults), "--hang-s", repr(self.hang_s),
             "--retry-after-ms", str(self.retry_after_ms), "--model", self.model,
             *([] if self.tools else ["--no-tools"]), *([] if self.strong_tests else ["--no-strong-tests"]),
+            "--evol-fail-rate", repr(self.evol_fail_rate), *(f for k in self.knowledge for f in ("--knowledge", k)),
         ]

@@ -6,13 +6,15 @@
     coder       {"code", "explanation"}             the reference; one function for a "module: <name>" line;
                                                     a planted bug (bug_rate) only in a fresh full solution
     tester      {"tests", "entry_point"}            the bank's tests, then (strong_tests) edge cases and variants
-                                                    of its examples, checked against the reference (``_strong``)
+                                                    of its examples, checked against the reference (``_strong``);
+                                                    for a known seed, calls worked out by running it (``_seeds``)
     critic      {"verdict", "issues", "suggestion"} from the last "status: <status>" line in the prompt
     unknown     {"code", "explanation"} | {"plan"}  a plain chat request (no codestill system line, no schema)
                                                     about a known problem, as a benchmark harness or a student
                                                     prompt sends it: the coder's answer, or a numbered plan
                                                     when the last user message asks to write a plan
-    others      {"answer"}                          an honest "no such behaviour" (later work adds roles)
+    evolver, conceptor                              see ``_instruct``
+    others      {"answer"}                          an honest "no such behaviour"
 
 ``default_handlers()`` builds the registry afresh for each app; nothing here holds state.
 """
@@ -68,6 +70,7 @@ class Ask:
     bug_rate: float
     structured: bool = False  # the request asks for a schema (tools, response_format, marked prompt)
     extra_tests: str = ""  # the tester's own asserts for this problem (``_strong``), worked out by the app
+    evol_fail_rate: float = 0.0  # share of evolutions that fail (``_instruct``)
 
 
 Handler = Callable[[Ask], dict]
@@ -184,6 +187,7 @@ def assistant(ask: Ask) -> dict:
 
 
 def default_handlers() -> dict[str, Handler]:
-    """A fresh role -> handler registry; roles not in it (evolver, conceptor) get ``generic``."""
+    """A fresh role -> handler registry of the solve graph's roles; roles not in it get ``generic``
+    (the app adds the evolver and the conceptor, ``_instruct``)."""
     return {"planner": planner, "decomposer": decomposer, "coder": coder, "tester": tester, "critic": critic,
             "unknown": assistant}

@@ -38,7 +38,7 @@ import subprocess
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -367,14 +367,16 @@ def with_extra(public: str, extra: str) -> str:
 
 
 class StrongTests:
-    """Per-app cache of ``strong_tests``: computed on first request, once per problem, thread-safe.
+    """Per-app cache of ``strong_tests`` (or ``make``'s tests): computed on first request, once per problem, thread-safe.
 
     ``get`` blocks (child processes); the server calls it off the event loop. At most ``parallel``
     problems are probed at a time, so a burst of tester requests does not flood the machine.
     """
 
-    def __init__(self, seed: int, parallel: int = 2) -> None:
+    def __init__(self, seed: int, parallel: int = 2,
+                 make: Callable[[BankProblem, int], str] | None = None) -> None:
         self.seed = seed
+        self._make = make or strong_tests
         self._done: dict[str, str] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -395,7 +397,7 @@ class StrongTests:
                     return self._done[problem.id]
             with self._slots:
                 try:
-                    extra = strong_tests(problem, self.seed)
+                    extra = self._make(problem, self.seed)
                 except (OSError, ValueError, subprocess.SubprocessError):
                     extra = ""  # could not run the reference: the public tests alone, as before
             with self._lock:
