@@ -83,3 +83,56 @@ def write_jsonl(path: Path, records: Iterable[BaseModel]) -> int:
         tmp.unlink(missing_ok=True)
         raise
     return n
+
+
+class JsonlAppender:
+    """Appends one record per line and flushes it, so an interrupted run loses at most the line being
+    written; a torn last line left by an earlier run is closed first so it does not swallow the next.
+    The file is opened at the first record: a run that writes nothing leaves nothing behind."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._file: Any = None
+
+    def _open(self) -> Any:
+        torn = False
+        if self.path.is_file() and self.path.stat().st_size > 0:
+            with self.path.open("rb") as f:
+                f.seek(-1, os.SEEK_END)
+                torn = f.read(1) != b"\n"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._file = self.path.open("a", encoding="utf-8")
+        if torn:
+            self._file.write("\n")
+        return self._file
+
+    def write(self, record: BaseModel) -> None:
+        f = self._file or self._open()
+        f.write(dump_record(record) + "\n")
+        f.flush()
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def __enter__(self) -> JsonlAppender:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def read_appended(path: Path, cls: type[R]) -> list[R]:
+    """The records of a file a ``JsonlAppender`` wrote; a line torn by an interrupted run is passed over
+    (its item is simply done again). A missing file has none."""
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_bytes().splitlines():
+        if line.strip():
+            try:
+                out.append(cls.model_validate_json(line))
+            except ValidationError:
+                continue
+    return out

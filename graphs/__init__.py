@@ -1,5 +1,7 @@
 """LangGraph state machines. ``solve``: the agent team that turns one instruction into a verified
-``Trajectory``; its dependencies (chat models per role, sandbox, memory, artefacts) come in as ``SolveDeps``."""
+``Trajectory``; its dependencies (chat models per role, sandbox, memory, artefacts) come in as ``SolveDeps``.
+``evol`` (Code Evol-Instruct, rounds in ``graphs.rounds``) and ``selfalign`` (SelfCodeAlign) make the
+instructions; theirs (one chat model and their settings) as ``InstructDeps``."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ from typing import Any, Literal
 from langchain_core.callbacks import BaseCallbackHandler
 
 from codestill.schemas import Task, Trajectory
-from graphs._deps import AGENT_ROLES, Artefacts, MemoryArtefacts, SolveDeps, SqliteArtefacts
+from graphs._deps import AGENT_ROLES, Artefacts, InstructDeps, MemoryArtefacts, SolveDeps, SqliteArtefacts
 from graphs.solve import build_graph
 
 
@@ -36,5 +38,5 @@ async def solve(task: Task, deps: SolveDeps, *, graph: Any = None, thread_id: st
     return out["trajectory"]
 
 
-__all__ = ["AGENT_ROLES", "Artefacts", "MemoryArtefacts", "SolveDeps", "SqliteArtefacts", "build_graph",
+__all__ = ["AGENT_ROLES", "Artefacts", "InstructDeps", "MemoryArtefacts", "SolveDeps", "SqliteArtefacts", "build_graph",
            "recursion_limit", "solve"]

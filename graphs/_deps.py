@@ -19,7 +19,7 @@ from typing import Any, Protocol
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
-from codestill.config import SolveConfig
+from codestill.config import EvolConfig, SelfAlignConfig, SolveConfig
 from codestill.schemas import Role
 from memory import Memory
 from tools.sandbox import Sandbox
@@ -82,8 +82,17 @@ class SqliteArtefacts:
             self._db.close()
 
 
+class _CallOptions:
+    structured: str
+    repair_rounds: int
+
+    def call_options(self, config: RunnableConfig) -> dict[str, Any]:
+        """The keywords every agent call takes: the node's config (callbacks, tags) and how to ask."""
+        return {"config": config, "method": self.structured, "repair_rounds": self.repair_rounds}
+
+
 @dataclass(frozen=True)
-class SolveDeps:
+class SolveDeps(_CallOptions):
     """The runtime context of the solve graph. ``models`` maps each agent role to its chat model (they
     may differ: a strong planner, a cheap coder); ``model_names`` gives their specs for the record.
     With ``interactive`` the graph pauses for a person after planning and before accepting."""
@@ -101,13 +110,20 @@ class SolveDeps:
     def model(self, role: Role) -> BaseChatModel:
         return self.models[role]
 
-    def call_options(self, config: RunnableConfig) -> dict[str, Any]:
-        """The keywords every agent call takes: the node's config (callbacks, tags) and how to ask."""
-        return {"config": config, "method": self.structured, "repair_rounds": self.repair_rounds}
-
     def model_label(self) -> str:
         """One line naming the models: ``spec`` when every role uses one, else ``role=spec, ...``."""
         names = {r: self.model_names.get(r, "") for r in AGENT_ROLES}
         if len(set(names.values())) == 1:
             return next(iter(names.values()))
         return ", ".join(f"{r}={n}" for r, n in names.items())
+
+
+@dataclass(frozen=True)
+class InstructDeps(_CallOptions):
+    """The runtime context of the instruction graphs (evol, selfalign): one chat model and their settings."""
+
+    model: BaseChatModel
+    evol: EvolConfig = field(default_factory=EvolConfig)
+    selfalign: SelfAlignConfig = field(default_factory=SelfAlignConfig)
+    structured: str = "auto"
+    repair_rounds: int = 1

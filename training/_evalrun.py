@@ -20,6 +20,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from codestill.errors import ConfigError
+from codestill.records import JsonlAppender
 from codestill.schemas import ExecResult
 
 SAMPLES, RESULTS, SUMMARY, CONFIG = "samples.jsonl", "results.jsonl", "summary.json", "config.json"
@@ -100,26 +101,8 @@ def check_same_run(out: Path, identity: dict[str, Any]) -> None:
                           "with the same settings, or give another --out")
 
 
-class SampleWriter:
-    """Appends one JSON line per sample and flushes it, so an interrupted run loses at most the line
-    being written; a torn last line from an earlier run is closed first so it does not swallow the next."""
-
-    def __init__(self, path: Path) -> None:
-        torn = False
-        if path.is_file() and path.stat().st_size > 0:
-            with path.open("rb") as f:
-                f.seek(-1, os.SEEK_END)
-                torn = f.read(1) != b"\n"
-        self._file = path.open("a", encoding="utf-8")
-        if torn:
-            self._file.write("\n")
-
-    def write(self, record: SampleRecord) -> None:
-        self._file.write(record.model_dump_json() + "\n")
-        self._file.flush()
-
-    def close(self) -> None:
-        self._file.close()
+# One JSON line per sample, flushed; a torn last line of an earlier run is closed first.
+SampleWriter = JsonlAppender
 
 
 def write_json(path: Path, value: Any) -> None:

@@ -1,0 +1,219 @@
+"""`codestill evolve` (Code Evol-Instruct) and `codestill instruct` (SelfCodeAlign concepts -> instructions).
+
+    codestill seeds mine --stdlib --limit 50 --out seeds.jsonl
+    codestill instruct --seeds seeds.jsonl --out instructions.jsonl --model openai:codestill-sim@http://...
+    codestill evolve --seeds instructions.jsonl --rounds 3 --out evolved.jsonl
+
+Both stream their results to ``--out`` as they come; running the same command again skips what is
+done. Beside ``--out`` go the failures (``*.eliminated.jsonl``, ``*.failed.jsonl``) and the stats with
+the settings used (``*.stats.json``). Progress goes to stderr, the summary to stdout.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shlex
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from codestill._cli_common import ConfigOpt, SetOpt, settings_from
+from codestill.config import Settings
+from codestill.errors import ConfigError
+from codestill.progress import RateColumn
+from codestill.records import read_jsonl, write_json
+from codestill.schemas import Seed, Task
+
+ModelOpt = Annotated[str | None, typer.Option(help="Chat model spec (default: llm.model), e.g. "
+                                                   "openai:codestill-sim@http://127.0.0.1:8000/v1.")]
+JsonOpt = Annotated[bool, typer.Option("--json", help="Print the stats as JSON.")]
+
+
+def _progress(console: Console, unit: str) -> Progress:
+    return Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), RateColumn(unit),
+                    TimeRemainingColumn(), console=console, transient=False)
+
+
+def _read(path: Path, cls: type[Any]) -> list[Any]:
+    if not path.is_file():
+        raise ConfigError(f"no seed file at {path}: give a JSONL of {cls.__name__} records")
+    items = list(read_jsonl(path, cls))
+    if not items:
+        raise ConfigError(f"{path} holds no {cls.__name__} records")
+    return items
+
+
+def _table(title: str, rows: Sequence[tuple[str, Any]]) -> Table:
+    table = Table(title=title, show_header=False)
+    for key, value in rows:
+        table.add_row(key, str(value))
+    return table
+
+
+async def _with_model(settings: Settings, spec: str, work: Any) -> Any:
+    from codestill.llm import aclose, make_chat_model
+
+    model = make_chat_model(spec, settings.llm)
+    try:
+        return await work(model)
+    finally:
+        await aclose(model)
+
+
+def _dev_command(command: str) -> Any:
+    """A dev check that runs ``command`` with the round's instructions; its last stdout line is the metric."""
+
+    async def check(round_: int, tasks: Sequence[Task]) -> float:
+        import tempfile
+
+        from codestill.records import write_jsonl
+
+        with tempfile.TemporaryDirectory(prefix="codestill-dev-") as tmp:
+            path = Path(tmp, f"round-{round_}.jsonl")
+            write_jsonl(path, tasks)
+            argv = [part.replace("{file}", str(path)).replace("{round}", str(round_)) for part in shlex.split(command)]
+            done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True)
+        lines = done.stdout.strip().splitlines()
+        try:
+            if done.returncode != 0:
+                raise ValueError
+            return float(lines[-1].split()[-1])
+        except (ValueError, IndexError):
+            raise ConfigError(f"--dev-command {command!r} (round {round_}) exited {done.returncode} without a "
+                              "number on its last stdout line; it must print the metric last") from None
+
+    return check
+
+
+def _dev_solve(settings: Settings, spec: str, n: int) -> Any:
+    """A dev check: the solve graph's accept rate on ``n`` of the round's instructions (chosen stably)."""
+
+    async def check(round_: int, tasks: Sequence[Task]) -> float:
+        import hashlib
+
+        from codestill._session import AGENTS, open_session
+        from graphs import solve
+
+        sample = sorted(tasks, key=lambda t: hashlib.sha256(t.id.encode()).hexdigest())[:n]
+        session = await open_session(settings, dict.fromkeys(AGENTS, spec), interactive=False)
+        try:
+            trajectories = await asyncio.gather(*(solve(t, session.deps) for t in sample))
+        finally:
+            await session.aclose()
+        return sum(t.verdict == "accepted" for t in trajectories) / max(1, len(trajectories))
+
+    return check
+
+
+def evolve_command(
+    seeds: Annotated[Path, typer.Option(help="Instructions to evolve: a JSONL of Task records.")],
+    out: Annotated[Path, typer.Option(help="Output JSONL: the originals and every round's survivors.")],
+    rounds: Annotated[int | None, typer.Option(help="Evolution rounds (default evol.rounds, 3).")] = None,
+    model: ModelOpt = None,
+    dev_command: Annotated[str | None, typer.Option(
+        help="After each round run this command ({file}: the round's instructions as JSONL, {round}); its last "
+             "stdout line is a metric, and the rounds stop when it drops.")] = None,
+    dev_solve: Annotated[int, typer.Option(
+        help="After each round solve this many of its instructions with the solve graph (sandbox, memory); "
+             "the rounds stop when the accept rate drops. 0 = off.")] = 0,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Evolve instructions with WizardCoder's Code Evol-Instruct, round after round."""
+    from graphs import InstructDeps
+    from graphs.rounds import EvolPaths, run_rounds
+
+    settings = settings_from(config, set_, **{"evol.rounds": rounds})
+    spec = model or settings.llm.model
+    tasks = _read(seeds, Task)
+    if dev_command and dev_solve:
+        raise ConfigError("give --dev-command or --dev-solve, not both")
+    dev = _dev_command(dev_command) if dev_command else _dev_solve(settings, spec, dev_solve) if dev_solve else None
+    paths = EvolPaths(out)
+    err = Console(stderr=True)
+    with _progress(err, "ins") as bar:
+        current: dict[str, Any] = {}
+
+        def on_round(r: int, todo: int) -> None:
+            current["id"] = bar.add_task(f"round {r}", total=todo)
+
+        async def work(chat: Any) -> Any:
+            deps = InstructDeps(model=chat, evol=settings.evol, structured=settings.llm.structured,
+                                repair_rounds=settings.llm.repair_rounds)
+            return await run_rounds(tasks, deps, paths, rounds=settings.evol.rounds, dev_check=dev,
+                                    on_round=on_round, on_result=lambda _: bar.advance(current["id"]))
+
+        stats = asyncio.run(_with_model(settings, spec, work))
+    summary = {**stats.to_json(), "out": str(out), "model": spec, "settings": settings.record()}
+    write_json(paths.stats, summary)
+    _report(json_out, summary, "evolve", [("originals", stats.originals),
+                                          *((f"round {r}", dict(c)) for r, c in sorted(stats.per_round.items())),
+                                          ("eliminated", dict(stats.eliminations()) or "none"),
+                                          ("dev metric", stats.metrics or "-"),
+                                          ("stopped after round", stats.stopped_after or "-"), ("out", out)])
+
+
+def instruct_command(
+    seeds: Annotated[Path, typer.Option(help="Seed functions: a JSONL of Seed records (codestill seeds mine).")],
+    out: Annotated[Path, typer.Option(help="Output JSONL of Task records (instructions).")],
+    model: ModelOpt = None,
+    config: ConfigOpt = None,
+    set_: SetOpt = None,
+    json_out: JsonOpt = False,
+) -> None:
+    """Write instructions from seed functions (SelfCodeAlign): concepts first, then a task from them."""
+    from graphs import InstructDeps
+    from graphs.selfalign import failed_path, run_instruct
+
+    settings = settings_from(config, set_)
+    spec = model or settings.llm.model
+    items = _read(seeds, Seed)
+    counts = {"seeds": len(items), "instructions": 0, "seeds_without": 0}
+    err = Console(stderr=True)
+    with _progress(err, "seed") as bar:
+        tid = bar.add_task("instruct", total=len(items))
+
+        def on_result(seed: Seed, tasks: list[Task], errors: list[str]) -> None:
+            bar.advance(tid)
+
+        async def work(chat: Any) -> Any:
+            deps = InstructDeps(model=chat, selfalign=settings.selfalign, structured=settings.llm.structured,
+                                repair_rounds=settings.llm.repair_rounds)
+            return await run_instruct(items, deps, out, on_result=on_result)
+
+        bar.update(tid, completed=0)
+        usage = asyncio.run(_with_model(settings, spec, work))
+    from codestill.records import read_appended
+    from graphs.selfalign import NoInstruction
+
+    written = read_appended(out, Task)
+    failed = read_appended(failed_path(out), NoInstruction)
+    by_category: dict[str, int] = {}
+    for t in written:
+        key = f"{t.origin.category}/{t.origin.difficulty}" if t.origin else "?"
+        by_category[key] = by_category.get(key, 0) + 1
+    counts.update(instructions=len(written), seeds_without=len(failed))
+    summary = {**counts, "by_category": dict(sorted(by_category.items())),
+               "failures": {stage: sum(f.stage == stage for f in failed) for stage in ("concepts", "instruction")},
+               "usage": usage.model_dump(), "out": str(out), "model": spec, "settings": settings.record()}
+    write_json(out.with_name(out.stem + ".stats.json"), summary)
+    _report(json_out, summary, "instruct", [("seeds", counts["seeds"]), ("instructions", counts["instructions"]),
+                                            ("seeds without one", counts["seeds_without"]),
+                                            ("category/difficulty", summary["by_category"]), ("out", out)])
+
+
+def _report(json_out: bool, summary: dict[str, Any], title: str, rows: Sequence[tuple[str, Any]]) -> None:
+    console = Console()
+    if json_out:
+        import json
+
+        console.print_json(json.dumps({k: v for k, v in summary.items() if k != "settings"}))
+    else:
+        console.print(_table(title, rows))
