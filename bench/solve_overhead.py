@@ -33,6 +33,7 @@ import tempfile
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from _progress import progress_bar
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
@@ -43,11 +44,11 @@ from codestill.config import LLMConfig, MemoryConfig, SandboxConfig
 from codestill.data import load_mbpp
 from codestill.llm import aclose, make_chat_model
 from codestill.runtime import prefer_passive_openmp
-from codestill.schemas import ExecResult, Limits, TestSuite, Trajectory
+from codestill.schemas import ExecResult, Limits, MemoryHit, Module, ModuleSpec, TestSuite, Trajectory
 from codestill.sim import SimConfig, serve_subprocess
 from codestill.traces import SqliteTracer
 from graphs import AGENT_ROLES, SolveDeps, build_graph, solve
-from memory import ModuleMemory
+from memory import AddResult, Memory, ModuleMemory
 from tools.sandbox import DockerSandbox, Sandbox
 from training._bench import load_problems
 from training.evaluate import judge
@@ -74,6 +75,32 @@ class TimedSandbox:
 
 
 
+@dataclass
+class TimedMemory:
+    """The ``Memory`` interface, adding each call's wall time (queueing included) to its task."""
+
+    inner: Memory
+    seconds: dict[str, float] = field(default_factory=dict)
+
+    async def _timed(self, call: Any) -> Any:
+        start = time.perf_counter()
+        try:
+            return await call
+        finally:
+            owner = _owner.get()
+            self.seconds[owner] = self.seconds.get(owner, 0.0) + time.perf_counter() - start
+
+    async def asearch(self, spec: ModuleSpec, k: int = 5, min_score: float | None = None,
+                      count: bool = True) -> list[MemoryHit]:
+        return await self._timed(self.inner.asearch(spec, k, min_score, count))
+
+    async def aadd(self, module: Module) -> AddResult:
+        return await self._timed(self.inner.aadd(module))
+
+    async def amark_reused(self, ids: list[str]) -> None:
+        await self._timed(self.inner.amark_reused(ids))
+
+
 async def pick_problems(n: int, sandbox: Sandbox, cache: Path) -> list:
     bank = {p.id.rsplit("/", 1)[-1]: p for p in load_mbpp()}
     numbers = [p.id.rsplit("/", 1)[-1] for p in load_problems("mbpp+") if p.id.rsplit("/", 1)[-1] in bank]
@@ -86,7 +113,8 @@ async def one_run(problems: list, latency: float, concurrency: int, tmp: Path, s
                   cache: Path) -> dict:
     timed = TimedSandbox(sandbox)
     with serve_subprocess(SimConfig(seed=1, latency_s=latency)) as url, \
-            ModuleMemory(MemoryConfig(path=tmp / f"memory-{latency}")) as memory:
+            ModuleMemory(MemoryConfig(path=tmp / f"memory-{latency}")) as store:
+        memory = TimedMemory(store)
         spec = f"openai:codestill-sim@{url}"
         model = make_chat_model(spec, LLMConfig(api_key="sk-bench", max_concurrency=64))
         tracer = SqliteTracer(tmp / f"traces-{latency}.sqlite", redact=["sk-bench"])
@@ -120,8 +148,10 @@ async def one_run(problems: list, latency: float, concurrency: int, tmp: Path, s
             await aclose(model)
     llm = sum(t.usage.latency_s for t in out)
     box = sum(timed.seconds.get(t.task.id, 0.0) for t in out)
+    mem = sum(memory.seconds.get(t.task.id, 0.0) for t in out)
     wall = sum(walls.values())
     return {"latency": latency, "tasks_per_s": len(problems) / elapsed, "llm_s": llm, "sandbox_s": box,
+            "memory_s": mem,
             "framework_s": wall - llm - box, "share": (wall - llm - box) / llm if llm else float("nan"),
             "accepted": len(accepted), "wrong": sum(1 for r in judged.values() if r is not None and not r.passed)}
 
@@ -145,12 +175,12 @@ def main() -> None:
     prefer_passive_openmp()
     runs = asyncio.run(main_async(args))
     table = Table(title=f"solve graph: {args.n} tasks at concurrency {args.concurrency}")
-    for col in ("latency s", "tasks/s", "LLM s", "sandbox s", "framework s", "framework / LLM", "accepted",
-                "wrong"):
+    for col in ("latency s", "tasks/s", "LLM s", "sandbox s", "framework s", "of it memory s", "framework / LLM",
+                "accepted", "wrong"):
         table.add_column(col, justify="right")
     for r in runs:
         table.add_row(f"{r['latency']:.1f}", f"{r['tasks_per_s']:.2f}", f"{r['llm_s']:.1f}", f"{r['sandbox_s']:.1f}",
-                      f"{r['framework_s']:.1f}", f"{r['share']:.3f}", str(r["accepted"]), str(r["wrong"]))
+                      f"{r['framework_s']:.1f}", f"{r['memory_s']:.1f}", f"{r['share']:.3f}", str(r["accepted"]), str(r["wrong"]))
     console.print(table)
     last = runs[-1]
     print(f"solve: tasks_per_s={last['tasks_per_s']:.2f} overhead_share={last['share']:.3f} "

@@ -16,7 +16,14 @@ from __future__ import annotations
 from typing import Protocol
 
 from codestill.schemas import MemoryHit, Module, ModuleSpec
-from memory._embed import BUNDLED, Embedder, OpenAIEmbedder, SentenceTransformerEmbedder, make_embedder
+from memory._embed import (
+    BUNDLED,
+    BatchingEmbedder,
+    Embedder,
+    OpenAIEmbedder,
+    SentenceTransformerEmbedder,
+    make_embedder,
+)
 from memory._store import AddResult, MemoryStats, ModuleMemory
 
 
@@ -34,6 +41,7 @@ class Memory(Protocol):
 __all__ = [
     "BUNDLED",
     "AddResult",
+    "BatchingEmbedder",
     "Embedder",
     "Memory",
     "MemoryStats",

@@ -95,6 +95,61 @@ class SentenceTransformerEmbedder:
         return np.asarray(out, dtype=np.float32)
 
 
+class _Request:
+    __slots__ = ("error", "result", "texts")
+
+    def __init__(self, texts: list[str]) -> None:
+        self.texts = texts
+        self.result: np.ndarray | None = None
+        self.error: BaseException | None = None
+
+
+class BatchingEmbedder:
+    """Concurrent ``embed`` calls share model calls. A batch run searches and adds from many threads at
+    once, one short text each; the model embeds 16 texts in about a third of the time 16 single calls
+    take. No timer: while one call runs, the others queue, and the first of them to wake embeds the
+    whole queue in one call (so a lone caller waits for nothing)."""
+
+    def __init__(self, inner: Embedder) -> None:
+        self.inner = inner
+        self._cv = threading.Condition()
+        self._queue: list[_Request] = []
+        self._busy = False
+
+    @property
+    def name(self) -> str:
+        return self.inner.name
+
+    def embed(self, texts: Sequence[str]) -> np.ndarray:
+        mine = _Request(list(texts))
+        with self._cv:
+            self._queue.append(mine)
+            while self._busy and mine.result is None and mine.error is None:
+                self._cv.wait()
+            if mine.result is None and mine.error is None:
+                self._busy = True  # this thread embeds everything queued, its own texts included
+                batch, self._queue = self._queue, []
+            else:
+                batch = []
+        if batch:
+            try:
+                vectors = self.inner.embed([t for r in batch for t in r.texts])
+                at = 0
+                for r in batch:
+                    r.result, at = vectors[at:at + len(r.texts)], at + len(r.texts)
+            except BaseException as e:  # every caller of this batch gets the error, not a hang
+                for r in batch:
+                    r.error = e
+            finally:
+                with self._cv:
+                    self._busy = False
+                    self._cv.notify_all()
+        if mine.error is not None:
+            raise mine.error
+        assert mine.result is not None
+        return mine.result
+
+
 class OpenAIEmbedder:
     """An OpenAI-compatible ``/v1/embeddings`` endpoint through the OpenAI SDK (its retries, its timeouts)."""
 

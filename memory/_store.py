@@ -28,7 +28,7 @@ import numpy as np
 from codestill.config import MemoryConfig
 from codestill.schemas import MemoryHit, Module, ModuleSpec, StoredModule
 from memory._client import open_store
-from memory._embed import Embedder, make_embedder
+from memory._embed import BatchingEmbedder, Embedder, make_embedder
 from memory._meta import (
     COUNTS,
     Count,
@@ -82,7 +82,7 @@ class ModuleMemory:
                  create: bool = True) -> None:
         self.config = config or MemoryConfig()
         key = self.config.api_key.get_secret_value() if self.config.api_key else None
-        self.embedder = embedder or make_embedder(self.config.embedding, key)
+        self.embedder = BatchingEmbedder(embedder or make_embedder(self.config.embedding, key))
         self._opened = open_store(self.config, self.embedder.name, create=create)
         self._col = self._opened.collection
         self.writer = uuid.uuid4().hex[:12]
@@ -134,15 +134,20 @@ class ModuleMemory:
             except (SyntaxError, ValueError) as e:
                 results[i] = AddResult("invalid", None, f"the code does not parse as a function: {e}")
         if items:
+            # Embedding is the slow part of an add: done before the lock, so concurrent adds overlap
+            # (and share model calls); a duplicate found under the lock just leaves its vector unused.
+            known = self._get_meta(list(dict.fromkeys(it.id for _, it in items)))
+            fresh = list(dict.fromkeys(it.text for _, it in items if it.id not in known))
+            vectors = dict(zip(fresh, self.embedder.embed(fresh), strict=True)) if fresh else {}
             with self._lock:
                 deltas: dict[str, dict[Count, int]] = {}
-                for i, r in self._add_locked(items, deltas):
+                for i, r in self._add_locked(items, deltas, vectors):
                     results[i] = r
                 self._flush(deltas)
         return [r for r in results if r is not None]
 
-    def _add_locked(self, items: list[tuple[int, Incoming]],
-                    deltas: dict[str, dict[Count, int]]) -> Iterator[tuple[int, AddResult]]:
+    def _add_locked(self, items: list[tuple[int, Incoming]], deltas: dict[str, dict[Count, int]],
+                    vectors: dict[str, np.ndarray]) -> Iterator[tuple[int, AddResult]]:
         # 1. Exact duplicates, in the batch and in the store: the id is the hash.
         first: dict[str, Incoming] = {}
         index: dict[int, int] = {}  # id(Incoming) -> its position in the caller's batch
@@ -161,9 +166,12 @@ class ModuleMemory:
         if not fresh:
             return
         # 2. Near duplicates of stored records.
-        vectors = self.embedder.embed([it.text for it in fresh])
+        missing = [it.text for it in fresh if it.text not in vectors]  # stored since, then removed: rare
+        if missing:
+            vectors = {**vectors, **dict(zip(missing, self.embedder.embed(missing), strict=True))}
+        found = np.stack([vectors[it.text] for it in fresh])
         keep: list[tuple[Incoming, np.ndarray]] = []
-        for it, vec, near in zip(fresh, vectors, self._near(fresh, vectors), strict=True):
+        for it, vec, near in zip(fresh, found, self._near(fresh, found), strict=True):
             if near:
                 _merge(deltas, near[0][0], it.counts)
                 yield index[id(it)], AddResult("near_duplicate", near[0][0])

@@ -10,10 +10,14 @@ refuses to let the program's own ``__eq__`` vouch for it (see ``_runner._make_co
 from __future__ import annotations
 
 import ast
+import re
 from dataclasses import dataclass
 
 _OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
         ast.In: "in", ast.NotIn: "not in"}
+
+
+_LINE_BREAK = re.compile(r"\r\n|\r|\n")  # the line breaks the parser knows (not str.splitlines's)
 
 
 class InvalidTests(ValueError):
@@ -53,9 +57,12 @@ def split_asserts(code: str, entry_point: str | None = None) -> list[Unit]:
         raise InvalidTests(f"the tests do not parse: SyntaxError: {e.msg} (line {e.lineno})") from None
     units: list[Unit] = []
     defines_check = False
+    # Split once: ast.get_source_segment splits the whole source again on every call, which made
+    # a suite of a thousand asserts (EvalPlus's) quadratic.
+    lines = _LINE_BREAK.split(code)
     for stmt in tree.body:
         defines_check |= isinstance(stmt, ast.FunctionDef) and stmt.name == "check"
-        name = (ast.get_source_segment(code, stmt) or ast.unparse(stmt)).splitlines()[0][:160]
+        name = (_first_line(lines, stmt) or ast.unparse(stmt).splitlines()[0])[:160]
         hardened = ast.fix_missing_locations(_HardenComparisons().visit(stmt))
         is_test = isinstance(stmt, ast.Assert | ast.Expr) and not _is_docstring(stmt)
         units.append(Unit(name=name, code=ast.unparse(hardened), is_test=is_test))
@@ -64,6 +71,16 @@ def split_asserts(code: str, entry_point: str | None = None) -> list[Unit]:
     if not any(u.is_test for u in units):
         raise InvalidTests("the tests contain no assert statement or check call")
     return units
+
+
+def _first_line(lines: list[str], stmt: ast.stmt) -> str:
+    """The first line of ``stmt``'s source, as ``ast.get_source_segment`` would give it (its offsets
+    count UTF-8 bytes)."""
+    if stmt.lineno > len(lines):
+        return ""
+    raw = lines[stmt.lineno - 1].encode()
+    end = stmt.end_col_offset if stmt.end_lineno == stmt.lineno else None
+    return raw[stmt.col_offset:end].decode(errors="replace").splitlines()[0] if raw[stmt.col_offset:end] else ""
 
 
 def _is_docstring(stmt: ast.stmt) -> bool:
