@@ -97,7 +97,9 @@ class MemoryConfig(BaseModel):
         "st:all-MiniLM-L6-v2", description="st:<sentence-transformers model id or dir> (all-MiniLM-L6-v2 is "
         "the bundled offline copy) or openai:<model>[@<base_url>] for an embeddings endpoint.")
     api_key: SecretStr | None = Field(None, description="Key for an openai: embeddings endpoint.")
-    min_score: float = Field(0.5, ge=0, le=1, description="Default least similarity a search returns.")
+    min_score: float = Field(0.5, ge=0, le=1, description="Default least relevance a search returns.")
+    lexical_weight: float = Field(0.1, ge=0, le=1, description="Share of a hit's relevance that is word "
+                                  "overlap with the query (the rest: embedding similarity); 0 = similarity only.")
     near_duplicate: float = Field(
         0.5, ge=0, le=1, description="Similarity at or above which a module with an equal signature shape "
         "and the same code skeleton (names erased) is a near duplicate of a stored one, and is merged into it.")

@@ -42,6 +42,7 @@ from memory._meta import (
     spec_text,
     to_metadata,
 )
+from memory._rank import CANDIDATES, relevance
 
 # Retrieval counts are written by the first search after this many records have some pending or this
 # long after the first, by any read of counts through this object, and by close: a crash loses at
@@ -358,12 +359,19 @@ class ModuleMemory:
         if n == 0 or k <= 0:
             return []
         vec = self.embedder.embed([text])
-        # Twice k: an alias found stands for its survivor, which may be among the hits already.
-        res = self._col.query(query_embeddings=vec, n_results=min(2 * k, n), include=["metadatas", "distances"])
+        # Twice k at least: an alias found stands for its survivor, which may be among the hits already;
+        # CANDIDATES for the re-ranking by word overlap (``_rank``).
+        w = self.config.lexical_weight
+        want = max(2 * k, CANDIDATES) if w > 0 else 2 * k
+        res = self._col.query(query_embeddings=vec, n_results=min(want, n),
+                              include=["metadatas", "distances", "documents"])
+        # Chroma's cosine distance is 1 - cos.
+        ranked = sorted(((relevance(1.0 - float(dist), text, doc or "", w), id_, meta)
+                         for id_, meta, dist, doc in zip(res["ids"][0], res["metadatas"][0], res["distances"][0],
+                                                         res["documents"][0], strict=True)),
+                        key=lambda t: -t[0])
         found: dict[str, tuple[dict[str, Any], float]] = {}
-        for id_, meta, dist in zip(res["ids"][0], res["metadatas"][0], res["distances"][0], strict=True):
-            # Chroma's cosine distance is 1 - cos; the score is cos clipped to [0, 1].
-            score = min(1.0, max(0.0, 1.0 - float(dist)))
+        for score, id_, meta in ranked:
             if score < floor or len(found) == k:
                 break
             root, root_meta = self._root(id_, dict(meta)) if alias_of(meta) else (id_, dict(meta))
