@@ -20,6 +20,7 @@ from agents._answers import (
     SpecAnswer,
     TestsAnswer,
 )
+from agents._common import keyed_random
 
 __all__ = ["CoderAnswer", "CriticAnswer", "Decomposition", "PlanAnswer", "ReferenceUse", "SpecAnswer",
-           "TestsAnswer"]
+           "TestsAnswer", "keyed_random"]

@@ -8,6 +8,9 @@ decomposer, and tests are not one.
 
 from __future__ import annotations
 
+import hashlib
+import random
+
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
@@ -15,6 +18,12 @@ from langchain_core.runnables import RunnableConfig
 from agents._prompts import fenced, prompt
 from codestill.schemas import Plan, Task, TestSuite
 from codestill.structured import Method, Reply, T, ask
+
+
+def keyed_random(key: str) -> random.Random:
+    """A random generator seeded by ``key`` (Python's hash() is salted per process, sha256 is not): the
+    same key makes the same draws in every run, so a rerun or a resume repeats its choices."""
+    return random.Random(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))
 
 
 def visible_tests(task: Task) -> TestSuite | None:

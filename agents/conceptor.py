@@ -9,9 +9,7 @@ in the paper; which eight, and in which order, is drawn per call from ``key``.
 
 from __future__ import annotations
 
-import hashlib
 import json
-import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -23,6 +21,7 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import Field
 
 from agents._answers import _Answer
+from agents._common import keyed_random
 from agents._prompts import fenced, prompt, render
 from codestill.structured import Method, Reply, T, ask
 
@@ -60,7 +59,7 @@ def shots() -> tuple[Shot, ...]:
 
 def _draw(n: int, key: str) -> list[Shot]:
     pool = list(shots())
-    random.Random(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big")).shuffle(pool)
+    keyed_random(key).shuffle(pool)
     return pool[:n]
 
 

@@ -17,7 +17,6 @@ The first four are rules on the text (``screen``); the last is a model call (``j
 from __future__ import annotations
 
 import difflib
-import hashlib
 import re
 from collections.abc import Mapping
 from typing import Literal
@@ -27,7 +26,7 @@ from langchain_core.runnables import RunnableConfig
 from pydantic import Field
 
 from agents._answers import _Answer
-from agents._common import call
+from agents._common import call, keyed_random
 from agents._prompts import prompt, render
 from codestill.config import HEURISTICS
 from codestill.structured import Method, Reply
@@ -58,7 +57,7 @@ def pick_heuristic(weights: Mapping[str, float], key: str) -> Heuristic:
     """A heuristic drawn by ``weights``, the same for the same ``key`` (seed, instruction, round)."""
     names = [h for h in HEURISTICS if weights.get(h, 0.0) > 0]
     total = sum(weights[h] for h in names)
-    x = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2.0**64 * total
+    x = keyed_random(key).random() * total
     for h in names:
         x -= weights[h]
         if x < 0:

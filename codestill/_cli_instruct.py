@@ -12,8 +12,11 @@ the settings used (``*.stats.json``). Progress goes to stderr, the summary to st
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import json
 import shlex
 import subprocess
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,7 +30,7 @@ from codestill._cli_common import ConfigOpt, SetOpt, settings_from
 from codestill.config import Settings
 from codestill.errors import ConfigError
 from codestill.progress import RateColumn
-from codestill.records import read_jsonl, write_json
+from codestill.records import read_appended, read_jsonl, write_json, write_jsonl
 from codestill.schemas import Seed, Task
 
 ModelOpt = Annotated[str | None, typer.Option(help="Chat model spec (default: llm.model), e.g. "
@@ -70,10 +73,6 @@ def _dev_command(command: str) -> Any:
     """A dev check that runs ``command`` with the round's instructions; its last stdout line is the metric."""
 
     async def check(round_: int, tasks: Sequence[Task]) -> float:
-        import tempfile
-
-        from codestill.records import write_jsonl
-
         with tempfile.TemporaryDirectory(prefix="codestill-dev-") as tmp:
             path = Path(tmp, f"round-{round_}.jsonl")
             write_jsonl(path, tasks)
@@ -95,8 +94,6 @@ def _dev_solve(settings: Settings, spec: str, n: int) -> Any:
     """A dev check: the solve graph's accept rate on ``n`` of the round's instructions (chosen stably)."""
 
     async def check(round_: int, tasks: Sequence[Task]) -> float:
-        import hashlib
-
         from codestill._session import AGENTS, open_session
         from graphs import solve
 
@@ -170,36 +167,28 @@ def instruct_command(
 ) -> None:
     """Write instructions from seed functions (SelfCodeAlign): concepts first, then a task from them."""
     from graphs import InstructDeps
-    from graphs.selfalign import failed_path, run_instruct
+    from graphs.selfalign import NoInstruction, failed_path, run_instruct
 
     settings = settings_from(config, set_)
     spec = model or settings.llm.model
     items = _read(seeds, Seed)
-    counts = {"seeds": len(items), "instructions": 0, "seeds_without": 0}
     err = Console(stderr=True)
     with _progress(err, "seed") as bar:
         tid = bar.add_task("instruct", total=len(items))
 
-        def on_result(seed: Seed, tasks: list[Task], errors: list[str]) -> None:
-            bar.advance(tid)
-
         async def work(chat: Any) -> Any:
             deps = InstructDeps(model=chat, selfalign=settings.selfalign, structured=settings.llm.structured,
                                 repair_rounds=settings.llm.repair_rounds)
-            return await run_instruct(items, deps, out, on_result=on_result)
+            return await run_instruct(items, deps, out, on_result=lambda *_: bar.advance(tid))
 
-        bar.update(tid, completed=0)
         usage = asyncio.run(_with_model(settings, spec, work))
-    from codestill.records import read_appended
-    from graphs.selfalign import NoInstruction
-
     written = read_appended(out, Task)
     failed = read_appended(failed_path(out), NoInstruction)
     by_category: dict[str, int] = {}
     for t in written:
         key = f"{t.origin.category}/{t.origin.difficulty}" if t.origin else "?"
         by_category[key] = by_category.get(key, 0) + 1
-    counts.update(instructions=len(written), seeds_without=len(failed))
+    counts = {"seeds": len(items), "instructions": len(written), "seeds_without": len(failed)}
     summary = {**counts, "by_category": dict(sorted(by_category.items())),
                "failures": {stage: sum(f.stage == stage for f in failed) for stage in ("concepts", "instruction")},
                "usage": usage.model_dump(), "out": str(out), "model": spec, "settings": settings.record()}
@@ -212,8 +201,6 @@ def instruct_command(
 def _report(json_out: bool, summary: dict[str, Any], title: str, rows: Sequence[tuple[str, Any]]) -> None:
     console = Console()
     if json_out:
-        import json
-
         console.print_json(json.dumps({k: v for k, v in summary.items() if k != "settings"}))
     else:
         console.print(_table(title, rows))

@@ -85,7 +85,7 @@ def build_graph() -> Any:
     return g.compile()
 
 
-graph = build_graph()
+graph = build_graph()  # what langgraph.json points LangGraph Studio at
 
 
 def evolved_task(parent: Task, state: EvolState) -> Task:

@@ -12,8 +12,6 @@ over a seed file, streaming tasks to disk and skipping seeds already done.
 from __future__ import annotations
 
 import asyncio
-import hashlib
-import random
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypedDict
@@ -23,7 +21,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from pydantic import BaseModel, ConfigDict
 
-from agents import conceptor
+from agents import conceptor, keyed_random
 from codestill.records import JsonlAppender, read_appended
 from codestill.schemas import SCHEMA_VERSION, Origin, Seed, Task, Usage
 from graphs._deps import InstructDeps
@@ -48,13 +46,9 @@ class NoInstruction(BaseModel):
     error: str
 
 
-def _rng(*parts: object) -> random.Random:
-    return random.Random(int.from_bytes(hashlib.sha256("|".join(map(str, parts)).encode()).digest()[:8], "big"))
-
-
 def draw(categories: Mapping[str, float], difficulties: Sequence[str], key: str) -> tuple[str, str]:
     """(category, difficulty) for one instruction: categories by their shares, difficulties uniform."""
-    rng = _rng(key, "draw")
+    rng = keyed_random(f"{key}|draw")
     names = list(categories)
     category = rng.choices(names, weights=[categories[n] for n in names])[0]
     return category, rng.choice(list(difficulties))
@@ -102,7 +96,7 @@ def build_graph() -> Any:
     return g.compile()
 
 
-graph = build_graph()
+graph = build_graph()  # what langgraph.json points LangGraph Studio at
 
 
 def failed_path(out: Path) -> Path:

@@ -17,10 +17,10 @@ import os
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, ValidationError
+from pydantic import BaseModel, ConfigDict
 
 from codestill.errors import ConfigError
-from codestill.records import JsonlAppender
+from codestill.records import JsonlAppender, read_appended
 from codestill.schemas import ExecResult
 
 SAMPLES, RESULTS, SUMMARY, CONFIG = "samples.jsonl", "results.jsonl", "summary.json", "config.json"
@@ -67,17 +67,8 @@ def sample_record(problem: str, index: int, code: str, reply: str, result: ExecR
 
 
 def read_samples(out: Path) -> dict[tuple[str, int], SampleRecord]:
-    path = out / SAMPLES
-    found: dict[tuple[str, int], SampleRecord] = {}
-    if not path.is_file():
-        return found
-    for line in path.read_text(encoding="utf-8").splitlines():
-        try:
-            rec = SampleRecord.model_validate_json(line)
-        except ValidationError:
-            continue  # torn by an interrupted run: that sample is generated again
-        found[(rec.problem, rec.index)] = rec
-    return found
+    """The samples of an earlier run (a line torn by an interruption: that sample is generated again)."""
+    return {(rec.problem, rec.index): rec for rec in read_appended(out / SAMPLES, SampleRecord)}
 
 
 def check_same_run(out: Path, identity: dict[str, Any]) -> None:

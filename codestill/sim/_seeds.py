@@ -20,7 +20,6 @@ import ast
 import hashlib
 import random
 import re
-import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,7 +27,7 @@ from typing import Any
 from codestill.data import BankProblem, parse_quietly
 from codestill.records import read_jsonl
 from codestill.schemas import Seed, TestSuite
-from codestill.sim._strong import Probe, _assert, _call_source, _run, _source
+from codestill.sim._strong import Probe, _call_source, _source, run_probes
 
 SEED_TESTS = 8  # asserts per seed, at most
 SEED_CANDIDATES = 32  # guessed calls run through the seed, at most
@@ -245,34 +244,7 @@ def _literal_ok(node: ast.AST) -> bool:
 
 def seed_tests(problem: BankProblem, seed: int) -> str:
     """Asserts for a seed problem, expected values from running it; "" when no call gave a plain value."""
-    docstring = ""
     fn = _main(problem.reference, problem.entry_point)
-    if fn is not None:
-        docstring = ast.get_docstring(fn) or ""
+    docstring = (ast.get_docstring(fn) or "") if fn is not None else ""
     calls = guessed_calls(problem.reference, problem.entry_point, docstring, f"{seed}|{problem.id}")
-    if not calls:
-        return ""
-    try:
-        first, second = _run(problem, [], calls)
-    except (OSError, ValueError, subprocess.SubprocessError):
-        return ""
-    chosen: list[str] = []
-    values: set[str] = set()
-    rest: list[str] = []
-    for i, call in enumerate(calls):
-        a, b = first.get(i), second.get(i)
-        if a is None or b is None or "truth" not in a or a.get("repr") != b.get("repr"):
-            continue
-        line = _assert(Probe(call, "eq"), a)
-        if line is None:
-            continue
-        if a["repr"] not in values:  # calls with new results first: not eight asserts of one value
-            values.add(a["repr"])
-            chosen.append(line)
-        else:
-            rest.append(line)
-    chosen = (chosen + rest)[:SEED_TESTS]
-    if not chosen:
-        return ""
-    imports = ["import math"] if any(line.startswith("assert math.isclose(") for line in chosen) else []
-    return "\n".join([SEED_HEADER, *imports, *chosen]) + "\n"
+    return run_probes(problem, [], [Probe(c, "eq") for c in calls], SEED_TESTS, SEED_HEADER) if calls else ""

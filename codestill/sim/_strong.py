@@ -333,8 +333,12 @@ def _assert(probe: Probe, rec: dict) -> str | None:
 def strong_tests(problem: BankProblem, seed: int) -> str:
     """The extra asserts for ``problem`` (with the imports they need), or "" when none could be made."""
     candidates, setup = probes(problem, seed)
-    if not candidates:
-        return ""
+    return run_probes(problem, setup, candidates, EXTRA_TESTS, HEADER) if candidates else ""
+
+
+def run_probes(problem: BankProblem, setup: list[str], candidates: list[Probe], limit: int, header: str) -> str:
+    """Up to ``limit`` asserts (under ``header``, with the imports they need) for the ``candidates`` whose
+    value the reference gives, the same in both runs; "" when none does."""
     first, second = _run(problem, setup, [p.source for p in candidates])
     kept: list[tuple[str, str]] = []  # (assert, expected value's key)
     for i, probe in enumerate(candidates):
@@ -352,11 +356,11 @@ def strong_tests(problem: BankProblem, seed: int) -> str:
             values.add(value)
             chosen.append(line)
     chosen += [line for line, _ in kept if line not in chosen]
-    chosen = chosen[:EXTRA_TESTS]
+    chosen = chosen[:limit]
     if not chosen:
         return ""
     imports = ["import math"] if any(line.startswith("assert math.isclose(") for line in chosen) else []
-    return "\n".join([HEADER, *imports, *chosen]) + "\n"
+    return "\n".join([header, *imports, *chosen]) + "\n"
 
 
 def with_extra(public: str, extra: str) -> str:
