@@ -31,7 +31,7 @@ from codestill.records import dump_record, read_jsonl, write_json, write_jsonl
 from codestill.schemas import SCHEMA_VERSION, Seed
 
 if TYPE_CHECKING:
-    from tools.seeds import SeedReport, SeedSource
+    from tools.seeds import SeedReport
 
 # tools.seeds (datasketch, scipy, numpy) is imported when the command runs, not when `codestill`
 # starts: every other command would pay half a second for it.
@@ -113,15 +113,6 @@ def _append(path: Path, records: Sequence[BaseModel]) -> None:
         os.fsync(f.fileno())
 
 
-def _sources(paths: list[Path], stdlib: bool) -> list[SeedSource]:
-    from tools.seeds import SeedMiningError, seed_source, stdlib_source
-
-    sources = [*([stdlib_source()] if stdlib else []), *(seed_source(p) for p in paths)]
-    if not sources:
-        raise SeedMiningError("nothing to mine: give folders of Python code, or --stdlib for the standard library")
-    return sources
-
-
 def _table(report: SeedReport, out: Path) -> Table:
     from tools.seeds import FILTERS
 
@@ -162,10 +153,10 @@ def mine(
     """Mine seed functions: documented, self-contained, returning a value, type-checked, clean of
     HumanEval/MBPP, deduplicated. Running it again resumes an interrupted run."""
     from tools.decontam import Decontaminator
-    from tools.seeds import SeedMiner, SeedMiningError, SeedReport
+    from tools.seeds import SeedMiner, SeedMiningError, SeedReport, seed_sources
 
     err = Console(stderr=True, highlight=False)
-    sources = _sources(paths or [], stdlib)
+    sources = seed_sources(paths or [], stdlib=stdlib)
     run = _Run(out)
     if force:
         run.clear()

@@ -57,7 +57,7 @@ from tools.mining import STDLIB_SKIP, MinedFunction, mine_source, module_name, s
 from tools.typecheck import Pyright
 
 __all__ = ["BANNED_MODULES", "FILTERS", "MAX_LINES", "USER_SKIP", "Removal", "SeedMiner", "SeedMiningError",
-           "SeedReport", "SeedSource", "mine_seeds", "seed_source", "select_spread", "stdlib_source"]
+           "SeedReport", "SeedSource", "mine_seeds", "seed_source", "seed_sources", "select_spread", "stdlib_source"]
 
 MAX_LINES = 150
 
@@ -355,12 +355,18 @@ class SeedMiner:
         return self.limit(kept, limit) if limit is not None else kept
 
 
+def seed_sources(paths: Sequence[Path] = (), *, stdlib: bool = False) -> list[SeedSource]:
+    """The trees to mine: the standard library first with ``stdlib``, then ``paths``; none is an error."""
+    sources = [*([stdlib_source()] if stdlib else []), *(seed_source(p) for p in paths)]
+    if not sources:
+        raise SeedMiningError("nothing to mine: give folders of Python code, or --stdlib for the standard library")
+    return sources
+
+
 def mine_seeds(paths: Sequence[Path] = (), *, stdlib: bool = False, limit: int | None = None,
                typecheck: bool | None = None) -> tuple[list[Seed], SeedReport]:
     """Mine the given folders (and the standard library with ``stdlib``) with the default filters."""
-    sources = [*([stdlib_source()] if stdlib else []), *(seed_source(p) for p in paths)]
-    if not sources:
-        raise SeedMiningError("nothing to mine: give a folder of Python code, or --stdlib")
+    sources = seed_sources(paths, stdlib=stdlib)
     miner = SeedMiner(typecheck=typecheck)
     seeds = miner.mine(sources, limit=limit)
     return seeds, miner.report
