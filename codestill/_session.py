@@ -153,12 +153,31 @@ class Session:
         await self.stack.aclose()
 
 
+def build_models(settings: Settings, specs: Mapping[str, str], stack: AsyncExitStack,
+                 extra: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """A chat model per agent role (and per ``extra`` name), one client per (spec, temperature): roles on
+    the same endpoint share its client and its concurrency limit. Each is closed with ``stack``."""
+    from codestill.llm import aclose, make_chat_model
+
+    built: dict[tuple[str, float], Any] = {}
+    models: dict[str, Any] = {}
+    for role, spec in {**specs, **(extra or {})}.items():
+        llm = settings.llm
+        if role == "planner" and settings.solve.plans > 1:
+            llm = llm.model_copy(update={"temperature": settings.solve.plan_temperature})
+        key = (spec, llm.temperature)
+        if key not in built:
+            built[key] = make_chat_model(spec, llm)
+            stack.push_async_callback(aclose, built[key])
+        models[role] = built[key]
+    return models
+
+
 async def open_session(settings: Settings, specs: Mapping[str, str], *, interactive: bool) -> Session:
     """Open every store a session needs (closed by ``Session.aclose``, also when opening fails)."""
     import aiosqlite
     from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 
-    from codestill.llm import aclose, make_chat_model
     from codestill.traces import SqliteTracer
     from graphs import SolveDeps, SqliteArtefacts, build_graph
     from memory import ModuleMemory
@@ -168,17 +187,7 @@ async def open_session(settings: Settings, specs: Mapping[str, str], *, interact
     stack = AsyncExitStack()
     try:
         # The chat models first: a bad spec or a missing key fails before anything is opened.
-        built: dict[tuple[str, float], Any] = {}
-        models: dict[str, Any] = {}
-        for role in AGENTS:
-            llm = settings.llm
-            if role == "planner" and solve.plans > 1:
-                llm = llm.model_copy(update={"temperature": solve.plan_temperature})
-            key = (specs[role], llm.temperature)
-            if key not in built:
-                built[key] = make_chat_model(specs[role], llm)
-                stack.push_async_callback(aclose, built[key])
-            models[role] = built[key]
+        models = build_models(settings, specs, stack)
         tracer = None
         if settings.traces.enabled:
             tracer = SqliteTracer(settings.traces.path, redact=_secrets(settings))

@@ -196,7 +196,7 @@ def _after(state: BranchState, deps: SolveDeps, verdict: Critique, ref: AttemptR
     elif verdict.verdict == "replan":
         out.update(_end(state, "replan", "; ".join(verdict.issues) or "the plan does not work", verdict))
     elif repairs >= deps.config.max_repairs:
-        why = f"repeated failure: still failing after {repairs} repairs ({'; '.join(verdict.issues)})"
+        why = f"repeated_failure: still failing after {repairs} repairs ({'; '.join(verdict.issues)})"
         out.update(_end(state, "rejected", why, verdict.model_copy(update={"verdict": "reject",
                                                                             "reason": "repeated_failure"})))
     else:

@@ -10,10 +10,11 @@ Reading: ``TraceStore(path)`` opens the file read-only, also while a writer is a
 ``list_runs(limit)`` -> ``RunSummary`` rows for `codestill traces ls`, ``tree(run)`` -> ``SpanTree``.
 """
 
+from codestill.traces._merge import merge_stores
 from codestill.traces._models import RunSummary, Span, SpanKind, SpanStatus, SpanTree
 from codestill.traces._store import TraceStore
 from codestill.traces._tracer import SqliteTracer
 from codestill.traces._writer import TracerStats
 
 __all__ = ["RunSummary", "Span", "SpanKind", "SpanStatus", "SpanTree", "SqliteTracer", "TraceStore",
-           "TracerStats"]
+           "TracerStats", "merge_stores"]

@@ -116,7 +116,7 @@ def test_a_rejected_task_leaves_the_memory_empty(tmp_path, embedder):
 def test_repeated_failure_is_bounded(tmp_path, embedder):
     model = RoleModel(answer=answers(coder=BAD))
     t = run(tmp_path, model, embedder=embedder, max_repairs=1, max_replans=1)
-    assert t.verdict == "rejected" and t.reason.startswith("repeated failure")
+    assert t.verdict == "rejected" and t.reason.startswith("repeated_failure")
     # two plan rounds (the replan after the first round failed), two attempts each: 1 + max_repairs
     assert len(t.attempts) == 4 and model.calls("planner") == 2
 
@@ -138,7 +138,7 @@ def test_unreadable_replies_are_recorded_failures(tmp_path, embedder):
 def test_unreadable_coder_and_critic_replies_do_not_crash(tmp_path, embedder):
     model = RoleModel(answer=answers(coder=None, critic="not json"))
     t = run(tmp_path, model, embedder=embedder, max_repairs=1, max_replans=0)
-    assert t.verdict == "rejected" and t.reason.startswith("repeated failure")
+    assert t.verdict == "rejected" and t.reason.startswith("repeated_failure")
     assert any(f.startswith("coder") for f in t.failures)
 
 

@@ -1,0 +1,79 @@
+"""Everything a batch runs on, opened once and shared by every input: a chat-model client per endpoint,
+the Docker sandbox pool, the module memory, the run's trace store. Used by `codestill generate` and by
+each Ray worker, so a worker's run is the same as a local one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from codestill.config import Settings
+
+TRACES = "traces.sqlite"
+
+
+@dataclass
+class Opened:
+    graphs: Any  # graphs._pipelines.Graphs
+    sandbox: Any  # graphs._metered.MeteredSandbox
+    tracer: Any = None
+
+
+@asynccontextmanager
+async def open_batch(settings: Settings, specs: Mapping[str, str], instruct_spec: str, run_dir: Path, *,
+                     concurrency: int, pipeline: str) -> AsyncIterator[Opened]:
+    from codestill._session import _secrets, build_models
+    from codestill.traces import SqliteTracer
+    from graphs import InstructDeps, SolveDeps
+    from graphs._metered import MeteredSandbox
+    from graphs._pipelines import Graphs
+    from memory import ModuleMemory
+    from tools.sandbox import DockerSandbox
+
+    async with AsyncExitStack() as stack:
+        wants_instruct = pipeline != "solve"
+        models = build_models(settings, specs, stack, {"instruct": instruct_spec} if wants_instruct else None)
+        tracer = None
+        if settings.traces.enabled:
+            tracer = SqliteTracer(run_dir / TRACES, redact=_secrets(settings))
+            stack.callback(tracer.close)
+        memory = stack.enter_context(ModuleMemory(settings.memory))
+        pool = await stack.enter_async_context(DockerSandbox(settings.sandbox))
+        sandbox = MeteredSandbox(pool, capacity=settings.sandbox.pool_size)
+        llm = settings.llm
+        deps = SolveDeps(models={r: models[r] for r in specs}, sandbox=sandbox, memory=memory, config=settings.solve,
+                         model_names=dict(specs), structured=llm.structured, repair_rounds=llm.repair_rounds)
+        instruct = (InstructDeps(model=models["instruct"], evol=settings.evol, selfalign=settings.selfalign,
+                                 structured=llm.structured, repair_rounds=llm.repair_rounds)
+                    if wants_instruct else None)
+        graphs = Graphs(solve=deps, instruct=instruct, gate=asyncio.Semaphore(concurrency),
+                        callbacks=[tracer] if tracer is not None else [])
+        try:
+            yield Opened(graphs=graphs, sandbox=sandbox, tracer=tracer)
+        finally:
+            if tracer is not None:
+                tracer.flush(10.0)
+
+
+async def run_local(settings: Settings, specs: Mapping[str, str], instruct_spec: str, items: list[Any],
+                    run_dir: Path, *, pipeline: str, concurrency: int, stop: asyncio.Event | None = None,
+                    display: Any = None) -> tuple[Any, float, dict[str, float]]:
+    """One process's batch over ``items`` into ``run_dir``: (the ``Outcome``, the run's wall time so far,
+    this session's sandbox runs and seconds)."""
+    from graphs._ledger import Ledger
+    from graphs.batch import run_batch
+
+    with Ledger(run_dir) as ledger:
+        async with open_batch(settings, specs, instruct_spec, run_dir, concurrency=concurrency,
+                              pipeline=pipeline) as opened:
+            if display is not None:
+                display.sandbox = opened.sandbox
+            outcome = await run_batch(items, pipeline, opened.graphs, ledger, concurrency=concurrency, stop=stop,
+                                      on_start=display.start if display else None,
+                                      on_done=display.done if display else None)
+            sandbox = {"runs": opened.sandbox.runs, "seconds": round(opened.sandbox.seconds, 3)}
+        return outcome, ledger.wall_s(), sandbox

@@ -1,0 +1,34 @@
+"""A ``Sandbox`` that counts what goes through it: runs in flight (the batch display's sandbox load)
+and seconds spent (the throughput benchmark's measured sandbox time). It wraps any backend."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from codestill.schemas import ExecResult, Limits, TestSuite
+from tools.sandbox import Sandbox
+
+
+@dataclass
+class MeteredSandbox:
+    inner: Sandbox
+    capacity: int = 1
+    in_flight: int = 0
+    runs: int = 0
+    seconds: float = 0.0
+
+    async def run(self, program: str | bytes, tests: TestSuite | str, limits: Limits | None = None) -> ExecResult:
+        self.in_flight += 1
+        start = time.perf_counter()
+        try:
+            return await self.inner.run(program, tests, limits)
+        finally:
+            self.in_flight -= 1
+            self.runs += 1
+            self.seconds += time.perf_counter() - start
+
+    @property
+    def load(self) -> float:
+        """Runs in flight per warm container: above 1, runs are queueing for the pool."""
+        return self.in_flight / max(1, self.capacity)
