@@ -1,4 +1,4 @@
-"""`codestill traces ...`: list the runs in a trace store and show one run's span tree."""
+"""`codestill traces ...`: list the runs in a trace store, show one run's span tree, export runs."""
 
 from __future__ import annotations
 
@@ -15,12 +15,14 @@ from rich.table import Table
 from rich.tree import Tree
 
 from codestill._cli_common import ConfigOpt, settings_from
+from codestill._cli_traces_export import export_command
 from codestill.traces import RunSummary, Span, TraceStore
 
 app = typer.Typer(no_args_is_help=True, help="The trace store: graph runs, their spans and LLM calls.")
 StoreOpt = Annotated[Path | None, typer.Option(
     "--store", help="The trace store file; default: the traces.path setting (.codestill/traces.sqlite).")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print machine-readable JSON instead.")]
+app.command("export")(export_command)
 _STATUS_STYLE = {"ok": "green", "error": "red", "running": "yellow", "unfinished": "magenta"}
 _KIND_STYLE = {"graph": "bold", "node": "cyan", "llm": "blue", "tool": "yellow", "retriever": "green"}
 

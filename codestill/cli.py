@@ -13,6 +13,7 @@ from codestill._cli_generate import generate_command
 from codestill._cli_instruct import evolve_command, instruct_command
 from codestill._cli_llm import app as llm_app
 from codestill._cli_memory import app as memory_app
+from codestill._cli_replay import replay_command
 from codestill._cli_sandbox import app as sandbox_app
 from codestill._cli_seeds import app as seeds_app
 from codestill._cli_sim import app as sim_app
@@ -41,6 +42,7 @@ app.command("chat")(chat_command)
 app.command("evolve")(evolve_command)
 app.command("instruct")(instruct_command)
 app.command("generate")(generate_command)
+app.command("replay")(replay_command)
 
 
 def main() -> None:
