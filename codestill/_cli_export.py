@@ -72,7 +72,7 @@ def export_command(
                          "(humaneval, mbpp; repeatable). Default: both.")] = None,
     near_dedup: Annotated[bool, typer.Option("--near-dedup/--no-near-dedup", help="MinHash near-duplicate "
                           "removal of instructions (exact duplicates are always removed).")] = True,
-    near_threshold: Annotated[float, typer.Option(min=0.01, max=1.0, help="Estimated Jaccard similarity (word "
+    near_threshold: Annotated[float, typer.Option(min=0.05, max=0.98, help="Estimated Jaccard similarity (word "
                               "5-grams) from which two instructions are near duplicates.")] = 0.7,
     forward_plans: Annotated[bool, typer.Option("--forward-plans/--no-forward-plans",
                              help="Plan records from plans whose code was accepted.")] = True,

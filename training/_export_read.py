@@ -67,6 +67,18 @@ def _run_id(run_dir: Path) -> str:
     return run_dir.resolve().name
 
 
+def _trajectory(line: str, where: str) -> Trajectory:
+    try:
+        data = json.loads(line)
+    except ValueError:
+        data = None  # load_record says what is wrong with it
+    if isinstance(data, dict) and "schema_version" not in data:
+        # load_record would call it another schema version; a record without one is not a codestill record.
+        raise RecordError(f"{where}: not a Trajectory record (no schema_version); give the trajectories.jsonl "
+                          "a codestill batch run wrote")
+    return load_record(Trajectory, line, where=where)
+
+
 def read_run(run_dir: Path) -> RunInput:
     """The run's trajectories; one ``CodestillError`` for a missing run, a missing file or a malformed line."""
     if not run_dir.is_dir():
@@ -93,5 +105,5 @@ def read_run(run_dir: Path) -> RunInput:
         if is_cut_off(line):
             cut_off.append(n)
             continue
-        trajectories.append(load_record(Trajectory, line, where=f"{path} line {n}"))
+        trajectories.append(_trajectory(line, f"{path} line {n}"))
     return RunInput(run_id=_run_id(run_dir), trajectories=trajectories, cut_off_lines=cut_off)

@@ -70,7 +70,8 @@ class ExportOptions(BaseModel):
     decontaminate: tuple[Benchmark, ...] = Field(
         BENCHMARKS, description="Benchmarks to decontaminate against; () turns it off (data made from MBPP seeds).")
     near_dedup: bool = Field(True, description="MinHash near-duplicate removal of instructions (exact is always on).")
-    near_threshold: float = Field(0.7, gt=0.0, le=1.0,
+    # Above 0.98 datasketch's LSH cannot be banded (fewer than 2 bands of 128 permutations).
+    near_threshold: float = Field(0.7, ge=0.05, le=0.98,
                                   description="Estimated Jaccard similarity of word 5-grams from which two "
                                               "instructions are near duplicates.")
 
