@@ -31,9 +31,7 @@ _BENCHMARKS = ("humaneval", "mbpp")  # training.export.BENCHMARKS
 
 
 def _table(report: ExportReport) -> Table:
-    table = Table(title=f"run {report.run_id}: {report.records} records from {report.kept} of "
-                        f"{report.trajectories} trajectories", caption=f"-> {report.out_dir}",
-                  box=box.SIMPLE_HEAD, title_justify="left", caption_justify="left")
+    table = Table(box=box.SIMPLE_HEAD)
     table.add_column("")
     table.add_column("count", justify="right")
     for verdict, n in report.by_verdict.items():
@@ -90,16 +88,26 @@ def export_command(
     err = Console(stderr=True, highlight=False)
     columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                TimeRemainingColumn())
-    with Progress(*columns, console=err, transient=True) as bar:
-        tasks: dict[str, TaskID] = {}
+    bar = Progress(*columns, console=err, transient=True)
+    tasks: dict[str, TaskID] = {}
 
-        def progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = bar.add_task(stage, total=total)
-            bar.update(tasks[stage], completed=done, total=total)
+    def progress(stage: str, done: int, total: int) -> None:
+        if not tasks:  # started at the first stage: an input error ends in its one line, nothing else
+            bar.start()
+        if stage not in tasks:
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
 
+    try:
         report = export_run(run, out, options, progress=progress)
+    finally:
+        if tasks:
+            bar.stop()
     if as_json:
         print(json.dumps(report.model_dump(mode="json"), indent=2))
         return
-    Console().print(_table(report))
+    out = Console(highlight=False, soft_wrap=True)
+    out.print(f"run {report.run_id}: {report.records} records from {report.kept} of {report.trajectories} "
+              "trajectories")
+    out.print(_table(report))
+    out.print(f"-> {report.out_dir}")
