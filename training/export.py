@@ -161,7 +161,7 @@ def export_run(run_dir: Path, out_dir: Path | None = None, options: ExportOption
     ``CodestillError`` (one line: cause and fix) for a missing run, a malformed line, nothing to export,
     or an output folder that is not an earlier export."""
     options = options or ExportOptions()
-    out = (out_dir or default_out(run_dir)).expanduser()
+    out = (out_dir or default_out(run_dir)).expanduser().absolute()  # absolute: "." has no name to rename
     _check_out(out)
     run = read_run(run_dir)
     by_verdict = _counts((t.verdict for t in run.trajectories), ("accepted", "rejected", "failed"))
@@ -178,7 +178,7 @@ def export_run(run_dir: Path, out_dir: Path | None = None, options: ExportOption
     if not kept:
         why = ", ".join(f"{k} {n}" for k, n in removed_counts.items() if n)
         raise ExportError(f"{run_dir}: every accepted trajectory was removed ({why}); nothing to export. Data "
-                          "made from benchmark seeds needs --no-decontam (or --decontam with the other benchmark)")
+                          "made from benchmark seeds needs --no-decontam (or --benchmark naming only the other benchmark)")
     records = [r for t in kept for r in records_for(t, run.run_id, modular=options.modular,
                                                     forward_plans=options.forward_plans,
                                                     backward_plans=options.backward_plans)]
