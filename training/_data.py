@@ -212,9 +212,9 @@ class PackedCollator:
     """Rows -> tensors, padded to the longest row (rounded up to ``pad_to_multiple_of``).
 
     The padding is one more "example" whose positions restart at 0, labels are ``IGNORE`` and task is -1,
-    so it neither sees nor is seen by the real tokens (and weight 0 where rows carry ``weights``). There is
-    deliberately no ``attention_mask``: its
-    absence is what makes transformers read sample boundaries from ``position_ids``.
+    so it neither sees nor is seen by the real tokens (and weighs 0 where rows carry ``weights``). There is
+    deliberately no ``attention_mask``: its absence is what makes transformers read sample boundaries from
+    ``position_ids``.
 
     ``flatten`` puts all rows of the micro-batch back to back in a single row (padding only at its end). It
     is what flash-attention needs: transformers reads packed boundaries for its varlen kernel only from a
