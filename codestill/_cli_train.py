@@ -12,6 +12,19 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
+from codestill.errors import TrainingError
+
+
+def _tag_weights(pairs: list[str] | None) -> dict[str, str]:
+    """["plan:backward=0.5"] -> {"plan:backward": "0.5"}; the TrainConfig checks the numbers."""
+    out: dict[str, str] = {}
+    for pair in pairs or []:
+        tag, eq, weight = pair.rpartition("=")
+        if not eq or not tag.strip():
+            raise TrainingError(f"--tag-weight {pair!r}: expected TAG=WEIGHT, e.g. --tag-weight plan:backward=0.5")
+        out[tag.strip()] = weight.strip()
+    return out
+
 
 def train(
     data: Annotated[Path, typer.Option(help="SFT records (JSONL), code and plan tasks.")],
@@ -19,6 +32,9 @@ def train(
     out: Annotated[Path, typer.Option(help="Output directory: checkpoints, metrics, loss curve, final model.")],
     plan_weight: Annotated[float, typer.Option("--plan-weight", "--lambda",
                                                help="λ in (1-λ)·L_code + λ·L_plan.")] = 0.5,
+    tag_weight: Annotated[list[str] | None, typer.Option(
+        "--tag-weight", help="TAG=W: records with that tag weigh W within their task's loss, e.g. "
+        "--tag-weight plan:backward=0.5 (repeatable; tags come from codestill export).")] = None,
     max_length: Annotated[int, typer.Option(help="Tokens per packed row; longer records are dropped.")] = 2048,
     packing: Annotated[bool, typer.Option(help="Pack several records per row.")] = True,
     epochs: Annotated[float, typer.Option(help="Passes over the data.")] = 3.0,
@@ -54,7 +70,8 @@ def train(
     hf_logging.disable_progress_bar()  # per-file load/save bars; the run has its own bar
 
     config = config_from({
-        "data": data, "student": student, "out": out, "plan_weight": plan_weight, "max_length": max_length,
+        "data": data, "student": student, "out": out, "plan_weight": plan_weight,
+        "tag_weights": _tag_weights(tag_weight), "max_length": max_length,
         "packing": packing, "epochs": epochs, "max_steps": max_steps, "batch_size": batch_size,
         "grad_accum": grad_accum, "learning_rate": lr, "eval_fraction": eval_fraction, "eval_steps": eval_steps,
         "save_steps": save_steps, "logging_steps": logging_steps, "seed": seed, "bf16": bf16,

@@ -9,6 +9,7 @@ from rich.console import Console
 
 from codestill._cli_config import app as config_app
 from codestill._cli_eval import eval_command
+from codestill._cli_export import export_command
 from codestill._cli_generate import generate_command
 from codestill._cli_instruct import evolve_command, instruct_command
 from codestill._cli_llm import app as llm_app
@@ -42,6 +43,7 @@ app.command("chat")(chat_command)
 app.command("evolve")(evolve_command)
 app.command("instruct")(instruct_command)
 app.command("generate")(generate_command)
+app.command("export")(export_command)
 app.command("replay")(replay_command)
 
 

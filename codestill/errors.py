@@ -16,6 +16,7 @@
         BadModelSpec        the model spec string is not understood
       TraceStoreError       a trace store is missing, foreign, or has no such run
       TrainingError         a student, its data or a training run cannot be used
+      ExportError           a run cannot be exported as SFT data
       MemoryStoreError      the module memory is missing, corrupt, in use, or its server is down
         EmbeddingError      the embedding model cannot be loaded or reached
       SeedMiningError       the paths to mine are missing or hold no Python code
@@ -111,6 +112,11 @@ class TrainingError(CodestillError):
     """A training run cannot start or go on: a student that is not a causal LM, a chat template that does
     not render its prompt as a prefix of the conversation, no record short enough to train on, or an output
     directory holding a run with another configuration."""
+
+
+class ExportError(CodestillError):
+    """A batch run cannot be exported as SFT data: no run directory, no trajectories file, no accepted
+    trajectory, nothing left after the filters, or an output folder that is not an earlier export."""
 
 
 class SeedMiningError(CodestillError):

@@ -335,13 +335,23 @@ class Provenance(_Record):
     run_id: str | None = None
 
 
+SFTVariant = Literal["code:final", "code:modular", "plan:forward", "plan:backward"]
+SFT_VARIANTS: tuple[SFTVariant, ...] = ("code:final", "code:modular", "plan:forward", "plan:backward")
+
+
 class SFTRecord(_Versioned):
-    """One training sample: chat ``messages`` ending with the assistant's answer."""
+    """One training sample: chat ``messages`` ending with the assistant's answer.
+
+    ``tags`` say which kind of answer it is, so a trainer can weight or select them: one of
+    ``SFT_VARIANTS`` (``plan:backward`` = a plan written from the verified solution, ``code:modular`` =
+    the answer in its modular form), plus any free-form tags. Empty in files written before tags existed.
+    """
 
     id: str
     task: Literal["code", "plan"]
     messages: tuple[ChatMessage, ...] = Field(min_length=2)
     provenance: Provenance
+    tags: tuple[str, ...] = ()
 
     @model_validator(mode="after")
     def _ends_with_answer(self) -> SFTRecord:

@@ -11,7 +11,8 @@ of one row: ``PackedCollator(flatten=True)`` makes one).
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import pairwise
 from typing import Any
@@ -30,12 +31,14 @@ _TOKENIZE_CHUNK = 1024
 
 @dataclass(frozen=True)
 class Example:
-    """One record as tokens; ``labels[i]`` is ``input_ids[i]`` on assistant tokens, ``IGNORE`` elsewhere."""
+    """One record as tokens; ``labels[i]`` is ``input_ids[i]`` on assistant tokens, ``IGNORE`` elsewhere.
+    ``weight`` scales its tokens in its task's loss (from the record's tags, ``TrainConfig.tag_weights``)."""
 
     id: str
     task: int
     input_ids: tuple[int, ...]
     labels: tuple[int, ...]
+    weight: float = 1.0
 
     def __len__(self) -> int:
         return len(self.input_ids)
@@ -97,8 +100,15 @@ def segments(record: SFTRecord, tokenizer: Any) -> list[tuple[str, bool]]:
     return [(text, trained) for text, trained in out if text]
 
 
-def tokenize_records(records: Sequence[SFTRecord], tokenizer: Any) -> list[Example]:
-    """Every record as an ``Example``. Pieces are tokenised in batches (fast tokenizers run them in parallel)."""
+def tag_weight(record: SFTRecord, tag_weights: Mapping[str, float]) -> float:
+    """A record's loss weight: the product of its tags' weights (a tag not named weighs 1)."""
+    return math.prod(tag_weights.get(tag, 1.0) for tag in record.tags)
+
+
+def tokenize_records(records: Sequence[SFTRecord], tokenizer: Any, tag_weights: Mapping[str, float] | None = None
+                     ) -> list[Example]:
+    """Every record as an ``Example``, weighted by ``tag_weights`` (see ``tag_weight``). Pieces are tokenised
+    in batches (fast tokenizers run them in parallel)."""
     if not getattr(tokenizer, "chat_template", None):
         raise TrainingError("the student's tokenizer has no chat template; give an instruct/chat model, or set "
                             "tokenizer.chat_template and save it with the model")
@@ -116,7 +126,8 @@ def tokenize_records(records: Sequence[SFTRecord], tokenizer: Any) -> list[Examp
             input_ids += ids[k]
             labels += ids[k] if trained else [IGNORE] * len(ids[k])
             k += 1
-        examples.append(Example(record.id, TASKS.index(record.task), tuple(input_ids), tuple(labels)))
+        examples.append(Example(record.id, TASKS.index(record.task), tuple(input_ids), tuple(labels),
+                                tag_weight(record, tag_weights or {})))
     return examples
 
 
@@ -172,14 +183,18 @@ class PackedDataset(Dataset):
 
     def __init__(self, examples: Sequence[Example], max_length: int, packing: bool = True) -> None:
         self.examples = list(examples)
+        # Rows carry per-token "weights" only when some example is weighted: unweighted data keeps its shape.
+        self.weighted = any(e.weight != 1.0 for e in self.examples)
         lengths = [len(e) for e in self.examples]
         self.rows = first_fit(lengths, max_length) if packing else [[i] for i in range(len(lengths))]
 
     def __len__(self) -> int:
         return len(self.rows)
 
-    def __getitem__(self, k: int) -> dict[str, list[int]]:
-        row: dict[str, list[int]] = {"input_ids": [], "labels": [], "position_ids": [], "task_ids": []}
+    def __getitem__(self, k: int) -> dict[str, list[Any]]:
+        row: dict[str, list[Any]] = {"input_ids": [], "labels": [], "position_ids": [], "task_ids": []}
+        if self.weighted:
+            row["weights"] = []
         for i in self.rows[k]:
             e = self.examples[i]
             row["input_ids"] += e.input_ids
@@ -187,6 +202,8 @@ class PackedDataset(Dataset):
             row["labels"] += [IGNORE, *e.labels[1:]]
             row["position_ids"] += range(len(e))
             row["task_ids"] += [e.task] * len(e)
+            if self.weighted:
+                row["weights"] += [e.weight] * len(e)
         return row
 
 
@@ -195,8 +212,9 @@ class PackedCollator:
     """Rows -> tensors, padded to the longest row (rounded up to ``pad_to_multiple_of``).
 
     The padding is one more "example" whose positions restart at 0, labels are ``IGNORE`` and task is -1,
-    so it neither sees nor is seen by the real tokens. There is deliberately no ``attention_mask``: its
-    absence is what makes transformers read sample boundaries from ``position_ids``.
+    so it neither sees nor is seen by the real tokens (and weighs 0 where rows carry ``weights``). There is
+    deliberately no ``attention_mask``: its absence is what makes transformers read sample boundaries from
+    ``position_ids``.
 
     ``flatten`` puts all rows of the micro-batch back to back in a single row (padding only at its end). It
     is what flash-attention needs: transformers reads packed boundaries for its varlen kernel only from a
@@ -209,19 +227,24 @@ class PackedCollator:
     pad_to_multiple_of: int = 8
     flatten: bool = False
 
-    def __call__(self, rows: Sequence[dict[str, list[int]]]) -> dict[str, torch.Tensor]:
+    def __call__(self, rows: Sequence[dict[str, list[Any]]]) -> dict[str, torch.Tensor]:
         if self.flatten:
             rows = [{k: [x for r in rows for x in r[k]] for k in rows[0]}]
         longest = max(len(r["input_ids"]) for r in rows)
         width = -(-longest // self.pad_to_multiple_of) * self.pad_to_multiple_of
-        batch: dict[str, list[list[int]]] = {"input_ids": [], "labels": [], "position_ids": [], "task_ids": []}
+        batch: dict[str, list[list[Any]]] = {"input_ids": [], "labels": [], "position_ids": [], "task_ids": []}
+        weighted = "weights" in rows[0]
+        if weighted:
+            batch["weights"] = []
         for r in rows:
             pad = width - len(r["input_ids"])
             batch["input_ids"].append(r["input_ids"] + [self.pad_token_id] * pad)
             batch["labels"].append(r["labels"] + [IGNORE] * pad)
             batch["position_ids"].append(r["position_ids"] + list(range(pad)))
             batch["task_ids"].append(r["task_ids"] + [-1] * pad)
-        return {k: torch.tensor(v, dtype=torch.long) for k, v in batch.items()}
+            if weighted:
+                batch["weights"].append(r["weights"] + [0.0] * pad)
+        return {k: torch.tensor(v, dtype=torch.float32 if k == "weights" else torch.long) for k, v in batch.items()}
 
     def spans(self, rows: Sequence[dict[str, list[int]]]) -> list[tuple[int, int, int]]:
         """Where each sample of ``rows`` lands in the collated batch: ``(batch row, offset, length)``."""

@@ -13,7 +13,7 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -44,15 +44,19 @@ def last_checkpoint(out: Path) -> Path | None:
     return done[-1] if done else None
 
 
-def check_out_dir(out: Path, config: dict[str, Any], identity: Iterable[str], *, resume: bool) -> None:
+def check_out_dir(out: Path, config: dict[str, Any], identity: Iterable[str], *, resume: bool,
+                  defaults: Mapping[str, Any] | None = None) -> None:
     """Refuse an ``out`` this run must not write into, before anything is written.
 
     ``out`` may be new, empty, or a codestill training run (its ``config.json`` holds every ``identity`` field).
     Anything else (a file, a model directory, a batch run directory with its own ``config.json``) is
     refused even with ``resume=False``: starting over deletes files by name, and they would not be ours.
     Resuming a run recorded with other ``identity`` values would mix two runs in one directory: refused too.
+    ``defaults`` are the values of identity settings newer than some recorded runs: a run recorded without
+    one of them is read as having its default.
     """
     identity = tuple(identity)
+    defaults = defaults or {}
     if out.exists() and not out.is_dir():
         raise TrainingError(f"--out {out}: it is a file, not a directory; give a new or empty directory")
     # Dot files alone count as empty: the temporary files of this run's own atomic writes are dot files, and
@@ -63,6 +67,8 @@ def check_out_dir(out: Path, config: dict[str, Any], identity: Iterable[str], *,
     # config.json is written atomically, so missing or unreadable means the directory is not a run of ours.
     with contextlib.suppress(OSError, ValueError):
         recorded = json.loads((out / CONFIG_FILE).read_text())
+    if isinstance(recorded, dict):
+        recorded = {**defaults, **recorded}
     if not (isinstance(recorded, dict) and all(name in recorded for name in identity)):
         raise TrainingError(f"--out {out}: the directory holds files that are not a codestill training run; "
                             "give a new or empty directory (for example a subdirectory of it)")

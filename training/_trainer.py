@@ -43,23 +43,24 @@ class CodestillTrainer(Trainer):
     def get_batch_samples(self, epoch_iterator: Iterator, num_batches: int, device: torch.device
                           ) -> tuple[list, torch.Tensor | int | None]:
         batches, num_items = super().get_batch_samples(epoch_iterator, num_batches, device)
-        counts = torch.zeros(len(TASKS) + 1, dtype=torch.long, device=device)
+        # float64: with tag weights the per-task counts are sums of token weights (exact for whole counts).
+        counts = torch.zeros(len(TASKS) + 1, dtype=torch.float64, device=device)
         for b in batches:
-            counts += torch.cat([task_token_counts(b["labels"], b["task_ids"]),
-                                 (b["task_ids"] >= 0).sum().reshape(1)]).to(device)
+            counts += torch.cat([task_token_counts(b["labels"], b["task_ids"], b.get("weights")).double(),
+                                 (b["task_ids"] >= 0).sum().reshape(1).double()]).to(device)
         counts = self._all_processes_sum(counts)
         self.step_counts = counts[:-1]
-        self._real_tokens += counts[-1]
+        self._real_tokens += counts[-1].long()
         return batches, num_items
 
     def compute_loss(self, model: torch.nn.Module, inputs: dict[str, Any], return_outputs: bool = False,
                      num_items_in_batch: torch.Tensor | int | None = None) -> Any:
-        labels, task_ids = inputs["labels"], inputs["task_ids"]
-        model_inputs = {k: v for k, v in inputs.items() if k not in ("labels", "task_ids")}
+        labels, task_ids, weights = inputs["labels"], inputs["task_ids"], inputs.get("weights")
+        model_inputs = {k: v for k, v in inputs.items() if k not in ("labels", "task_ids", "weights")}
         # use_cache=False matters: with a cache transformers skips reading packed boundaries from position_ids.
         outputs = model(**model_inputs, use_cache=False)
-        sums = task_ce_sums(outputs.logits, labels, task_ids)
-        own_counts = task_token_counts(labels, task_ids)
+        sums = task_ce_sums(outputs.logits, labels, task_ids, weights)
+        own_counts = task_token_counts(labels, task_ids, weights)
         if model.training and self.step_counts is not None:
             counts = self.step_counts
             # DDP averages gradients over processes while counts are global: scale back to a plain sum.

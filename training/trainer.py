@@ -12,7 +12,7 @@ import random
 import shutil
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -31,7 +31,9 @@ from training._data import (
 
 # Changing one of these between a crash and its resume would mix two different runs in one directory.
 RUN_IDENTITY = ("data", "student", "max_length", "packing", "plan_weight", "seed", "eval_fraction",
-                "batch_size", "grad_accum", "lora", "lora_r", "lora_alpha")
+                "batch_size", "grad_accum", "lora", "lora_r", "lora_alpha", "tag_weights")
+# Identity settings added after runs were recorded without them: such a run is read as having the default.
+IDENTITY_DEFAULTS: dict[str, Any] = {"tag_weights": {}}
 
 
 class TrainConfig(BaseModel):
@@ -43,6 +45,9 @@ class TrainConfig(BaseModel):
     student: str = Field(min_length=1, description="A local model directory, or a hub id (downloads it).")
     out: Path = Field(description="Output directory: checkpoints, metrics, final model.")
     plan_weight: float = Field(0.5, ge=0.0, le=1.0, description="λ in (1-λ)·L_code + λ·L_plan.")
+    tag_weights: dict[str, Annotated[float, Field(ge=0.0)]] = Field(
+        default_factory=dict, description="Loss weight of records by tag, e.g. {'plan:backward': 0.5}: within "
+                                          "its task a record's tokens count this much (a tag not named: 1).")
     max_length: int = Field(2048, ge=8, description="Row length; longer records are dropped, not truncated.")
     packing: bool = True
     epochs: float = Field(3.0, gt=0)
@@ -211,12 +216,14 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
     recorded = c.model_dump(mode="json")
     # Everything a user can get wrong is checked before the first file is written: a refused run leaves
     # nothing behind (and an existing run's directory untouched).
-    _rundir.check_out_dir(c.out, recorded, RUN_IDENTITY, resume=c.resume)
+    _rundir.check_out_dir(c.out, recorded, RUN_IDENTITY, resume=c.resume, defaults=IDENTITY_DEFAULTS)
     records = _read_records(c.data)
     tokenizer = load_tokenizer(c.student)
     train_records, eval_records = _split(records, c.eval_fraction, c.seed)
-    train_examples, train_report = filter_by_length(tokenize_records(train_records, tokenizer), c.max_length)
-    eval_examples, eval_report = filter_by_length(tokenize_records(eval_records, tokenizer), c.max_length, "eval")
+    train_examples, train_report = filter_by_length(tokenize_records(train_records, tokenizer, c.tag_weights),
+                                                    c.max_length)
+    eval_examples, eval_report = filter_by_length(tokenize_records(eval_records, tokenizer, c.tag_weights),
+                                                  c.max_length, "eval")
     if not train_examples:
         raise TrainingError(f"{c.data}: no training record fits in max_length={c.max_length} tokens "
                             f"(longest dropped: {train_report.longest_dropped}); raise --max-length")

@@ -1,0 +1,215 @@
+"""The SFT export on a run written by hand (tests/training/runs.py): exact records and removals, the filters'
+switches, errors, atomic replacement, and the output loaded by datasets, TRL's SFTTrainer and codestill's trainer."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from codestill.errors import CodestillError, ExportError, RecordError
+from codestill.records import dump_record, read_jsonl
+from codestill.schemas import SFTRecord
+from tests.training.runs import A_CODE, PUBLIC_MODEL, A, B, trajectories, write_run
+from training.export import ExportOptions, ExportReport, export_run
+
+CODE_ASK = "Please provide a self-contained Python script that solves the following problem in a markdown code block:"
+PLAN_ASK = ("Write a numbered, step-by-step plan for solving the following problem. Describe the steps in words; "
+            "do not write code yet.")
+A_PROBLEM = f'"""\n{A}\nassert running_max([1, 3, 2]) == [1, 3, 3]\n"""'
+FILES = ["README.md", "export.json", "lengths.png", "removed.jsonl", "sft.jsonl"]
+
+
+@pytest.fixture
+def run(tmp_path: Path) -> Path:
+    return write_run(tmp_path / "run")
+
+
+def records(out: Path) -> list[SFTRecord]:
+    return list(read_jsonl(out / "sft.jsonl", SFTRecord))
+
+
+def removals(out: Path) -> list[tuple[str, str, str | None]]:
+    lines = [json.loads(line) for line in (out / "removed.jsonl").read_text().splitlines()]
+    return [(r["trajectory_id"], r["reason"], r["of"] or r["item_id"]) for r in lines]
+
+
+def test_the_export_holds_exactly_the_accepted_clean_distinct_trajectories(run: Path) -> None:
+    report = export_run(run)
+    out = run / "export"
+    assert sorted(p.name for p in out.iterdir()) == FILES
+    got = records(out)
+    assert [(r.id, r.task, r.tags) for r in got] == [
+        ("a1/code", "code", ("code:final",)), ("a1/plan-forward/0", "plan", ("plan:forward",)),
+        ("a1/plan-backward", "plan", ("plan:backward",)),
+        ("a2/code", "code", ("code:final",)), ("a2/plan-forward/0", "plan", ("plan:forward",))]
+    code, forward, backward = got[:3]
+    assert [(m.role, m.content) for m in code.messages] == [
+        ("user", f"{CODE_ASK}\n```\n{A_PROBLEM}\n```\n"), ("assistant", f"```python\n{A_CODE.strip()}\n```")]
+    # Only the plan whose code passed and was accepted, renumbered; the failed plan ("Sort xs") is left out.
+    assert [(m.role, m.content) for m in forward.messages] == [
+        ("user", f"{PLAN_ASK}\n```\n{A_PROBLEM}\n```\n"),
+        ("assistant", "1. Start an empty result\n2. For each number, append the bigger of it and the last result\n"
+                      "3. Return the result")]
+    assert backward.messages[0] == forward.messages[0]
+    assert backward.messages[1].content == "1. Keep the largest number seen so far\n2. Append it for every number"
+    assert got[3].messages[0].content == f"{CODE_ASK}\n```\n{B}\n```\n"  # no visible tests: the instruction alone
+    assert code.provenance.model_dump() == {"task_id": "evol/7", "trajectory_id": "a1", "source": "evol",
+                                            "lineage": ("seed:3",), "model": PUBLIC_MODEL, "run_id": "demo-run"}
+    assert removals(out) == [("r1", "not_accepted", None), ("f1", "not_accepted", None),
+                             ("m1", "contaminated", "mbpp/2"), ("a1-again", "exact_duplicate", "a1"),
+                             ("a3", "near_duplicate", "a2")]
+    saved = ExportReport.model_validate_json((out / "export.json").read_text())
+    assert saved == report
+    assert (report.trajectories, report.kept, report.records, report.cut_off_lines) == (7, 2, 5, [4, 9])
+    assert report.by_verdict == {"accepted": 5, "rejected": 1, "failed": 1}
+    assert report.removed == {"not_accepted": 2, "no_code": 0, "repeated_id": 0, "contaminated": 1,
+                              "exact_duplicate": 1, "near_duplicate": 1}
+    assert report.by_task == {"code": 2, "plan": 3}
+    assert report.by_variant == {"code:final": 2, "code:modular": 0, "plan:forward": 2, "plan:backward": 1}
+    assert (report.sources, report.models) == ({"evol": 1, "selfalign": 1}, {PUBLIC_MODEL: 2})
+    card = (out / "README.md").read_text()
+    assert "| contaminated | 1 |" in card and "| near_duplicate | 1 |" in card and "| selfalign | 1 |" in card
+    assert "humaneval, mbpp" in card and "![record lengths](lengths.png)" in card
+    assert (out / "lengths.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not any("s3cret" in (out / name).read_text(errors="ignore") for name in FILES)
+
+
+def test_modular_form_and_plan_switches(run: Path, tmp_path: Path) -> None:
+    report = export_run(run, tmp_path / "modular", ExportOptions(modular=True, backward_plans=False))
+    got = {r.id: r for r in records(tmp_path / "modular")}
+    assert list(got) == ["a1/code", "a1/code-modular", "a1/plan-forward/0", "a2/code", "a2/plan-forward/0"]
+    modular = got["a1/code-modular"]  # a2 is one function: no modular form to show
+    assert modular.messages[0] == got["a1/code"].messages[0] and modular.tags == ("code:modular",)
+    assert modular.messages[1].content == (
+        "The solution is built from these function modules:\n\n1. `def bigger(a, b)`: The larger of two numbers.\n"
+        f"2. `def running_max(xs)`\n\n```python\n{A_CODE.strip()}\n```")
+    assert report.by_variant["code:modular"] == 1 and report.by_variant["plan:backward"] == 0
+    export_run(run, tmp_path / "code", ExportOptions(forward_plans=False, backward_plans=False))
+    assert [r.task for r in records(tmp_path / "code")] == ["code", "code"]
+
+
+def test_decontamination_can_be_switched_off_or_narrowed_and_near_dedup_too(run: Path, tmp_path: Path) -> None:
+    off = export_run(run, tmp_path / "off", ExportOptions(decontaminate=()))
+    assert off.removed["contaminated"] == 0 and off.kept == 3
+    assert [r.id for r in records(tmp_path / "off")] == [
+        "a1/code", "a1/plan-forward/0", "a1/plan-backward", "a2/code", "a2/plan-forward/0", "m1/code"]
+    humaneval_only = export_run(run, tmp_path / "he", ExportOptions(decontaminate=("humaneval",)))
+    assert humaneval_only.kept == 3 and "humaneval" in (tmp_path / "he" / "README.md").read_text()
+    no_near = export_run(run, tmp_path / "exact", ExportOptions(near_dedup=False))
+    assert no_near.removed["near_duplicate"] == 0 and no_near.removed["exact_duplicate"] == 1 and no_near.kept == 3
+    strict = export_run(run, tmp_path / "strict", ExportOptions(near_threshold=0.98))
+    assert strict.removed["near_duplicate"] == 0  # one changed word: Jaccard ~0.95
+
+
+def test_a_failed_export_leaves_the_previous_one_as_it_was(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    export_run(run)
+    before = {p.name: p.read_bytes() for p in (run / "export").iterdir()}
+    lines = (run / "trajectories.jsonl").read_text().splitlines()
+    (run / "trajectories.jsonl").write_text("\n".join([*lines[:2], '{"schema_version": 1, "id": "x"}', *lines[2:]]))
+    with pytest.raises(RecordError, match=r"trajectories.jsonl line 3: not a valid Trajectory: task: Field required"):
+        export_run(run, options=ExportOptions(modular=True))
+    (run / "trajectories.jsonl").write_text("\n".join([*lines[:2], '{"id": "x"}', *lines[2:]]))
+    with pytest.raises(RecordError, match=r"line 3: not a Trajectory record \(no schema_version\)"):
+        export_run(run)
+    (run / "trajectories.jsonl").write_text("\n".join(lines))
+
+    def broken_plot(*args: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr("training.export.plot_lengths", broken_plot)
+    with pytest.raises(ExportError, match="No space left on device"):
+        export_run(run, options=ExportOptions(modular=True))
+    assert {p.name: p.read_bytes() for p in (run / "export").iterdir()} == before
+    assert sorted(p.name for p in run.iterdir()) == ["config.json", "export", "trajectories.jsonl"]  # no temp folder
+
+
+def test_every_cut_off_prefix_is_passed_over(tmp_path: Path) -> None:
+    line = dump_record(trajectories()[0])
+    for cut in range(1, len(line), max(1, len(line) // 25)):
+        run = tmp_path / f"cut{cut}"
+        run.mkdir()
+        (run / "trajectories.jsonl").write_text(f"{line[:cut]}\n{line}\n")
+        report = export_run(run, options=ExportOptions(decontaminate=()))
+        assert (report.cut_off_lines, report.kept) == ([1], 1), cut
+
+
+@pytest.mark.parametrize(("setup", "error", "message"), [
+    (lambda d: None, ExportError, "no such run directory"),
+    (lambda d: d.mkdir(), ExportError, "no trajectories.jsonl in it"),
+    (lambda d: write_run(d).joinpath("trajectories.jsonl").write_text("not json\n"), RecordError, "line 1: not JSON"),
+    (lambda d: write_run(d).joinpath("trajectories.jsonl").write_text(
+        "\n".join(dump_record(t) for t in trajectories() if t.verdict != "accepted")), ExportError,
+     r"none of its 2 trajectories was accepted \(rejected 1, failed 1\)"),
+    (lambda d: write_run(d).joinpath("trajectories.jsonl").write_text(dump_record(trajectories()[5])),
+     ExportError, r"every accepted trajectory was removed \(contaminated 1\).*--no-decontam"),
+    (lambda d: (write_run(d) / "export").mkdir() or (d / "export" / "notes.txt").write_text("mine"), ExportError,
+     "not a codestill export"),
+])
+def test_bad_input_is_one_clear_error(tmp_path: Path, setup, error: type[CodestillError], message: str) -> None:
+    run = tmp_path / "run"
+    setup(run)
+    with pytest.raises(error, match=message):
+        export_run(run)
+    if (run / "export" / "notes.txt").exists():
+        assert (run / "export" / "notes.txt").read_text() == "mine"
+    else:
+        assert not (run / "export").exists()
+
+
+def test_records_written_before_tags_existed_still_load() -> None:
+    old = ('{"schema_version": 1, "id": "mbpp/2/code", "task": "code", "messages": [{"role": "user", "content": "W"}, '
+           '{"role": "assistant", "content": "x"}], "provenance": {"task_id": "mbpp/2", "trajectory_id": "t1"}}')
+    assert SFTRecord.model_validate_json(old).tags == ()
+
+
+@pytest.fixture
+def export_dir(run: Path) -> Path:
+    export_run(run, options=ExportOptions(modular=True))
+    return run / "export"
+
+
+def test_the_export_loads_with_datasets(export_dir: Path, tmp_path: Path) -> None:
+    from datasets import load_dataset
+
+    ds = load_dataset("json", data_files=str(export_dir / "sft.jsonl"), split="train", cache_dir=str(tmp_path / "c"))
+    assert ds.num_rows == 6 and {"messages", "task", "tags", "provenance", "id"} <= set(ds.column_names)
+    first = records(export_dir)[0]
+    assert ds[0]["messages"] == [m.model_dump() for m in first.messages]
+    assert ds[0]["provenance"]["run_id"] == "demo-run" and ds[1]["tags"] == ["code:modular"]
+    # The card's metadata names sft.jsonl as the train split, so the folder itself loads without removed.jsonl.
+    folder = load_dataset(str(export_dir), cache_dir=str(tmp_path / "c2"))
+    assert list(folder) == ["train"] and folder["train"].num_rows == 6
+
+
+def test_trl_sft_trainer_trains_on_the_export_as_is(export_dir: Path, tiny_student: Path, tmp_path: Path) -> None:
+    from datasets import load_dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import SFTConfig, SFTTrainer
+
+    ds = load_dataset("json", data_files=str(export_dir / "sft.jsonl"), split="train", cache_dir=str(tmp_path / "c"))
+    model = AutoModelForCausalLM.from_pretrained(tiny_student, local_files_only=True)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_student, local_files_only=True)
+    args = SFTConfig(output_dir=str(tmp_path / "trl"), max_steps=2, per_device_train_batch_size=2, logging_steps=1,
+                     learning_rate=1e-3, max_length=512, save_strategy="no", report_to="none", use_cpu=True,
+                     dataloader_num_workers=0)
+    trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer)
+    # TRL read `messages` as a conversation: the first row is the first record through the chat template.
+    first = records(export_dir)[0]
+    assert tokenizer.decode(trainer.train_dataset[0]["input_ids"]) == tokenizer.apply_chat_template(
+        [m.model_dump() for m in first.messages], tokenize=False)
+    result = trainer.train()
+    assert trainer.state.global_step == 2 and math.isfinite(result.training_loss) and result.training_loss > 0
+
+
+def test_codestills_trainer_reads_and_tokenises_the_export(export_dir: Path, tokenizer) -> None:
+    from training import filter_by_length, tokenize_records
+
+    got = list(read_jsonl(export_dir / "sft.jsonl", SFTRecord))
+    kept, report = filter_by_length(tokenize_records(got, tokenizer), max_length=4096)
+    assert report.kept == 6 and report.kept_by_task == {"code": 3, "plan": 3}
+    for example, record in zip(kept, got, strict=True):
+        trained = tokenizer.decode([t for t in example.labels if t != -100])
+        assert trained.startswith(record.messages[-1].content)  # the answer, then the end-of-turn token

@@ -1,0 +1,205 @@
+"""The SFT export: a batch run's accepted trajectories -> chat records for the code and plan tasks.
+
+    from training.export import ExportOptions, export_run
+    report = export_run(Path("runs/r1"), options=ExportOptions(decontaminate=("humaneval",)))
+
+``export_run`` reads ``RUN/trajectories.jsonl``, keeps accepted trajectories, removes benchmark-contaminated
+ones and duplicate instructions (``training._export_filter``), turns each kept one into tagged records
+(``training._export_records``) and writes one folder (default ``RUN/export``)::
+
+    sft.jsonl       SFTRecord per line: `messages`, task code | plan, tags, provenance
+    removed.jsonl   every trajectory left out, with the reason (Removal)
+    export.json     the ExportReport: counts read, removed by reason, records by task / variant / source
+    README.md       the data card;   lengths.png   the length histogram
+
+The folder is built under a temporary name beside it and renamed into place, so a failed export leaves
+the previous one as it was. The records load with ``datasets.load_dataset("json", ...)``, TRL's
+``SFTTrainer`` and ``codestill train``.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import statistics
+from collections import Counter
+from collections.abc import Iterable
+from pathlib import Path
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from codestill.errors import ExportError
+from codestill.records import write_json, write_jsonl
+from codestill.schemas import SFT_VARIANTS, SFTRecord
+from training._export_card import (
+    CARD_FILE,
+    LENGTHS_FILE,
+    REMOVED_FILE,
+    REPORT_FILE,
+    SFT_FILE,
+    plot_lengths,
+    record_length,
+    render_card,
+)
+from training._export_filter import (
+    BENCHMARKS,
+    REMOVAL_REASONS,
+    Benchmark,
+    ProgressFn,
+    Removal,
+    decontaminate,
+    deduplicate,
+    usable,
+)
+from training._export_read import read_run
+from training._export_records import public_model, records_for
+
+__all__ = ["BENCHMARKS", "ExportOptions", "ExportReport", "LengthStats", "Removal", "default_out", "export_run"]
+
+DEFAULT_OUT = "export"
+
+
+class ExportOptions(BaseModel):
+    """What goes into an export. The defaults are the issue's: both benchmarks, both dedup rules, no modular form."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    modular: bool = Field(False, description="Also a code:modular record per decomposed solution.")
+    forward_plans: bool = Field(True, description="plan:forward records (plans whose code was accepted).")
+    backward_plans: bool = Field(True, description="plan:backward records (plans written from the solution).")
+    decontaminate: tuple[Benchmark, ...] = Field(
+        BENCHMARKS, description="Benchmarks to decontaminate against; () turns it off (data made from MBPP seeds).")
+    near_dedup: bool = Field(True, description="MinHash near-duplicate removal of instructions (exact is always on).")
+    # Above 0.98 datasketch's LSH cannot be banded (fewer than 2 bands of 128 permutations).
+    near_threshold: float = Field(0.7, ge=0.05, le=0.98,
+                                  description="Estimated Jaccard similarity of word 5-grams from which two "
+                                              "instructions are near duplicates.")
+
+
+class LengthStats(BaseModel):
+    """Characters per record (prompt + answer)."""
+
+    min: int
+    median: float
+    max: int
+
+
+class ExportReport(BaseModel):
+    """What an export read, removed and wrote; saved as ``export.json``, shown by the CLI, rendered in the card."""
+
+    run_id: str
+    run_dir: str
+    out_dir: str
+    options: ExportOptions
+    trajectories: int = Field(description="Trajectories read (cut-off lines not counted).")
+    by_verdict: dict[str, int]
+    cut_off_lines: list[int] = Field(description="Line numbers passed over as cut off by an interrupted run.")
+    kept: int = Field(description="Trajectories exported.")
+    removed: dict[str, int] = Field(description="Trajectories left out, by reason (see removed.jsonl).")
+    records: int
+    by_task: dict[str, int]
+    by_variant: dict[str, int]
+    sources: dict[str, int]
+    models: dict[str, int]
+    lengths: LengthStats
+
+
+def default_out(run_dir: Path) -> Path:
+    return run_dir / DEFAULT_OUT
+
+
+def _counts(values: Iterable[str], order: Iterable[str] = ()) -> dict[str, int]:
+    """Counts in the given order first (zeros kept), then the rest by count, most first."""
+    counter = Counter(values)
+    fixed = list(order)
+    rest = sorted((k for k in counter if k not in fixed), key=lambda k: (-counter[k], k))
+    return {k: counter[k] for k in [*fixed, *rest]}
+
+
+def _check_out(out: Path) -> None:
+    """Refuse an output that an export would clobber without owning it: a file, or a folder with other things."""
+    if out.is_file() or (out.exists() and not out.is_dir()):
+        raise ExportError(f"--out {out}: is a file; give a folder (it is created, or replaced if it is an export)")
+    if out.is_dir() and any(out.iterdir()) and not (out / REPORT_FILE).is_file():
+        raise ExportError(f"--out {out}: holds files that are not a codestill export (no {REPORT_FILE}); "
+                          "give a new or empty folder")
+
+
+def _publish(tmp: Path, out: Path) -> None:
+    """Move the finished folder into place; the previous export is removed only once the new one is there."""
+    if not out.exists():
+        os.replace(tmp, out)
+        return
+    old = out.with_name(f".{out.name}.old-{os.getpid()}")
+    os.replace(out, old)
+    try:
+        os.replace(tmp, out)
+    except BaseException:
+        os.replace(old, out)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+def _write(tmp: Path, records: list[SFTRecord], removals: list[Removal], report: ExportReport,
+           progress: ProgressFn | None) -> None:
+    if progress is not None:
+        progress("writing", 0, 1)
+    tmp.mkdir()
+    write_jsonl(tmp / SFT_FILE, records)
+    write_jsonl(tmp / REMOVED_FILE, removals)
+    write_json(tmp / REPORT_FILE, report)
+    plot_lengths(records, tmp / LENGTHS_FILE)
+    (tmp / CARD_FILE).write_text(render_card(report))
+    if progress is not None:
+        progress("writing", 1, 1)
+
+
+def export_run(run_dir: Path, out_dir: Path | None = None, options: ExportOptions | None = None,
+               progress: ProgressFn | None = None) -> ExportReport:
+    """Export ``run_dir``'s accepted trajectories to ``out_dir`` (default ``run_dir/export``); see the module
+    docstring. ``progress(stage, done, total)`` is called as the slow stages advance. Raises a
+    ``CodestillError`` (one line: cause and fix) for a missing run, a malformed line, nothing to export,
+    or an output folder that is not an earlier export."""
+    options = options or ExportOptions()
+    out = (out_dir or default_out(run_dir)).expanduser().absolute()  # absolute: "." has no name to rename
+    _check_out(out)
+    run = read_run(run_dir)
+    by_verdict = _counts((t.verdict for t in run.trajectories), ("accepted", "rejected", "failed"))
+    if not by_verdict["accepted"]:
+        raise ExportError(f"{run_dir}: none of its {len(run.trajectories)} trajectories was accepted "
+                          f"(rejected {by_verdict['rejected']}, failed {by_verdict['failed']}); there is nothing "
+                          "to export: solve more tasks, or look at why with codestill traces")
+    kept, removals = usable(run.trajectories)
+    kept, removed = decontaminate(kept, options.decontaminate, progress)
+    removals += removed
+    kept, removed = deduplicate(kept, near=options.near_dedup, threshold=options.near_threshold, progress=progress)
+    removals += removed
+    removed_counts = _counts((r.reason for r in removals), REMOVAL_REASONS)
+    if not kept:
+        why = ", ".join(f"{k} {n}" for k, n in removed_counts.items() if n)
+        raise ExportError(f"{run_dir}: every accepted trajectory was removed ({why}); nothing to export. Data "
+                          "made from benchmark seeds needs --no-decontam (or --benchmark naming only the other benchmark)")
+    records = [r for t in kept for r in records_for(t, run.run_id, modular=options.modular,
+                                                    forward_plans=options.forward_plans,
+                                                    backward_plans=options.backward_plans)]
+    lengths = [record_length(r) for r in records]
+    report = ExportReport(
+        run_id=run.run_id, run_dir=str(run_dir), out_dir=str(out), options=options,
+        trajectories=len(run.trajectories), by_verdict=by_verdict, cut_off_lines=run.cut_off_lines,
+        kept=len(kept), removed=removed_counts, records=len(records),
+        by_task=_counts((r.task for r in records), ("code", "plan")),
+        by_variant=_counts((r.tags[0] for r in records), SFT_VARIANTS),
+        sources=_counts(t.task.source for t in kept), models=_counts(public_model(t.model) for t in kept),
+        lengths=LengthStats(min=min(lengths), median=statistics.median(lengths), max=max(lengths)))
+    tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        shutil.rmtree(tmp, ignore_errors=True)
+        _write(tmp, records, removals, report, progress)
+        _publish(tmp, out)
+    except OSError as e:
+        raise ExportError(f"{out}: cannot write the export there ({e.strerror or e}); give a writable --out"
+                          ) from None
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return report
