@@ -75,5 +75,6 @@ async def run_local(settings: Settings, specs: Mapping[str, str], instruct_spec:
             outcome = await run_batch(items, pipeline, opened.graphs, ledger, concurrency=concurrency, stop=stop,
                                       on_start=display.start if display else None,
                                       on_done=display.done if display else None)
-            sandbox = {"runs": opened.sandbox.runs, "seconds": round(opened.sandbox.seconds, 3)}
+            sandbox = {"runs": opened.sandbox.runs, "seconds": round(opened.sandbox.seconds, 3),
+                       "busy_s": round(opened.sandbox.busy_s, 3)}
         return outcome, ledger.wall_s(), sandbox
