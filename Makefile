@@ -24,10 +24,9 @@ test: setup
 	$(BIN)/ruff check .
 	$(BIN)/pytest
 
+# MODEL=openai:NAME[@URL] (or OPENAI_API_KEY in the environment) uses a real model instead of the sim.
 demo: setup
-	@echo "codestill demo: the batch pipeline (codestill generate) is not yet built;"
-	@echo "until it is, the demo runs one MBPP-style program and its tests in the sandbox."
-	-$(BIN)/codestill sandbox run bench/data/demo_program.py --tests bench/data/demo_tests.py
+	$(BIN)/codestill demo $(if $(MODEL),--model $(MODEL))
 
 lint: install
 	$(BIN)/ruff check .

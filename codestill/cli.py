@@ -8,6 +8,7 @@ import typer
 from rich.console import Console
 
 from codestill._cli_config import app as config_app
+from codestill._cli_demo import demo_command
 from codestill._cli_eval import eval_command
 from codestill._cli_export import export_command
 from codestill._cli_generate import generate_command
@@ -45,6 +46,7 @@ app.command("instruct")(instruct_command)
 app.command("generate")(generate_command)
 app.command("export")(export_command)
 app.command("replay")(replay_command)
+app.command("demo")(demo_command)
 
 
 def main() -> None:

@@ -21,7 +21,7 @@ def test_bad_lines_are_named_and_the_good_ones_kept(tmp_path):
              b'{"instruction": "' + b"a" * MAX_LINE_BYTES + b'"}', b"", _task(2).encode()]
     path.write_bytes(b"\n".join(lines) + b"\n")
     got = read_inputs(path, "task")
-    assert [i.id for i in got.items][0] == "t/1" and [i.id for i in got.items][-1] == "t/2"
+    assert [i.id for i in got.items][::2] == ["t/1", "t/2"]
     assert len(got.items) == 3 and got.items[1].instruction == "Add two numbers a and b."
     problems = {b.line: b.problem for b in got.bad}
     assert set(problems) == {2, 3, 4, 5, 6, 8}
@@ -47,7 +47,7 @@ def test_nothing_to_run_is_one_clear_error(tmp_path, content, message):
 
 
 def test_missing_file(tmp_path):
-    with pytest.raises(InputError, match="cannot read the inputs file .*--seeds"):
+    with pytest.raises(InputError, match=r"cannot read the inputs file .*--seeds"):
         read_inputs(tmp_path / "nope.jsonl", "task")
 
 
@@ -58,7 +58,7 @@ def test_seed_inputs_and_shards(tmp_path):
     items = read_inputs(path, "seed").items
     assert [i.id for i in shard(items, "1/3")] == ["s1", "s4"]
     assert sorted(i.id for k in range(3) for i in shard(items, f"{k}/3")) == sorted(s.id for s in seeds)
-    with pytest.raises(InputError, match="i must be in 0..n-1"):
+    with pytest.raises(InputError, match=r"i must be in 0\.\.n-1"):
         shard(items, "3/3")
     with pytest.raises(InputError, match=r"line 1: not a Task \(an instruction\)"):
         read_inputs(path, "task")  # seed functions given to a pipeline that wants instructions
