@@ -18,6 +18,7 @@ from codestill._cli_sim import app as sim_app
 from codestill._cli_solve import chat_command, solve_command
 from codestill._cli_traces import app as traces_app
 from codestill._cli_train import train as train_cmd
+from codestill._cli_ui import ui_command
 from codestill.errors import CodestillError
 from codestill.runtime import prefer_passive_openmp
 
@@ -39,6 +40,7 @@ app.command("solve")(solve_command)
 app.command("chat")(chat_command)
 app.command("evolve")(evolve_command)
 app.command("instruct")(instruct_command)
+app.command("ui")(ui_command)
 
 
 def main() -> None:

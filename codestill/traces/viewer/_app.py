@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
 
-import orjson
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from markupsafe import Markup
 from starlette.applications import Starlette
@@ -189,8 +188,9 @@ class Viewer:
         with self.index.lock:
             d = dashboard(self.index.conn, graph)
             graphs = facets(self.index.conn)["graph"]
-        return self.page("dashboard.html", d=d, figures={k: Markup(orjson.dumps(v).decode()) for k, v in d.figures.items()},
-                         graph=graph, graphs=graphs, percentiles=PERCENTILES)
+        # The template writes each figure with Jinja's tojson, which escapes "<" so no label can close the <script>.
+        return self.page("dashboard.html", d=d, figures=d.figures, graph=graph, graphs=graphs,
+                         percentiles=PERCENTILES)
 
 
 def _plotly_js() -> Path:

@@ -115,14 +115,16 @@ def layout(graph: DrawableGraph) -> tuple[float, float, list[NodeBox], list[tupl
         sug.init_all(roots=roots or None)
         sug.yspace, sug.xspace = 46, 28
         sug.draw()
-        xs = [v.view.xy[0] - v.view.w / 2 for v in component.sV]
-        shift = offset - min(xs) + _PAD
+        # Edge routes pass through dummy vertices that may lie outside the boxes: they count too.
+        pts = [p for e in component.sE for p in e.view.pts]
+        shift = offset - min([*(v.view.xy[0] - v.view.w / 2 for v in component.sV), *(x for x, _ in pts)]) + _PAD
         for v in component.sV:
             v.view.xy = (v.view.xy[0] + shift, v.view.xy[1] + _PAD)
         for e in component.sE:
             e.view.pts = [(x + shift, y + _PAD) for x, y in e.view.pts]
-        offset = max(v.view.xy[0] + v.view.w / 2 for v in component.sV)
-        height = max(height, *(v.view.xy[1] + v.view.h / 2 for v in component.sV))
+        pts = [p for e in component.sE for p in e.view.pts]
+        offset = max([*(v.view.xy[0] + v.view.w / 2 for v in component.sV), *(x for x, _ in pts)])
+        height = max([height, *(v.view.xy[1] + v.view.h / 2 for v in component.sV), *(y for _, y in pts)])
     boxes = [NodeBox(nid, _label(graph.nodes[nid], nid), v.view.xy[0] - v.view.w / 2,
                      v.view.xy[1] - v.view.h / 2, v.view.w, v.view.h, 0) for nid, v in vertices.items()]
     lines = []
@@ -137,6 +139,16 @@ def layout(graph: DrawableGraph) -> tuple[float, float, list[NodeBox], list[tupl
 
 def _dist(a: tuple[float, float], b: tuple[float, float]) -> float:
     return (a[0] - b[0]) ** 2 + (a[1] - b[1]) ** 2
+
+
+def _clip(pts: list[tuple[float, float]], src: NodeBox, dst: NodeBox) -> list[tuple[float, float]]:
+    """Routes run centre to centre; start and end them at the boxes' edges, so arrowheads show."""
+    if len(pts) < 2:
+        return pts
+    (x0, y0), (x1, y1) = pts[0], pts[-1]
+    start = (x0, src.y + src.h if pts[1][1] >= y0 else src.y)
+    end = (x1, dst.y if pts[-2][1] <= y1 else dst.y + dst.h)
+    return [start, *pts[1:-1], end]
 
 
 def _path(pts: list[tuple[float, float]]) -> str:
@@ -217,7 +229,9 @@ def graph_view(graph: DrawableGraph, tree: SpanTree) -> GraphView:
     for box in boxes:
         box.visits = visits.get(box.id, 0)
     paths = []
+    by_id = {b.id: b for b in boxes}
     for data, pts in lines:
+        pts = _clip(pts, by_id[data.source], by_id[data.target])
         mid = pts[len(pts) // 2] if len(pts) > 2 else ((pts[0][0] + pts[-1][0]) / 2, (pts[0][1] + pts[-1][1]) / 2)
         paths.append(EdgePath(data.source, data.target, _path(pts), bool(data.conditional),
                               taken.get((data.source, data.target), 0), mid[0] + 4, mid[1]))
