@@ -18,7 +18,7 @@ import typer
 from rich.console import Console
 
 from codestill._cli_common import ConfigOpt, settings_from
-from codestill.errors import ViewerError
+from codestill.errors import TraceStoreError, ViewerError
 
 if TYPE_CHECKING:
     from codestill.traces.viewer import RunIndex
@@ -94,7 +94,10 @@ def ui_command(
     if not _loopback(host):
         _err.print(f"[bold yellow]warning:[/] serving on {host}: anyone who can reach this address can read "
                    "every prompt and every piece of code in these traces.", highlight=False)
-    index = RunIndex(store)  # a missing or foreign store fails here, before anything is written
+    if not store.exists():
+        raise TraceStoreError(f"no trace store at {store}; run a traced graph (or `codestill generate`) first, "
+                              "or pass --traces PATH.")
+    index = RunIndex(store)  # a foreign or unreadable store fails here, before anything is written
     try:
         _check_port(host, port)
         _build_index(index)

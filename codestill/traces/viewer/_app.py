@@ -47,6 +47,13 @@ class Viewer:
         self.env = Environment(loader=FileSystemLoader(_HERE / "templates"), autoescape=select_autoescape(),
                                trim_blocks=True, lstrip_blocks=True)
         self.env.globals.update(base="", store=str(store))
+        self._facet_cache: tuple[int, dict[str, list[str]]] | None = None
+
+    def _facets(self) -> dict[str, list[str]]:
+        """The filters' choices, read again only after the index took in new runs (~20 ms at 100,000)."""
+        if self._facet_cache is None or self._facet_cache[0] != self.index.generation:
+            self._facet_cache = (self.index.generation, facets(self.index.conn))
+        return self._facet_cache[1]
 
     def page(self, name: str, status: int = 200, **context: Any) -> HTMLResponse:
         return HTMLResponse(self.env.get_template(name).render(**context), status_code=status)
@@ -71,7 +78,7 @@ class Viewer:
                 error = str(e)
                 f = RunFilter()
                 page = query_runs(self.index.conn, f, live)
-            values = facets(self.index.conn)
+            values = self._facets()
 
         def sort_link(col: str) -> str:
             desc = not f.desc if f.sort == col else col in ("start", "duration", "tokens", "llm_calls", "spans")
@@ -187,7 +194,7 @@ class Viewer:
         graph = request.query_params.get("graph", "")
         with self.index.lock:
             d = dashboard(self.index.conn, graph)
-            graphs = facets(self.index.conn)["graph"]
+            graphs = self._facets()["graph"]
         # The template writes each figure with Jinja's tojson, which escapes "<" so no label can close the <script>.
         return self.page("dashboard.html", d=d, figures=d.figures, graph=graph, graphs=graphs,
                          percentiles=PERCENTILES)

@@ -105,6 +105,7 @@ class RunIndex:
         self.lock = threading.RLock()
         self._checked = 0.0
         self._data_version = -1
+        self.generation = 0  # grows whenever a refresh took in runs: what caches of index reads key on
 
     def close(self) -> None:
         self.conn.close()
@@ -151,6 +152,7 @@ class RunIndex:
                     return 0
                 done = self._refresh(progress)
                 self._data_version = version
+                self.generation += done > 0
                 return done
             except sqlite3.Error as e:
                 if self.conn.in_transaction:
