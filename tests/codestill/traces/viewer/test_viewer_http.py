@@ -14,7 +14,6 @@ from starlette.testclient import TestClient
 from codestill._cli_ui import compiled_graph
 from codestill.traces import TraceStore
 from codestill.traces.viewer import RunIndex, create_app
-from tests.codestill.traces.conftest import run_graphs
 from tests.codestill.traces.viewer.conftest import API_KEY, SolvedStore
 
 
@@ -22,6 +21,8 @@ from tests.codestill.traces.viewer.conftest import API_KEY, SolvedStore
 def client(solved: SolvedStore, tmp_path: Path) -> TestClient:
     index = RunIndex(solved.path, tmp_path / "index.sqlite")
     index.refresh(force=True)
+    # the search index holds prompts and code, never the key the run was made with
+    assert API_KEY.encode() not in (tmp_path / "index.sqlite").read_bytes() + Path(f"{index.path}-wal").read_bytes()
     return TestClient(create_app(solved.path, index=index, graphs=compiled_graph))
 
 
@@ -70,8 +71,9 @@ def test_run_page_shows_attempts_with_diff_tests_critique_and_route(client: Test
     failing = [t.name for t in first.result.tests if t.outcome != "passed"]
     assert failing and html.escape(failing[0]) in page
     # the LLM calls are listed, each loading lazily
-    assert page.count('class="llm-call lazy"') == sum(1 for _ in re.finditer(r"k-llm", page)) // 2 or True
-    assert len(re.findall(r'data-src="/runs/[^"]+/spans/[^"]+"', page)) >= 5
+    with TraceStore(solved.path) as store:
+        calls = [s.id for s in store.tree(_run_id(solved, task)).walk() if s.kind == "llm"]
+    assert re.findall(r'<details class="llm-call lazy" data-src="/runs/[^"]+/spans/([^"]+)"', page) == calls
 
 
 def test_llm_call_shows_messages_and_long_text_links_to_the_whole(client: TestClient, solved: SolvedStore) -> None:
@@ -131,22 +133,3 @@ def test_bad_ids_are_a_page_that_says_so(client: TestClient, solved: SolvedStore
     rid = _run_id(solved, solved.task_with("rejected"))
     r = client.get(f"/runs/{rid}/spans/ffffffff-0000")
     assert r.status_code == 404 and "no span" in r.text
-
-
-def test_index_is_incremental_and_tied_to_its_store(tmp_path: Path) -> None:
-    store = tmp_path / "traces.sqlite"
-    run_graphs(store, ["a", "b", "c"])
-    index = RunIndex(store)
-    assert index.refresh(force=True) == 3
-    run_graphs(store, ["d", "e"])
-    assert index.pending() == 2 and index.refresh(force=True) == 2
-    assert index.conn.execute("SELECT count(*) FROM runs").fetchone()[0] == 5
-    index.close()
-    # another store at the same path: the index starts over instead of mixing the two
-    store.unlink()
-    Path(f"{store}-wal").unlink(missing_ok=True)
-    run_graphs(store, ["x"])
-    again = RunIndex(store)
-    again.refresh(force=True)
-    assert [r[0] for r in again.conn.execute("SELECT task_id FROM runs")] == ["x"]
-    again.close()
