@@ -137,9 +137,10 @@ class Viewer:
         generations = []
         for i, g in enumerate(outputs.get("generations") or ()):
             text = message_text(g.get("content", g.get("text", "")))
-            tools = g.get("tool_calls")
+            # A reply whose tool call could not be parsed keeps it under invalid_tool_calls: shown, not hidden.
+            tools = {k: g[k] for k in ("tool_calls", "invalid_tool_calls") if g.get(k)}
             generations.append({"role": g.get("role", "ai"), "body": view_out.text(text, f"generations.{i}.content"),
-                                "tools": view_out.text(pretty_json(tools), f"generations.{i}.tool_calls") if tools else None})
+                                "tools": view_out.text(pretty_json(tools), f"generations.{i}") if tools else None})
         rest = {k: v for k, v in outputs.items() if k != "generations"}
         usage = PayloadView(url, "extra").render({**rest, **(span.extra or {})}) if rest or span.extra else None
         return {"messages": messages, "generations": generations, "usage": usage}

@@ -71,6 +71,8 @@ class PayloadView:
 
     def _value(self, value: Any, path: str, depth: int) -> Markup:
         if isinstance(value, str):
+            if len(value) <= 80 and "\n" not in value:  # names, ids, short values: inline
+                return Markup('<code class="val">{}</code>').format(value)
             return self.text(value, path)
         if isinstance(value, Mapping):
             items = list(value.items())
