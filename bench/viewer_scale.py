@@ -28,6 +28,7 @@ import tempfile
 import threading
 import time
 import uuid
+from contextlib import closing
 from pathlib import Path
 from typing import Any
 
@@ -223,7 +224,7 @@ def main() -> None:
             spans = generate(store, args.runs, args.seed)
         else:
             from codestill.traces._schema import open_reader
-            with open_reader(store) as conn:
+            with closing(open_reader(store)) as conn:
                 spans = conn.execute("SELECT count(*) FROM spans").fetchone()[0]
         gen_s = time.perf_counter() - start
         r = measure(store, args.repeat)

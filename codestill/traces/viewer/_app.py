@@ -64,6 +64,7 @@ class Viewer:
     # ---- the runs list ------------------------------------------------------------------------
 
     def runs(self, request: Request) -> Response:
+        """``/``: the runs list; every filter, the sort and the page come from the query string."""
         self.index.refresh()
         error = None
         try:
@@ -91,6 +92,7 @@ class Viewer:
     # ---- one run ------------------------------------------------------------------------------
 
     def run(self, request: Request) -> Response:
+        """``/runs/{id}``: one run; ``?span=`` opens that span (the page's shareable link)."""
         from codestill.traces.viewer._runview import run_view
         with TraceStore(self.store) as store:
             tree = store.tree(request.path_params["run"], payloads=True)
@@ -111,6 +113,7 @@ class Viewer:
         return rid, span
 
     def span(self, request: Request) -> Response:
+        """``/runs/{id}/spans/{span}``: one span's details as an HTML fragment, fetched when opened."""
         rid, span = self._span(request)
         url = f"/runs/{rid}/spans/{span.id}"
         context: dict[str, Any] = {"span": span, "rid": rid, "url": url, "messages": None}
@@ -164,6 +167,7 @@ class Viewer:
     # ---- graph, compare, dashboard ------------------------------------------------------------
 
     def graph(self, request: Request) -> Response:
+        """``/runs/{id}/graph``: the compiled graph with this run's path, loop counts and state writes."""
         with TraceStore(self.store) as store:
             tree = store.tree(request.path_params["run"], payloads=True)
         drawn = self.graphs(tree.root.name) if self.graphs else None
@@ -178,6 +182,7 @@ class Viewer:
                          missing=missing, render=render)
 
     def compare(self, request: Request) -> Response:
+        """``/compare?a=&b=``: two runs aligned by graph path, and where they first diverge."""
         a, b = request.query_params.get("a", "").strip(), request.query_params.get("b", "").strip()
         context: dict[str, Any] = {"a_id": a, "b_id": b, "cmp": None, "error": None}
         if a and b:
@@ -191,6 +196,7 @@ class Viewer:
         return self.page("compare.html", **context)
 
     def dashboard(self, request: Request) -> Response:
+        """``/dashboard``: the batch's funnel, rejection reasons, per-agent percentiles, yield over time."""
         self.index.refresh()
         graph = request.query_params.get("graph", "")
         with self.index.lock:

@@ -152,7 +152,8 @@ class RunIndex:
                     return 0
                 done = self._refresh(progress)
                 self._data_version = version
-                self.generation += done > 0
+                if done:
+                    self.generation += 1
                 return done
             except sqlite3.Error as e:
                 if self.conn.in_transaction:
