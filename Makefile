@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 # pip -c: pins torch to the build we test with (see README, "Installing torch"). Empty: no pin.
 CONSTRAINTS ?= constraints.txt
 
-.PHONY: setup install sandbox test demo lint bench clean
+.PHONY: setup install sandbox browser test demo lint bench clean
 
 install: $(VENV)/.installed
 
@@ -18,7 +18,13 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 sandbox: install
 	$(BIN)/codestill sandbox setup
 
-setup: install sandbox
+# Debian's Chromium for the viewer's browser test (Playwright drives it; it never downloads a browser).
+browser:
+	@command -v chromium >/dev/null || { test "$$(id -u)" = 0 && command -v apt-get >/dev/null \
+		|| { echo "chromium missing: install it (apt-get install chromium) as root" >&2; exit 1; }; \
+		apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium; }
+
+setup: install sandbox browser
 
 test: setup
 	$(BIN)/ruff check .
@@ -37,6 +43,7 @@ bench: setup
 	$(BIN)/python bench/memory_scale.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/solve_overhead.py
+	$(BIN)/python bench/viewer_scale.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info

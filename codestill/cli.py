@@ -22,6 +22,7 @@ from codestill._cli_sim import app as sim_app
 from codestill._cli_solve import chat_command, solve_command
 from codestill._cli_traces import app as traces_app
 from codestill._cli_train import train as train_cmd
+from codestill._cli_ui import ui_command
 from codestill.errors import CodestillError
 from codestill.runtime import prefer_passive_openmp
 
@@ -47,6 +48,7 @@ app.command("generate")(generate_command)
 app.command("export")(export_command)
 app.command("replay")(replay_command)
 app.command("demo")(demo_command)
+app.command("ui")(ui_command)
 
 
 def main() -> None:

@@ -15,6 +15,7 @@
         UnknownModel        the server does not serve that model
         BadModelSpec        the model spec string is not understood
       TraceStoreError       a trace store is missing, foreign, or has no such run
+        ViewerError         the trace viewer cannot serve (its port is taken)
       TrainingError         a student, its data or a training run cannot be used
       ExportError           a run cannot be exported as SFT data
       MemoryStoreError      the module memory is missing, corrupt, in use, or its server is down
@@ -97,6 +98,10 @@ class BadModelSpec(LLMError):
 
 class TraceStoreError(CodestillError):
     """A trace store cannot be opened or read: missing, not a codestill trace store, or no such run."""
+
+
+class ViewerError(TraceStoreError):
+    """`codestill ui` cannot serve: the address or port is taken or not this machine's."""
 
 
 class MemoryStoreError(CodestillError):

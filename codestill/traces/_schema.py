@@ -102,14 +102,16 @@ def open_writer(path: Path) -> sqlite3.Connection:
     return conn
 
 
-def open_reader(path: Path) -> sqlite3.Connection:
-    """A read-only connection; WAL lets it read while a writer in another thread or process commits."""
+def open_reader(path: Path, *, any_thread: bool = False) -> sqlite3.Connection:
+    """A read-only connection; WAL lets it read while a writer in another thread or process commits.
+    ``any_thread``: the caller serialises use from several threads itself (the viewer's index does)."""
     if path.is_dir():
         raise TraceStoreError(f"trace store {path} is a directory; pass the traces.sqlite file inside it.")
     if not path.is_file():
         raise TraceStoreError(f"no trace store at {path}; run a traced graph first, or pass --store PATH.")
     try:
-        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0)
+        conn = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=10.0,
+                               check_same_thread=not any_thread)
     except sqlite3.Error as e:
         raise TraceStoreError(f"cannot open trace store {path} ({e}); check the file's permissions."
                               ) from None

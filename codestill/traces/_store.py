@@ -24,7 +24,8 @@ _SPAN_COLS = ("id, trace_id, parent_id, writer, kind, name, node, task_id, statu
               "prompt_tokens, completion_tokens, error, verdict")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether a process with this id exists on this host (the viewer's index asks the same)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -74,7 +75,7 @@ class TraceStore:
         """Writers whose spans may still end: not closed, and their process exists (or is elsewhere)."""
         host = socket.gethostname()
         return {wid for wid, pid, whost, closed in conn.execute("SELECT id, pid, host, closed FROM writers")
-                if closed is None and (whost != host or _pid_alive(pid))}
+                if closed is None and (whost != host or pid_alive(pid))}
 
     @staticmethod
     def _status(status: str, writer: int, live: set[int]) -> SpanStatus:
@@ -127,6 +128,30 @@ class TraceStore:
                                           "give more characters of the id.")
         raise TraceStoreError(f"no run {run!r} in {self.path}; `codestill traces ls` lists the runs.")
 
+    def span(self, span_id: str) -> Span:
+        """One span by its full id, payloads decoded, without its children: what a lazily opened
+        span in the viewer needs, however large its trace."""
+        if not _ID.fullmatch(span_id):
+            raise TraceStoreError(f"{span_id!r} is not a span id; copy it from the run's page or `traces show`.")
+        with self._reading() as conn:
+            live = self._live_writers(conn)
+            row = conn.execute(f"SELECT {_SPAN_COLS}, inputs, outputs, extra FROM spans WHERE id=?",
+                               (span_id,)).fetchone()
+        if row is None:
+            raise TraceStoreError(f"no span {span_id!r} in {self.path}; the link may come from another store.")
+        return self._span(row, live)
+
+    def _span(self, row: tuple[Any, ...], live: set[int]) -> Span:
+        (sid, trace_id, parent, writer, kind, name, node, task, status, start, end, model,
+         prompt, completion, error, verdict, *blobs) = row
+        inputs, outputs, extra = (_decoded(b) for b in blobs) if blobs else (None, None, None)
+        return Span(
+            id=sid, trace_id=trace_id, parent_id=parent, kind=kind, name=name, node=node, task_id=task,
+            status=self._status(status, writer, live), start=_time(start),
+            end=None if end is None else _time(end), duration_s=None if end is None else end - start,
+            model=model, prompt_tokens=prompt, completion_tokens=completion, error=error, verdict=verdict,
+            inputs=inputs, outputs=outputs, extra=extra)
+
     def tree(self, run: str, *, payloads: bool = True) -> SpanTree:
         """The span tree under ``run`` (id, prefix or short id); ``payloads=False`` skips decoding them."""
         rid = self.resolve(run)
@@ -136,17 +161,7 @@ class TraceStore:
             (trace,) = conn.execute("SELECT trace_id FROM spans WHERE id=?", (rid,)).fetchone()
             rows = conn.execute(f"SELECT {cols} FROM spans WHERE trace_id=? ORDER BY start, rowid",
                                 (trace,)).fetchall()
-        spans: dict[str, Span] = {}
-        for row in rows:
-            (sid, trace_id, parent, writer, kind, name, node, task, status, start, end, model,
-             prompt, completion, error, verdict, *blobs) = row
-            inputs, outputs, extra = (_decoded(b) for b in blobs) if blobs else (None, None, None)
-            spans[sid] = Span(
-                id=sid, trace_id=trace_id, parent_id=parent, kind=kind, name=name, node=node, task_id=task,
-                status=self._status(status, writer, live), start=_time(start),
-                end=None if end is None else _time(end), duration_s=None if end is None else end - start,
-                model=model, prompt_tokens=prompt, completion_tokens=completion, error=error, verdict=verdict,
-                inputs=inputs, outputs=outputs, extra=extra)
+        spans = {row[0]: self._span(row, live) for row in rows}
         for span in spans.values():
             if span.parent_id is not None and (parent_span := spans.get(span.parent_id)) is not None:
                 parent_span.children.append(span)

@@ -1,0 +1,73 @@
+"""A trace store filled by a real small run: the solve graph on a few MBPP problems, answered by the
+simulated teacher over HTTP (planted bugs and injected bad-JSON / cut-off replies on), executed in
+the Docker sandbox, with an embedded Chroma memory, traced by ``SqliteTracer``.
+
+With sim seed 1 the planner's reply for mbpp/102 comes back unreadable (a rejected run,
+``model_failure``), and mbpp/758's first answer carries a planted bug that the critic sends back for
+repair (an accepted run with two attempts). The fixture checks both are there, so a change in the
+sim shows up as a clear failure here rather than as a confusing one in the viewer's tests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from codestill.config import LLMConfig, MemoryConfig, SandboxConfig, SolveConfig
+from codestill.data import load_mbpp
+from codestill.llm import aclose, make_chat_model
+from codestill.schemas import Trajectory
+from codestill.sim import SimConfig, serve_subprocess
+from codestill.traces import SqliteTracer
+from graphs import AGENT_ROLES, SolveDeps, build_graph, solve
+from memory import ModuleMemory
+from tools.sandbox import DockerSandbox
+
+PROBLEMS = ["591", "758", "102", "267"]
+SIM = SimConfig(seed=1, bug_rate=0.7, fault_rate=0.3, faults=("bad_json", "truncate"))
+API_KEY = "sk-viewer-test"
+
+
+@dataclass(frozen=True)
+class SolvedStore:
+    path: Path
+    trajectories: dict[str, Trajectory]  # by task id
+
+    def task_with(self, verdict: str, min_attempts: int = 0) -> str:
+        return next(t for t, tr in self.trajectories.items()
+                    if tr.verdict == verdict and len(tr.attempts) >= min_attempts)
+
+
+async def _solve_all(url: str, memory: ModuleMemory, store: Path) -> list[Trajectory]:
+    bank = {p.id.rsplit("/", 1)[-1]: p for p in load_mbpp()}
+    spec = f"openai:codestill-sim@{url}"
+    model = make_chat_model(spec, LLMConfig(api_key=API_KEY, max_retries=4, timeout_s=10.0))
+    try:
+        async with DockerSandbox(SandboxConfig(pool_size=2)) as sandbox:
+            deps = SolveDeps(models={r: model for r in AGENT_ROLES}, sandbox=sandbox, memory=memory,
+                             config=SolveConfig(max_repairs=1), model_names={r: spec for r in AGENT_ROLES})
+            graph = build_graph()
+            with SqliteTracer(store, redact=[API_KEY]) as tracer:
+                out = await asyncio.gather(*(solve(bank[i].to_task(), deps, graph=graph, callbacks=[tracer])
+                                             for i in PROBLEMS))
+                assert tracer.stats.errors == 0
+            return list(out)
+    finally:
+        await aclose(model)
+
+
+@pytest.fixture(scope="session")
+def solved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SolvedStore]:
+    folder = tmp_path_factory.mktemp("viewer-store")
+    store = folder / "traces.sqlite"
+    with serve_subprocess(SIM) as url, ModuleMemory(MemoryConfig(path=folder / "memory")) as memory:
+        trajectories = asyncio.run(_solve_all(url, memory, store))
+    by_task = {t.task.id: t for t in trajectories}
+    summary = {t: (tr.verdict, len(tr.attempts)) for t, tr in by_task.items()}
+    assert any(v == "rejected" for v, _ in summary.values()), summary
+    assert any(v == "accepted" and n >= 2 for v, n in summary.values()), summary
+    yield SolvedStore(store, by_task)
