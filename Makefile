@@ -31,7 +31,7 @@ test: setup
 	$(BIN)/pytest
 
 # MODEL=openai:NAME[@URL] (or OPENAI_API_KEY in the environment) uses a real model instead of the sim.
-demo: setup
+demo: install sandbox
 	$(BIN)/codestill demo $(if $(MODEL),--model $(MODEL))
 
 lint: install
@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/solve_overhead.py
 	$(BIN)/python bench/viewer_scale.py
+	$(BIN)/python bench/batch_throughput.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache *.egg-info
