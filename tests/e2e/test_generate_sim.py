@@ -122,12 +122,23 @@ def test_generate_then_export_end_to_end(clean_run: Path) -> None:
     assert (export / "README.md").is_file()
 
 
-def _kill_at(argv: list[str], run: Path, target: int, rng: random.Random) -> int:
-    """Start the run, let it commit ``target`` inputs (or end), wait a random moment more, SIGKILL it."""
+def _committed(run: Path) -> int:
+    return len(read_entries(run)) if (run / "ledger.sqlite").exists() else 0
+
+
+def _sessions(run: Path) -> int:
+    path = run / "config.json"
+    return len(json.loads(path.read_text())["sessions"]) if path.exists() else 0
+
+
+def _kill_after(argv: list[str], run: Path, more: int, rng: random.Random) -> int:
+    """Start the run, let it commit ``more`` inputs (0: until it has opened the run), wait a random moment
+    more, and SIGKILL it."""
+    base, sessions = _committed(run), _sessions(run)
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=_env())
     deadline = time.monotonic() + 300
     while proc.poll() is None and time.monotonic() < deadline:
-        if len(read_entries(run)) >= target if (run / "ledger.sqlite").exists() else False:
+        if (_committed(run) >= base + more) if more else (_sessions(run) > sessions):
             break
         time.sleep(0.05)
     time.sleep(rng.uniform(0.0, 0.4))
@@ -138,14 +149,14 @@ def _kill_at(argv: list[str], run: Path, target: int, rng: random.Random) -> int
 def test_killed_five_times_then_resumed_matches_the_clean_run(seeds: Path, clean_run: Path, tmp_path: Path) -> None:
     rng = random.Random(20261123)
     run = tmp_path / "run"
-    targets = sorted(rng.sample(range(1, 45), 4))
+    steps = [rng.randint(1, 8) for _ in range(4)]
     with serve_subprocess(SIM) as url:
         argv = _argv(seeds, run, url, tmp_path / "memory")
-        codes = [_kill_at(argv, run, 0, rng)]  # once while it starts, before anything is committed
-        codes += [_kill_at(argv, run, t, rng) for t in targets]
+        codes = [_kill_after(argv, run, 0, rng)]  # once while it starts, before anything is committed
+        codes += [_kill_after(argv, run, more, rng) for more in steps]
         done = subprocess.run([*argv, "--json"], capture_output=True, text=True, timeout=900, env=_env())
     assert done.returncode == 0, done.stderr[-3000:]
-    assert codes.count(-signal.SIGKILL) >= 4, codes  # the kills landed mid-run, not after it ended
+    assert codes == [-signal.SIGKILL] * 5, codes  # every kill landed mid-run, not after it ended
     trajectories = _trajectories(run)
     ids = [t.task.id for t in trajectories]
     assert sorted(ids) == sorted(f"mbpp/{i}" for i in PROBLEMS) and len(set(ids)) == len(ids) == 50
