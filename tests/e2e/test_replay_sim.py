@@ -129,7 +129,7 @@ def test_cli_shows_where_a_routing_change_parts_the_routes(recorded):
                "--set", "solve.max_replans=0")
     assert done.returncode == 1, done.stderr
     out = " ".join(done.stdout.split())
-    assert "the routes differ" in out and "verdict changed" in out and "repeated failure" in out
+    assert "the routes differ" in out and "verdict changed" in out and "repeated_failure" in out
     assert re.search(r"-branch r0\.p0: draft > decompose > retrieve > code > test \d+/\d+ > critique=repair > code", out)
     assert re.search(r"\+branch r0\.p0: draft > decompose > retrieve > code > test \d+/\d+ > critique=repair > finish", out)
     assert "+select=rejected" in out and "-commit" in out
