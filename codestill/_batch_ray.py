@@ -83,18 +83,21 @@ def run_ray(settings: Settings, specs: dict[str, str], instruct_spec: str, items
         remote = ray.remote(num_cpus=1, max_retries=0)(_shard_main)
         refs = [remote.remote(shared, specs, instruct_spec, items[k::workers], str(d), pipeline, per_worker)
                 for k, d in enumerate(dirs)]
-        seen: set[str] = set()
+        read_to = dict.fromkeys(dirs, 0)  # per shard: the byte its poll has read up to
+        seen: set[str] = set()  # an input with no lines ends where it starts: it would be read again
         with display:
             try:
                 pending = list(refs)
                 while pending:
                     _, pending = ray.wait(pending, timeout=0.5, num_returns=len(pending))
-                    for d in dirs:  # progress straight from the shards' ledgers
-                        for entry, lines in committed(d):
-                            if entry.input_id not in seen:
-                                seen.add(entry.input_id)
-                                display.in_flight += 1
-                                display.done(entry, _trajectories(lines))
+                    for d in dirs:  # progress straight from the shards' ledgers, new entries only
+                        for entry, lines in committed(d, read_to[d]):
+                            read_to[d] = entry.end
+                            if entry.input_id in seen:
+                                continue
+                            seen.add(entry.input_id)
+                            display.in_flight += 1
+                            display.done(entry, _trajectories(lines))
                 results = ray.get(refs)
             except KeyboardInterrupt:
                 interrupted = True

@@ -175,8 +175,9 @@ class Ledger:
         self.close()
 
 
-def read_entries(run_dir: Path) -> list[Entry]:
-    """The committed entries of a ledger, read-only (a running batch may be writing it)."""
+def read_entries(run_dir: Path, since: int = 0) -> list[Entry]:
+    """The committed entries of a ledger, read-only (a running batch may be writing it); ``since``: only
+    those whose lines start at or after that byte of the trajectories file (the ones a poller has not seen)."""
     path = run_dir / LEDGER
     if not path.is_file():
         return []
@@ -184,7 +185,7 @@ def read_entries(run_dir: Path) -> list[Entry]:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
         try:
             rows = db.execute("SELECT input_id, outcome, start, end, records, detail, finished FROM items "
-                              "ORDER BY start").fetchall()
+                              "WHERE start >= ? ORDER BY start", (since,)).fetchall()
         finally:
             db.close()
     except sqlite3.Error as e:
@@ -206,9 +207,10 @@ def read_wall(run_dir: Path) -> float:
         db.close()
 
 
-def committed(run_dir: Path) -> Iterator[tuple[Entry, list[bytes]]]:
-    """Each committed entry with its lines of trajectories.jsonl (never an uncommitted tail)."""
-    entries = read_entries(run_dir)
+def committed(run_dir: Path, since: int = 0) -> Iterator[tuple[Entry, list[bytes]]]:
+    """Each committed entry with its lines of trajectories.jsonl (never an uncommitted tail); ``since`` as
+    for ``read_entries``."""
+    entries = read_entries(run_dir, since)
     path = run_dir / TRAJECTORIES
     if not entries or not path.is_file():
         return

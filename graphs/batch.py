@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from codestill.errors import LLMError, MemoryStoreError, SandboxError
 from codestill.schemas import Seed, Task, Trajectory
@@ -40,7 +40,6 @@ class Outcome:
     skipped: int = 0
     fatal: BaseException | None = None
     stopped: bool = False
-    in_flight: set[str] = field(default_factory=set)
 
 
 def verdict_of(work: Work) -> str:
@@ -92,7 +91,6 @@ async def run_batch(items: Sequence[Task | Seed], pipeline: str, graphs: Graphs,
             slots.release()
         entry = ledger.commit(item.id, verdict_of(work), work.trajectories, work.detail)
         out.committed += 1
-        out.in_flight.discard(item.id)
         if on_done is not None:
             on_done(entry, work.trajectories)
 
@@ -102,7 +100,6 @@ async def run_batch(items: Sequence[Task | Seed], pipeline: str, graphs: Graphs,
             if stop.is_set():
                 slots.release()
                 break
-            out.in_flight.add(item.id)
             if on_start is not None:
                 on_start(item.id)
             task = asyncio.create_task(one(item), name=f"input {item.id}")

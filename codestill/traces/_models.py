@@ -6,6 +6,7 @@ from collections.abc import Iterator
 from datetime import datetime
 from typing import Any, Literal
 
+import orjson
 from pydantic import BaseModel, ConfigDict
 
 SpanKind = Literal["graph", "node", "chain", "llm", "tool", "retriever"]
@@ -76,7 +77,7 @@ class Span(BaseModel):
         if not gens:
             return ""
         first = gens[0]
-        text = _flatten(first.get("content", first.get("text", "")))
+        text = content_text(first.get("content", first.get("text", "")))
         if not text.strip() and first.get("tool_calls"):
             calls = (f"{c.get('name')}({_args(c.get('args'))})" for c in first["tool_calls"])
             text = "calls " + ", ".join(calls)
@@ -98,14 +99,15 @@ class SpanTree(BaseModel):
             stack.extend(reversed(span.children))
 
 
-def _flatten(content: Any) -> str:
-    """Message content as text: a string, or the text parts of a list of content blocks."""
+def content_text(content: Any) -> str:
+    """A chat message's content as text: a string, or the text parts of a list of content blocks (one
+    per line); anything else as JSON."""
     if isinstance(content, str):
         return content
     if isinstance(content, list):
-        return " ".join(b if isinstance(b, str) else str(b.get("text", "")) for b in content
-                        if isinstance(b, str | dict))
-    return "" if content is None else str(content)
+        return "\n".join(b if isinstance(b, str) else str(b.get("text", "")) for b in content
+                         if isinstance(b, str | dict))
+    return "" if content is None else orjson.dumps(content, option=orjson.OPT_INDENT_2, default=repr).decode()
 
 
 def _args(args: Any) -> str:
@@ -115,5 +117,5 @@ def _args(args: Any) -> str:
 
 
 def _one_line(text: Any, width: int) -> str:
-    flat = " ".join(_flatten(text).split())
+    flat = " ".join(content_text(text).split())
     return flat if len(flat) <= width else flat[: width - 1] + "…"

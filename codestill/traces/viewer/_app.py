@@ -23,11 +23,12 @@ from starlette.staticfiles import StaticFiles
 
 from codestill.errors import TraceStoreError
 from codestill.traces import Span, TraceStore
+from codestill.traces._models import content_text
 from codestill.traces.viewer._compare import compare
 from codestill.traces.viewer._dashboard import PERCENTILES, dashboard
 from codestill.traces.viewer._graphview import DrawableGraph, graph_view
 from codestill.traces.viewer._index import RunIndex
-from codestill.traces.viewer._payload import PayloadView, get_path, message_text, pretty_json
+from codestill.traces.viewer._payload import PayloadView, get_path, pretty_json
 from codestill.traces.viewer._query import PER_PAGE, SORTS, FilterError, RunFilter, facets, query_runs
 
 GraphSource = Callable[[str], DrawableGraph | None]
@@ -135,11 +136,11 @@ class Viewer:
             for i, m in enumerate(batch):
                 m = m if isinstance(m, Mapping) else {"role": "prompt", "content": m}
                 path = f"messages.{b}.{i}.content" if "messages" in inputs else f"prompts.{b}"
-                messages.append({"role": m.get("role", "?"), "body": view_in.text(message_text(m.get("content")), path)})
+                messages.append({"role": m.get("role", "?"), "body": view_in.text(content_text(m.get("content")), path)})
         outputs = span.outputs if isinstance(span.outputs, Mapping) else {}
         generations = []
         for i, g in enumerate(outputs.get("generations") or ()):
-            text = message_text(g.get("content", g.get("text", "")))
+            text = content_text(g.get("content", g.get("text", "")))
             # A reply whose tool call could not be parsed keeps it under invalid_tool_calls: shown, not hidden.
             tools = {k: g[k] for k in ("tool_calls", "invalid_tool_calls") if g.get(k)}
             generations.append({"role": g.get("role", "ai"), "body": view_out.text(text, f"generations.{i}.content"),

@@ -95,15 +95,5 @@ class PayloadView:
             Markup(opened), label, Markup("").join(rows))
 
 
-def message_text(content: Any) -> str:
-    """A chat message's content as text (a string, or the text parts of content blocks)."""
-    if isinstance(content, str):
-        return content
-    if isinstance(content, list):
-        return "\n".join(b if isinstance(b, str) else str(b.get("text", "")) for b in content
-                         if isinstance(b, str | dict))
-    return "" if content is None else orjson.dumps(content, option=orjson.OPT_INDENT_2).decode()
-
-
 def pretty_json(value: Any) -> str:
     return orjson.dumps(value, option=orjson.OPT_INDENT_2 | orjson.OPT_NON_STR_KEYS, default=repr).decode()
