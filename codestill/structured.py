@@ -16,6 +16,7 @@ key, unknown model) raise an ``LLMError`` with the fix.
 
 from __future__ import annotations
 
+import functools
 import json
 import re
 import time
@@ -91,15 +92,29 @@ def resolve_method(model: BaseChatModel, method: Method) -> Method:
 
 
 def schema_prompt(schema: type[BaseModel]) -> str:
-    return f"{SCHEMA_MARKER}\n```json\n{json.dumps(schema.model_json_schema(), indent=1)}\n```"
+    return f"{SCHEMA_MARKER}\n```json\n{json.dumps(_json_schema(schema), indent=1)}\n```"
+
+
+@functools.cache
+def _json_schema(schema: type[BaseModel]) -> dict[str, Any]:
+    # A schema's JSON form is a pure function of the class, and building it is most of what binding
+    # costs: a batch run asks for the same dozen schemas thousands of times. Callers do not mutate it.
+    return schema.model_json_schema()
+
+
+@functools.cache
+def _openai_tool(schema: type[BaseModel]) -> dict[str, Any]:
+    from langchain_core.utils.function_calling import convert_to_openai_tool
+
+    return convert_to_openai_tool(schema)  # bind_tools passes a dict of this form through unchanged
 
 
 def _bind(model: BaseChatModel, schema: type[BaseModel], method: Method) -> Runnable[Any, Any]:
     if method == "tools":
-        return model.bind_tools([schema], tool_choice=schema.__name__)
+        return model.bind_tools([_openai_tool(schema)], tool_choice=schema.__name__)
     if method == "json_schema":
         return model.bind(response_format={"type": "json_schema", "json_schema": {
-            "name": schema.__name__, "schema": schema.model_json_schema()}})
+            "name": schema.__name__, "schema": _json_schema(schema)}})
     return model
 
 
