@@ -44,6 +44,8 @@ def serve(
     = None,
     evol_fail_rate: Annotated[float, typer.Option(help="Share of evolutions that fail (as real teachers' do).")]
     = 0.0,
+    cache_dir: Annotated[Path | None, typer.Option(
+        help="Keep the tester's worked-out tests in this folder between runs.")] = None,
 ) -> None:
     """Serve the OpenAI chat-completions protocol at http://HOST:PORT/v1 until interrupted."""
     try:
@@ -51,7 +53,8 @@ def serve(
                            fault_rate=fault_rate, faults=_faults(faults), hang_s=hang_s,
                            retry_after_ms=retry_after_ms, model=model, tools=not no_tools,
                            strong_tests=not no_strong_tests, evol_fail_rate=evol_fail_rate,
-                           knowledge=tuple(str(p) for p in knowledge or ()))
+                           knowledge=tuple(str(p) for p in knowledge or ()),
+                           cache_dir=str(cache_dir) if cache_dir else None)
     except ValueError as e:
         raise CodestillError(f"invalid simulator setting: {e}") from None
     for path in config.knowledge:

@@ -43,7 +43,7 @@ or from a shell: ``codestill sim serve --port 8000 --latency 0.2 --fault-rate 0.
 from __future__ import annotations
 
 from codestill.schemas import SCHEMA_MARKER
-from codestill.sim._app import DESCRIPTION, OWNER, create_app
+from codestill.sim._app import DESCRIPTION, OWNER, create_app, warm_tester
 from codestill.sim._config import FAULT_KINDS, FaultKind, SimConfig
 from codestill.sim._mutate import MUTATIONS, mutants, plant_bug
 from codestill.sim._serve import ANNOUNCE, run_server, serve_subprocess
@@ -62,4 +62,5 @@ __all__ = [
     "plant_bug",
     "run_server",
     "serve_subprocess",
+    "warm_tester",
 ]

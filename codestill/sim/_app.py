@@ -17,8 +17,10 @@ import hashlib
 import math
 import re
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import orjson
@@ -128,8 +130,10 @@ class SimServer:
         self.handlers = {**default_handlers(), "evolver": evolver,
                          "conceptor": conceptor([(p, concepts_of(p.reference, p.entry_point)) for p in seeds])}
         self.dice = FaultDice(config)
-        self.strong = StrongTests(config.seed) if config.strong_tests else None
-        self.seed_tests = StrongTests(config.seed, make=seed_tests)  # a seed's only tests: always made
+        cache = Path(config.cache_dir) if config.cache_dir else None
+        self.strong = StrongTests(config.seed, cache_dir=cache) if config.strong_tests else None
+        # a seed's only tests: always made
+        self.seed_tests = StrongTests(config.seed, make=seed_tests, cache_dir=cache)
         self.started = int(time.time())
 
     def model_card(self) -> dict:
@@ -175,7 +179,7 @@ class SimServer:
                          "server_error")
         role, problem = self._about(req)
         extra = ""
-        tests = self.seed_tests if problem is not None and problem.source == "seed" else self.strong
+        tests = self.tester_tests(problem) if problem is not None else None
         if role == "tester" and problem is not None and tests is not None:
             # Worked out once per problem, in child processes: off the event loop.
             cached = tests.cached(problem.id)
@@ -202,6 +206,10 @@ class SimServer:
                 break
             await asyncio.sleep(min(0.1, left))
         return error(504, "The request hung (an injected fault).", "server_error", "timeout")
+
+    def tester_tests(self, problem: BankProblem) -> StrongTests | None:
+        """Where the tester's own tests for ``problem`` come from (None: the task's tests only)."""
+        return self.seed_tests if problem.source == "seed" else self.strong
 
     def _about(self, req: ChatRequest) -> tuple[str, BankProblem | None]:
         """Who asks (the role in the system line) and about which bank problem."""
@@ -315,3 +323,16 @@ def create_app(config: SimConfig | None = None) -> Starlette:
     app = Starlette(routes=routes, exception_handlers={HTTPException: _http_error})
     app.state.sim = sim
     return app
+
+
+def warm_tester(config: SimConfig, problem_ids: Iterable[str], parallel: int = 2) -> int:
+    """Work out the tester's own tests for these bank problems into ``config.cache_dir`` before a
+    server with the same config is started; returns how many problems have them now."""
+    if not config.cache_dir:
+        raise ValueError("warm_tester needs config.cache_dir: the folder the server will read them from")
+    server = SimServer(config)
+    jobs = [(tests, p) for p in (server.index.get(i) for i in problem_ids)
+            if p is not None and (tests := server.tester_tests(p)) is not None]
+    with ThreadPoolExecutor(max_workers=parallel) as pool:
+        list(pool.map(lambda job: job[0].get(job[1]), jobs))
+    return len(jobs)

@@ -31,6 +31,8 @@ class SimConfig(BaseModel):
                                   "template copied, refusal, task lost).")
     strong_tests: bool = Field(True, description="The tester adds edge cases and variants of the task's examples "
                                                  "(expected values from the reference); False: the task's tests only.")
+    cache_dir: str | None = Field(None, description="A folder where the tester's worked-out tests are kept "
+                                  "between runs (they depend only on the problem, the seed and the code).")
 
     def to_flags(self) -> list[str]:
         """The ``codestill sim serve`` flags that give this config (what ``serve_subprocess`` runs)."""
@@ -41,4 +43,5 @@ class SimConfig(BaseModel):
             "--retry-after-ms", str(self.retry_after_ms), "--model", self.model,
             *([] if self.tools else ["--no-tools"]), *([] if self.strong_tests else ["--no-strong-tests"]),
             "--evol-fail-rate", repr(self.evol_fail_rate), *(f for k in self.knowledge for f in ("--knowledge", k)),
+            *(["--cache-dir", self.cache_dir] if self.cache_dir else []),
         ]

@@ -30,9 +30,12 @@ from __future__ import annotations
 
 import ast
 import builtins
+import contextlib
 import copy as copy_module
 import hashlib
+import inspect
 import json
+import os
 import random
 import subprocess
 import sys
@@ -375,12 +378,19 @@ class StrongTests:
 
     ``get`` blocks (child processes); the server calls it off the event loop. At most ``parallel``
     problems are probed at a time, so a burst of tester requests does not flood the machine.
+
+    With ``cache_dir`` the tests are also kept on disk between runs, keyed on everything they depend
+    on (the problem's reference and tests, the seed, the function that made them and the source of
+    this module, of ``_probe`` and of that function's module): a benchmark can work them out before
+    its clock starts, as a teacher on another machine would cost this one nothing.
     """
 
     def __init__(self, seed: int, parallel: int = 2,
-                 make: Callable[[BankProblem, int], str] | None = None) -> None:
+                 make: Callable[[BankProblem, int], str] | None = None, cache_dir: Path | None = None) -> None:
         self.seed = seed
         self._make = make or strong_tests
+        self._cache_dir = cache_dir
+        self._code: str | None = None
         self._done: dict[str, str] = {}
         self._locks: dict[str, threading.Lock] = {}
         self._lock = threading.Lock()
@@ -399,12 +409,51 @@ class StrongTests:
             with self._lock:
                 if problem.id in self._done:
                     return self._done[problem.id]
-            with self._slots:
-                try:
-                    extra = self._make(problem, self.seed)
-                except (OSError, ValueError, subprocess.SubprocessError):
-                    extra = ""  # could not run the reference: the public tests alone, as before
+            extra = self._load(problem)
+            if extra is None:
+                with self._slots:
+                    try:
+                        extra = self._make(problem, self.seed)
+                    except (OSError, ValueError, subprocess.SubprocessError):
+                        extra = ""  # could not run the reference: the public tests alone, as before
+                self._store(problem, extra)
             with self._lock:
                 self._done[problem.id] = extra
                 self._locks.pop(problem.id, None)
             return extra
+
+    def _path(self, problem: BankProblem) -> Path | None:
+        if self._cache_dir is None:
+            return None
+        if self._code is None:
+            files = sorted({_PROBE, Path(__file__), Path(inspect.getsourcefile(self._make) or __file__)})
+            self._code = hashlib.sha256(b"".join(f.read_bytes() for f in files)).hexdigest()
+        key = json.dumps([self._make.__module__, self._make.__qualname__, self._code, self.seed, problem.id,
+                          problem.entry_point, problem.reference, problem.tests.code, sys.version_info[:2]])
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        return self._cache_dir / digest[:2] / f"{digest}.json"
+
+    def _load(self, problem: BankProblem) -> str | None:
+        path = self._path(problem)
+        try:
+            got = json.loads(path.read_text(encoding="utf-8")) if path is not None else None
+        except (OSError, ValueError):
+            return None  # absent or unreadable: worked out again
+        return got.get("tests") if isinstance(got, dict) and isinstance(got.get("tests"), str) else None
+
+    def _store(self, problem: BankProblem, extra: str) -> None:
+        path = self._path(problem)
+        if path is None:
+            return
+        tmp: str | None = None
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with tempfile.NamedTemporaryFile("w", encoding="utf-8", dir=path.parent, delete=False,
+                                             suffix=".tmp") as f:
+                tmp = f.name
+                json.dump({"problem": problem.id, "seed": self.seed, "tests": extra}, f)
+            os.replace(tmp, path)  # whole or absent, also with two servers sharing the folder
+        except OSError:
+            if tmp is not None:  # a cache that cannot be written costs time, not tests
+                with contextlib.suppress(OSError):
+                    os.unlink(tmp)

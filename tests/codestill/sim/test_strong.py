@@ -184,3 +184,49 @@ def test_concurrent_tester_requests_get_the_same_tests(serve, bank, pid):
     first = asyncio.run(burst())
     assert first[0] == first[2] == first[3]
     assert ask_tester(client, bank[pid]).tests == json.loads(first[0])["tests"]
+
+
+def test_the_disk_cache_keeps_the_tests_between_servers_and_keys_them(bank, tmp_path, monkeypatch):
+    made: list[tuple[str, int]] = []
+    real = strong.strong_tests
+
+    def counted(p, seed):
+        made.append((p.id, seed))
+        return real(p, seed)
+
+    monkeypatch.setattr(strong, "strong_tests", counted)
+    first = StrongTests(seed=3, cache_dir=tmp_path).get(bank["mbpp/3"])
+    assert HEADER in first and made == [("mbpp/3", 3)]
+    assert [p.name for p in tmp_path.rglob("*") if p.suffix == ".tmp"] == []  # no half-written entry
+    # A second cache (another server) reads it back instead of running the reference again.
+    assert StrongTests(seed=3, cache_dir=tmp_path).get(bank["mbpp/3"]) == first and len(made) == 1
+    # Another seed, or a changed reference, is another key.
+    StrongTests(seed=4, cache_dir=tmp_path).get(bank["mbpp/3"])
+    changed = bank["mbpp/3"].model_copy(update={"reference": bank["mbpp/3"].reference + "\n# changed\n"})
+    StrongTests(seed=3, cache_dir=tmp_path).get(changed)
+    assert made[1:] == [("mbpp/3", 4), ("mbpp/3", 3)]
+    # An unreadable entry is worked out again, and rewritten whole.
+    for f in tmp_path.rglob("*.json"):
+        f.write_text('{"tests": ', encoding="utf-8")
+    assert StrongTests(seed=3, cache_dir=tmp_path).get(bank["mbpp/3"]) == first and len(made) == 4
+
+
+def test_a_warmed_cache_serves_the_same_tests_as_working_them_out(serve, bank, tmp_path):
+    from codestill.sim import warm_tester
+
+    cache = tmp_path / "tester-cache"
+    assert warm_tester(SimConfig(seed=11, cache_dir=str(cache)), ["mbpp/3", "humaneval/0", "nope/1"]) == 2
+    assert len(list(cache.rglob("*.json"))) == 2
+    cold = openai_client(serve(seed=11))
+    warm = openai_client(serve(seed=11, cache_dir=str(cache)))
+    for pid in ("mbpp/3", "humaneval/0"):
+        assert ask_tester(warm, bank[pid]).tests == ask_tester(cold, bank[pid]).tests
+    with pytest.raises(ValueError, match="cache_dir"):
+        warm_tester(SimConfig(seed=11), ["mbpp/3"])
+    assert SimConfig(cache_dir="x").to_flags()[-2:] == ["--cache-dir", "x"]
+
+
+def openai_client(base_url: str):
+    import openai
+
+    return openai.OpenAI(base_url=base_url, api_key="sk-test", max_retries=0, timeout=60)
