@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections import OrderedDict
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -18,6 +19,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from codestill.errors import EmbeddingError
+from memory._coalesce import Coalescer
 
 BUNDLED = "all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {BUNDLED, f"sentence-transformers/{BUNDLED}"}
@@ -95,59 +97,45 @@ class SentenceTransformerEmbedder:
         return np.asarray(out, dtype=np.float32)
 
 
-class _Request:
-    __slots__ = ("error", "result", "texts")
-
-    def __init__(self, texts: list[str]) -> None:
-        self.texts = texts
-        self.result: np.ndarray | None = None
-        self.error: BaseException | None = None
-
-
 class BatchingEmbedder:
-    """Concurrent ``embed`` calls share model calls. A batch run searches and adds from many threads at
-    once, one short text each; the model embeds 16 texts in about a third of the time 16 single calls
-    take. No timer: while one call runs, the others queue, and the first of them to wake embeds the
-    whole queue in one call (so a lone caller waits for nothing)."""
+    """Concurrent ``embed`` calls share model calls (``Coalescer``), and recent texts are not embedded
+    twice. The model embeds 16 short texts in about a third of the time 16 single calls take. The last
+    ``cache_size`` texts' vectors are kept: a module's text is usually the spec that was searched for
+    just before it was accepted (4 in 10 texts of a 200-task batch repeat).
+    """
 
-    def __init__(self, inner: Embedder) -> None:
+    def __init__(self, inner: Embedder, cache_size: int = 4096) -> None:
         self.inner = inner
-        self._cv = threading.Condition()
-        self._queue: list[_Request] = []
-        self._busy = False
+        self.cache_size = cache_size
+        self._lock = threading.Lock()
+        self._cache: OrderedDict[str, np.ndarray] = OrderedDict()
+        self._shared: Coalescer[str, np.ndarray] = Coalescer(self._embed_batch)
 
     @property
     def name(self) -> str:
         return self.inner.name
 
     def embed(self, texts: Sequence[str]) -> np.ndarray:
-        mine = _Request(list(texts))
-        with self._cv:
-            self._queue.append(mine)
-            while self._busy and mine.result is None and mine.error is None:
-                self._cv.wait()
-            if mine.result is None and mine.error is None:
-                self._busy = True  # this thread embeds everything queued, its own texts included
-                batch, self._queue = self._queue, []
-            else:
-                batch = []
-        if batch:
-            try:
-                vectors = self.inner.embed([t for r in batch for t in r.texts])
-                at = 0
-                for r in batch:
-                    r.result, at = vectors[at:at + len(r.texts)], at + len(r.texts)
-            except BaseException as e:  # every caller of this batch gets the error, not a hang
-                for r in batch:
-                    r.error = e
-            finally:
-                with self._cv:
-                    self._busy = False
-                    self._cv.notify_all()
-        if mine.error is not None:
-            raise mine.error
-        assert mine.result is not None
-        return mine.result
+        texts = list(texts)
+        if not texts:
+            return self.inner.embed([])
+        with self._lock:
+            known = {t: self._cache[t] for t in texts if t in self._cache}
+            for t in known:
+                self._cache.move_to_end(t)
+        missing = list(dict.fromkeys(t for t in texts if t not in known))
+        if missing:
+            known.update(zip(missing, self._shared(missing), strict=True))
+        return np.stack([known[t] for t in texts])
+
+    def _embed_batch(self, texts: list[str]) -> list[np.ndarray]:
+        unique = list(dict.fromkeys(texts))  # two callers may ask for the same text at once
+        by_text = dict(zip(unique, self.inner.embed(unique), strict=True))
+        with self._lock:
+            self._cache.update(by_text)
+            while len(self._cache) > self.cache_size:
+                self._cache.popitem(last=False)
+        return [by_text[t] for t in texts]
 
 
 class OpenAIEmbedder:

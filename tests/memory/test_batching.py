@@ -69,3 +69,17 @@ def test_an_error_reaches_every_caller_of_its_batch_and_the_next_calls_work() ->
     with pytest.raises(RuntimeError):
         inner.fail_on = "again"
         batching.embed(["again"])
+
+
+def test_recent_texts_are_not_embedded_again_and_the_cache_is_bounded() -> None:
+    inner = Counting()
+    batching = BatchingEmbedder(inner, cache_size=3)
+    first = batching.embed(["a", "b", "a"])
+    assert inner.calls == [2]  # "a" twice in one call: embedded once
+    assert np.allclose(first[0], first[2]) and first.shape == (3, 384)
+    again = batching.embed(["b", "a", "c"])
+    assert inner.calls == [2, 1] and np.allclose(again[0], first[1]) and np.allclose(again[1], first[0])
+    batching.embed(["d"])  # the cache holds 3: "b" (least recently used) is dropped
+    batching.embed(["a", "b"])
+    assert inner.calls == [2, 1, 1, 1]
+    assert np.allclose(batching.embed(["c"])[0], inner.embed(["c"])[0], atol=1e-5)
