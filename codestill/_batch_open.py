@@ -5,6 +5,7 @@ each Ray worker, so a worker's run is the same as a local one."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -14,6 +15,7 @@ from typing import Any
 from codestill.config import Settings
 
 TRACES = "traces.sqlite"
+MEMORY_LOG = "memory.log"  # what the memory's child process printed: warnings, or why it died
 
 
 @dataclass
@@ -31,7 +33,7 @@ async def open_batch(settings: Settings, specs: Mapping[str, str], instruct_spec
     from graphs import InstructDeps, SolveDeps
     from graphs._metered import MeteredSandbox
     from graphs._pipelines import Graphs
-    from memory import ModuleMemory
+    from memory import MemoryProcess, ModuleMemory
     from tools.sandbox import DockerSandbox
 
     async with AsyncExitStack() as stack:
@@ -41,8 +43,22 @@ async def open_batch(settings: Settings, specs: Mapping[str, str], instruct_spec
         if settings.traces.enabled:
             tracer = SqliteTracer(run_dir / TRACES, redact=_secrets(settings))
             stack.callback(tracer.close)
-        memory = stack.enter_context(ModuleMemory(settings.memory))
+        if settings.memory.process:
+            # The child loads torch and the model while the sandbox pool starts its containers.
+            memory: Any = MemoryProcess(settings.memory, log=run_dir / MEMORY_LOG)
+            starting = asyncio.ensure_future(asyncio.to_thread(memory.start))
+
+            async def close_memory() -> None:
+                with contextlib.suppress(Exception):
+                    await starting  # its own failure is raised below, not here
+                memory.close()
+
+            stack.push_async_callback(close_memory)
+        else:
+            memory = stack.enter_context(ModuleMemory(settings.memory))
         pool = await stack.enter_async_context(DockerSandbox(settings.sandbox))
+        if settings.memory.process:
+            await starting
         sandbox = MeteredSandbox(pool, capacity=settings.sandbox.pool_size)
         llm = settings.llm
         deps = SolveDeps(models={r: models[r] for r in specs}, sandbox=sandbox, memory=memory, config=settings.solve,

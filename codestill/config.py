@@ -104,6 +104,9 @@ class MemoryConfig(BaseModel):
         0.5, ge=0, le=1, description="Similarity at or above which a module with an equal signature shape "
         "and the same code skeleton (names erased) is a near duplicate of a stored one, and is merged into it.")
     verified_only: bool = Field(True, description="Refuse modules that no sandbox run verified.")
+    process: bool = Field(True, description="Batch runs (`codestill generate`, each Ray worker) serve the memory "
+                          "from a child process, so the embedding model and Chroma's writes run beside the event "
+                          "loop instead of taking turns with it; false: in the runner's process.")
 
 
 class SolveConfig(BaseModel):

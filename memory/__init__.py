@@ -8,7 +8,8 @@ Chroma, found again by meaning when a later task needs a similar module.
 Scores are cosine similarities of the embedded texts (signature, docstring, description), clipped
 to [0, 1]. ``memory.min_score`` (default 0.5) is the least a search returns; ``memory.near_duplicate``
 (default 0.5) is where a module with an equal signature shape and code skeleton counts as the same module. Graphs and
-agents depend on the ``Memory`` protocol, never on this backend.
+agents depend on the ``Memory`` protocol, never on this backend. A batch run serves that protocol from
+a child process (``MemoryProcess``, ``memory.process``), so the model and Chroma work beside its event loop.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from memory._embed import (
     SentenceTransformerEmbedder,
     make_embedder,
 )
+from memory._process import MemoryProcess
 from memory._store import AddResult, MemoryStats, ModuleMemory
 
 
@@ -44,6 +46,7 @@ __all__ = [
     "BatchingEmbedder",
     "Embedder",
     "Memory",
+    "MemoryProcess",
     "MemoryStats",
     "ModuleMemory",
     "OpenAIEmbedder",

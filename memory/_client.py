@@ -15,6 +15,7 @@ from codestill.config import MemoryConfig
 from codestill.errors import MemoryStoreError
 
 LOCK_FILE = ".codestill-memory.lock"
+ORPHAN_WAIT_S = 60.0  # longest wait for a killed run's memory process to let go of the store
 EMBEDDING_KEY = "codestill.embedding"
 
 
@@ -85,26 +86,48 @@ def _settings() -> Any:
     return Settings(anonymized_telemetry=False)
 
 
-def _lock(path: Path) -> IO[bytes]:
+def _lock(path: Path, parent: int | None = None) -> IO[bytes]:
     # Chroma's embedded store keeps its index in the memory of one process; a second process writing
     # the same folder corrupts it. A shared memory is what a Chroma server (memory.url) is for.
     f = (path / LOCK_FILE).open("a+b")
-    try:
-        fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
-        f.close()
-        raise MemoryStoreError(
-            f"the module memory at {path} is in use by another process (or another open memory in this one); wait for it to finish, or share "
-            "one memory between processes through a Chroma server (`chroma run --path DIR`, then set "
-            "memory.url)") from None
+    deadline = time.monotonic() + ORPHAN_WAIT_S
+    while True:
+        try:
+            fcntl.flock(f.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            break
+        except OSError:
+            # A holder whose parent is gone is a batch run's memory process winding down after the run
+            # was killed (it writes its pending counts, then exits): wait for it rather than fail the
+            # run that resumes at once.
+            if _orphaned_holder(f) and time.monotonic() < deadline:
+                time.sleep(0.1)
+                continue
+            f.close()
+            raise MemoryStoreError(
+                f"the module memory at {path} is in use by another process (or another open memory in this one); "
+                "wait for it to finish, or share one memory between processes through a Chroma server "
+                "(`chroma run --path DIR`, then set memory.url)") from None
     f.seek(0)
     f.truncate()
-    f.write(str(os.getpid()).encode())
+    # ``parent``: whose death means this holder is winding down (a memory process's runner); it is
+    # passed in because a child whose runner died while it started would read its new parent here.
+    f.write(f"{os.getpid()} {parent if parent is not None else os.getppid()}".encode())
     f.flush()
     return f
 
 
-def _embedded(config: MemoryConfig, create: bool) -> tuple[Any, IO[bytes]]:
+def _orphaned_holder(f: IO[bytes]) -> bool:
+    """Whether the lock's holder (``pid ppid`` in the file) has lost the parent it had when it locked."""
+    try:
+        f.seek(0)
+        pid, ppid = (int(x) for x in f.read().split())
+        with open(f"/proc/{pid}/stat", encoding="ascii") as stat:
+            return int(stat.read().rsplit(")", 1)[1].split()[1]) != ppid
+    except (OSError, ValueError):
+        return False  # no pair in the file, or no /proc: assume a live holder
+
+
+def _embedded(config: MemoryConfig, create: bool, parent: int | None) -> tuple[Any, IO[bytes]]:
     import chromadb
 
     path = config.path
@@ -114,7 +137,7 @@ def _embedded(config: MemoryConfig, create: bool) -> tuple[Any, IO[bytes]]:
                 f"there is no module memory at {path}; it is made by the first verified module a run adds, "
                 "or by `codestill memory import FILE.jsonl`; check memory.path")
         path.mkdir(parents=True, exist_ok=True)
-    lock = _lock(path)
+    lock = _lock(path, parent)
     try:
         return chromadb.PersistentClient(path=str(path), settings=_settings()), lock
     except Exception as e:
@@ -141,13 +164,13 @@ def _server(url: str) -> Any:
     return client
 
 
-def open_store(config: MemoryConfig, embedding: str, create: bool = True) -> Opened:
+def open_store(config: MemoryConfig, embedding: str, create: bool = True, parent: int | None = None) -> Opened:
     """The configured collection, checked to have been built with ``embedding``."""
     lock = None
     if config.url:
         client, where = _server(config.url), config.url
     else:
-        client, lock = _embedded(config, create)
+        client, lock = _embedded(config, create, parent)
         where = str(config.path)
     try:
         names = [c if isinstance(c, str) else c.name for c in client.list_collections()]
