@@ -117,6 +117,11 @@ class MemoryProcess:
         self._closing = False
         self._reader: threading.Thread | None = None
 
+    @property
+    def pid(self) -> int | None:
+        """The child's process id while it runs (to watch its CPU or memory from outside)."""
+        return self._proc.pid if self._proc is not None else None
+
     def __enter__(self) -> MemoryProcess:
         self.start()
         return self
