@@ -128,6 +128,11 @@ class BatchingEmbedder:
             known.update(zip(missing, self._shared(missing), strict=True))
         return np.stack([known[t] for t in texts])
 
+    def forget(self) -> None:
+        """Drop the kept vectors (a benchmark timing the model calls wants every text embedded)."""
+        with self._lock:
+            self._cache.clear()
+
     def _embed_batch(self, texts: list[str]) -> list[np.ndarray]:
         unique = list(dict.fromkeys(texts))  # two callers may ask for the same text at once
         by_text = dict(zip(unique, self.inner.embed(unique), strict=True))

@@ -83,3 +83,7 @@ def test_recent_texts_are_not_embedded_again_and_the_cache_is_bounded() -> None:
     batching.embed(["a", "b"])
     assert inner.calls == [2, 1, 1, 1]
     assert np.allclose(batching.embed(["c"])[0], inner.embed(["c"])[0], atol=1e-5)
+    calls = len(inner.calls)
+    batching.forget()
+    batching.embed(["c"])
+    assert len(inner.calls) == calls + 1
