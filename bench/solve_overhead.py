@@ -13,18 +13,16 @@ Per task, three clocks:
 - LLM: the sum of its model calls' latencies (``Trajectory.usage.latency_s``, measured around each call);
 - sandbox: the sum of its sandbox runs (a timing wrapper around the ``Sandbox`` interface).
 
-The framework's time is measured as CPU time: ``overhead_share = framework CPU / sum(LLM)`` at 0.2 s,
-where framework CPU is all the CPU time the runner's processes spent from the first task's start to
-the last one's end: this process (every thread: the graph, the trace store's writer, the
-checkpointer, and the LLM client's and the sandbox client's own work too, which is not subtracted)
-and the memory's child process (the embedding model, Chroma). Not counted: the simulated teacher (a
-real one runs elsewhere) and the sandbox's containers (excluded by definition).
-
-The table also shows, per task, ``wall - LLM - sandbox`` over LLM ("waiting share"). It is not the
-framework's time: at concurrency 32 on one event loop a task's clock mostly runs while it waits for
-its turn as other tasks' code runs, so each second of loop time is counted once in every task that
-waits through it, up to 31 times. It measures contention for the 2 cores (this process, the memory
-process, the sim, Docker), which is why the CPU time is the measure.
+framework = wall - LLM - sandbox; ``overhead_share = sum(framework) / sum(LLM)`` at latency 0.2 s.
+Within a task (one plan) calls and runs are sequential, so the three do not overlap. At concurrency 32
+on one event loop most of a task's framework time is waiting for its turn while other tasks' code
+runs, so the same second of loop time is counted once in every task that waits through it: the
+measure shows contention for the 2 cores (this process, the memory process, the sim, Docker) as much
+as the framework's own work. The table therefore also shows the framework's CPU time: all the CPU
+time the runner's processes spent from the first task's start to the last one's end (this process,
+every thread: the graph, the trace store's writer, the checkpointer, and the LLM and sandbox
+clients' own work, not subtracted; and the memory's child process), over the same LLM time. Not
+counted there: the simulated teacher (a real one runs elsewhere) and the sandbox's containers.
 
 ``wrong_accepted`` counts accepted solutions that fail the hidden reference tests (MBPP+'s base and
 plus inputs, EvalPlus protocol), which no agent saw. The problems are the first 100 of MBPP+ whose MBPP
@@ -175,8 +173,8 @@ async def one_run(problems: list, latency: float, concurrency: int, tmp: Path, s
     wall = sum(walls.values())
     framework_cpu = cpu[1] - cpu[0]
     return {"latency": latency, "tasks_per_s": len(problems) / elapsed, "llm_s": llm, "sandbox_s": box,
-            "memory_s": mem, "cpu_s": framework_cpu, "share": framework_cpu / llm if llm else float("nan"),
-            "waiting_s": wall - llm - box, "waiting": (wall - llm - box) / llm if llm else float("nan"),
+            "memory_s": mem, "cpu_s": framework_cpu, "cpu_share": framework_cpu / llm if llm else float("nan"),
+            "framework_s": wall - llm - box, "share": (wall - llm - box) / llm if llm else float("nan"),
             "accepted": len(accepted), "wrong": sum(1 for r in judged.values() if r is not None and not r.passed)}
 
 
@@ -203,13 +201,13 @@ def main() -> None:
     prefer_passive_openmp()
     runs = asyncio.run(main_async(args))
     table = Table(title=f"solve graph: {args.n} tasks at concurrency {args.concurrency}")
-    for col in ("latency s", "tasks/s", "LLM s", "sandbox s", "framework CPU s", "framework CPU / LLM",
-                "wall-LLM-sandbox s (memory s)", "waiting share", "accepted", "wrong"):
+    for col in ("latency s", "tasks/s", "LLM s", "sandbox s", "framework s (of it memory s)", "framework / LLM",
+                "framework CPU s", "framework CPU / LLM", "accepted", "wrong"):
         table.add_column(col, justify="right")
     for r in runs:
         table.add_row(f"{r['latency']:.1f}", f"{r['tasks_per_s']:.2f}", f"{r['llm_s']:.1f}", f"{r['sandbox_s']:.1f}",
-                      f"{r['cpu_s']:.1f}", f"{r['share']:.3f}", f"{r['waiting_s']:.1f} ({r['memory_s']:.1f})",
-                      f"{r['waiting']:.3f}", str(r["accepted"]), str(r["wrong"]))
+                      f"{r['framework_s']:.1f} ({r['memory_s']:.1f})", f"{r['share']:.3f}", f"{r['cpu_s']:.1f}",
+                      f"{r['cpu_share']:.3f}", str(r["accepted"]), str(r["wrong"]))
     console.print(table)
     last = runs[-1]
     print(f"solve: tasks_per_s={last['tasks_per_s']:.2f} overhead_share={last['share']:.3f} "
