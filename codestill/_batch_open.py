@@ -5,7 +5,6 @@ each Ray worker, so a worker's run is the same as a local one."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
@@ -43,22 +42,9 @@ async def open_batch(settings: Settings, specs: Mapping[str, str], instruct_spec
         if settings.traces.enabled:
             tracer = SqliteTracer(run_dir / TRACES, redact=_secrets(settings))
             stack.callback(tracer.close)
-        if settings.memory.process:
-            # The child loads torch and the model while the sandbox pool starts its containers.
-            memory: Any = MemoryProcess(settings.memory, log=run_dir / MEMORY_LOG)
-            starting = asyncio.ensure_future(asyncio.to_thread(memory.start))
-
-            async def close_memory() -> None:
-                with contextlib.suppress(Exception):
-                    await starting  # its own failure is raised below, not here
-                memory.close()
-
-            stack.push_async_callback(close_memory)
-        else:
-            memory = stack.enter_context(ModuleMemory(settings.memory))
+        memory = stack.enter_context(MemoryProcess(settings.memory, log=run_dir / MEMORY_LOG)
+                                     if settings.memory.process else ModuleMemory(settings.memory))
         pool = await stack.enter_async_context(DockerSandbox(settings.sandbox))
-        if settings.memory.process:
-            await starting
         sandbox = MeteredSandbox(pool, capacity=settings.sandbox.pool_size)
         llm = settings.llm
         deps = SolveDeps(models={r: models[r] for r in specs}, sandbox=sandbox, memory=memory, config=settings.solve,

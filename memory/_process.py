@@ -36,7 +36,7 @@ from codestill.errors import CodestillError, MemoryStoreError
 from codestill.schemas import MemoryHit, Module, ModuleSpec
 from memory._store import AddResult
 
-_CALLS = frozenset({"search", "add", "mark_reused", "flush"})
+_CALLS = frozenset({"search", "add", "mark_reused"})
 _START_S = 300.0  # loading torch and the model on a busy 2-core machine can take a minute
 
 
@@ -242,10 +242,6 @@ class MemoryProcess:
 
     async def amark_reused(self, ids: Iterable[str]) -> None:
         await asyncio.wrap_future(self._call("mark_reused", list(ids)))
-
-    async def aflush(self) -> None:
-        """Write pending retrieval counts now."""
-        await asyncio.wrap_future(self._call("flush"))
 
 
 if __name__ == "__main__":

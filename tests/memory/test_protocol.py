@@ -91,7 +91,7 @@ def test_calls_after_the_child_died_raise_instead_of_hanging(tmp_path):
     memory = MemoryProcess(MemoryConfig(path=tmp_path / "memory"), log=tmp_path / "memory.log")
     with memory:
         assert asyncio.run(memory.aadd(module(CODES[1]))).status == "added"
-        os.kill(memory._proc.pid, signal.SIGKILL)  # a crash of the child, as the OOM killer would do it
+        os.kill(memory.pid, signal.SIGKILL)  # a crash of the child, as the OOM killer would do it
         with pytest.raises(MemoryStoreError, match=r"memory process died \(exit code -9\).*--resume"):
             asyncio.run(asyncio.wait_for(memory.asearch(SPEC, k=1), 30))
         with pytest.raises(MemoryStoreError, match=r"memory process died"):  # and every later call
@@ -109,7 +109,7 @@ from codestill.config import MemoryConfig
 from memory import MemoryProcess
 m = MemoryProcess(MemoryConfig(path=Path(sys.argv[1])))
 m.start()
-print(m._proc.pid, flush=True)
+print(m.pid, flush=True)
 sys.stdin.read()  # until killed
 '''
 
