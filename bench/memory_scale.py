@@ -7,7 +7,8 @@ g(f(...))``, documented by naming the two (``Apply textwrap.dedent to the argume
 to its result.``): a distinct module (its own code, skeleton and meaning), not a near duplicate, so
 the memory really holds that many records, each original function's name recurring in ~150 of them.
 
-Everything goes through the public ``ModuleMemory.add_many`` (embedding, duplicate checks, insert) in
+Everything goes through the public ``ModuleMemory.add_many`` (embedding, duplicate checks, the records'
+nearest-neighbour lists that the hubness discount reads, insert) in
 batches of ``--batch``. Measured twice, side by side: with only the stdlib functions, and at full size:
 
 - search latency: ``ModuleMemory.search(spec, k=3)`` (embedding the spec, the query, counting the
@@ -125,7 +126,8 @@ def main() -> None:
 
         # Distinct by name pair: ntpath.split and posixpath.split would make the same variant code.
         pairs: dict[tuple[str, str], tuple[int, int]] = {}
-        while len(pairs) < max(0, args.records - len(memory)):
+        wanted = max(0, args.records - len(memory))  # once: len() asks the store
+        while len(pairs) < wanted:
             i, j = rng.randrange(len(functions)), rng.randrange(len(functions))
             if functions[i].name != functions[j].name:
                 pairs.setdefault((functions[i].name, functions[j].name), (i, j))

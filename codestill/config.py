@@ -97,9 +97,13 @@ class MemoryConfig(BaseModel):
         "st:all-MiniLM-L6-v2", description="st:<sentence-transformers model id or dir> (all-MiniLM-L6-v2 is "
         "the bundled offline copy) or openai:<model>[@<base_url>] for an embeddings endpoint.")
     api_key: SecretStr | None = Field(None, description="Key for an openai: embeddings endpoint.")
-    min_score: float = Field(0.5, ge=0, le=1, description="Default least relevance a search returns.")
+    min_score: float = Field(0.5, ge=0, le=1, description="Default least score a search returns.")
     lexical_weight: float = Field(0.1, ge=0, le=1, description="Share of a hit's relevance that is word "
                                   "overlap with the query (the rest: embedding similarity); 0 = similarity only.")
+    hubness: float = Field(0.4, ge=0, le=1, description="Weight of the hubness discount (memory/_hubness.py): a "
+                           "hit's score loses this share of how much denser its record's neighbourhood is than "
+                           "the query's, so a helper in a crowd of look-alikes yields to one that stands apart; "
+                           "0 = relevance alone.")
     near_duplicate: float = Field(
         0.5, ge=0, le=1, description="Similarity at or above which a module with an equal signature shape "
         "and the same code skeleton (names erased) is a near duplicate of a stored one, and is merged into it.")
@@ -121,7 +125,8 @@ class SolveConfig(BaseModel):
     token_budget: int = Field(200_000, ge=1, description="Tokens (prompt + completion) one task may spend.")
     time_budget_s: float = Field(900.0, gt=0, description="Seconds of work one task may take (human pauses excluded).")
     memory_k: int = Field(1, ge=0, description="Modules retrieved per spec (AMR-Evol: top-1); 0 turns retrieval off.")
-    memory_min_score: float = Field(0.5, ge=0, le=1, description="Least similarity of a retrieved module.")
+    memory_min_score: float = Field(0.5, ge=0, le=1,
+                                    description="Least score (memory/README.md) of a retrieved module.")
     backward_plan: bool = Field(True, description="Write the backward plan of an accepted solution (plan task data).")
     models: dict[str, str] = Field(default_factory=dict, description="Per-role chat model specs (planner, "
                                    "decomposer, coder, tester, critic); a role not named uses llm.model.")

@@ -4,7 +4,7 @@ Dense embeddings blur a short text's meaning with its neighbours': at 100,000 re
 merely *name* a function ("Apply textwrap.dedent, then json.dumps") crowd out the function itself
 for a query that paraphrases what it does. The words a query shares with a record's text (its
 signature, docstring summary and description) separate the two, as hybrid dense + lexical retrieval
-does in search engines. So the memory asks Chroma for ``CANDIDATES`` nearest records and orders
+does in search engines. So the memory asks Chroma for ``CANDIDATES`` nearest records and scores
 them by ``(1 - w) * cosine + w * overlap``, where ``overlap`` is the share of the query's content
 words found in the record (``memory.lexical_weight`` is w; 0 gives plain cosine order).
 """
@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from functools import lru_cache
 
-CANDIDATES = 32  # nearest records re-ranked, at least
+CANDIDATES = 64  # nearest records re-ranked (here and by ``_hubness``), at least
 _WORD = re.compile(r"[A-Za-z][a-z]+|[A-Z]+(?![a-z])|\d+")
 # Words that say nothing about what a function does.
 _STOP = frozenset({

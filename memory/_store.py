@@ -27,6 +27,7 @@ import numpy as np
 
 from codestill.config import MemoryConfig
 from codestill.schemas import MemoryHit, Module, ModuleSpec, StoredModule
+from memory import _hubness
 from memory._client import open_store
 from memory._coalesce import Coalescer
 from memory._embed import BatchingEmbedder, Embedder, make_embedder
@@ -197,11 +198,16 @@ class ModuleMemory:
             return
         # 4. Insert, in batches Chroma accepts.
         step = max(1, min(int(self._opened.client.get_max_batch_size()), 4096))
+        lists, crowded = _hubness.neighbourhoods(self._col, np.stack([v for _, v in kept]))
         for s in range(0, len(kept), step):
             chunk = kept[s:s + step]
             self._col.add(ids=[it.id for it, _ in chunk], embeddings=np.stack([v for _, v in chunk]),
                           documents=[it.text for it, _ in chunk],
-                          metadatas=[to_metadata(it, self.writer) for it, _ in chunk])
+                          metadatas=[{**to_metadata(it, self.writer), _hubness.KEY: nbrs}
+                                     for (it, _), nbrs in zip(chunk, lists[s:s + step], strict=True)])
+        ids = list(crowded)
+        for s in range(0, len(ids), step):
+            self._col.update(ids=ids[s:s + step], metadatas=[{_hubness.KEY: crowded[i]} for i in ids[s:s + step]])
         survivors = self._reconcile(kept, deltas) if self._opened.shared else {it.id: it.id for it, _ in kept}
         for it, _ in kept:
             target = survivors[it.id]
@@ -365,21 +371,24 @@ class ModuleMemory:
             return []
         vec = self.embedder.embed([text])
         # Twice k at least: an alias found stands for its survivor, which may be among the hits already;
-        # CANDIDATES for the re-ranking by word overlap (``_rank``).
+        # CANDIDATES for the re-ranking by word overlap (``_rank``) and neighbourhood (``_hubness``).
         w = self.config.lexical_weight
-        want = max(2 * k, CANDIDATES) if w > 0 else 2 * k
+        want = max(2 * k, CANDIDATES) if w > 0 or self.config.hubness > 0 else 2 * k
         res = self._col.query(query_embeddings=vec, n_results=min(want, n),
                               include=["metadatas", "distances", "documents"])
-        # Chroma's cosine distance is 1 - cos.
-        ranked = sorted(((relevance(1.0 - float(dist), text, doc or "", w), id_, meta)
-                         for id_, meta, dist, doc in zip(res["ids"][0], res["metadatas"][0], res["distances"][0],
-                                                         res["documents"][0], strict=True)),
-                        key=lambda t: -t[0])
+        # Chroma's cosine distance is 1 - cos. The score: relevance (``_rank``) adjusted for crowded
+        # neighbourhoods (``_hubness``).
+        metas = [dict(m) for m in res["metadatas"][0]]
+        cosines = [1.0 - float(d) for d in res["distances"][0]]
+        scores = _hubness.adjusted([relevance(c, text, doc or "", w) for c, doc in zip(cosines, res["documents"][0],
+                                                                                       strict=True)],
+                                   cosines, [_hubness.density(m) for m in metas], (1 - w) * self.config.hubness)
+        ranked = sorted(zip(scores, res["ids"][0], metas, strict=True), key=lambda t: -t[0])
         found: dict[str, tuple[dict[str, Any], float]] = {}
         for score, id_, meta in ranked:
             if score < floor or len(found) == k:
                 break
-            root, root_meta = self._root(id_, dict(meta)) if alias_of(meta) else (id_, dict(meta))
+            root, root_meta = self._root(id_, meta) if alias_of(meta) else (id_, meta)
             found.setdefault(root, (root_meta, score))
         modules = self._stored([(id_, meta) for id_, (meta, _) in found.items()])
         return [MemoryHit(spec_name=label, module=m, score=score) for m, (_, score) in zip(modules, found.values(), strict=True)]
