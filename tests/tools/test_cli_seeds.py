@@ -7,6 +7,7 @@ import os
 import signal
 import subprocess
 import sys
+import sysconfig
 import time
 from pathlib import Path
 
@@ -83,28 +84,64 @@ def test_bad_input_ends_in_one_clear_message(tmp_path, args, message):
     assert not list(tmp_path.glob("seeds*"))
 
 
-def test_an_interrupted_run_resumes_where_it_stopped(tmp_path, stdlib_mined):
-    expected, report = stdlib_mined
-    argv = [CLI, "seeds", "mine", "--stdlib", "--out", "seeds.jsonl", "--batch", "20"]
-    state = tmp_path / "seeds.jsonl.partial.json"
-    first = subprocess.Popen(argv, cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+# The first four come before the gate: 5 candidates, so with --batch 2 two batches are checkpointed.
+STDLIB_PIECES = ("textwrap", "fnmatch", "colorsys", "calendar", "shlex", "bisect", "heapq")
+GATE = 'def gate(x):\n    """x, once the gate opened."""\n    return x\n'
+
+
+def copied_library(root: Path, *, gate_as_fifo: bool) -> Path:
+    """A library of real standard-library modules with a gate in the middle of the file order: a named
+    pipe blocks the miner's read (so a test can interrupt it at a known point) until it becomes a file."""
+    (root / "pkg").mkdir(parents=True)
+    (root / "LICENSE").write_text(MIT)
+    for i, name in enumerate(STDLIB_PIECES):
+        source = Path(sysconfig.get_path("stdlib")) / f"{name}.py"
+        (root / "pkg" / f"{'a' if i < 4 else 'z'}_{name}.py").write_text(source.read_text(encoding="utf-8"))
+    gate = root / "pkg" / "m_gate.py"
+    if gate_as_fifo:
+        os.mkfifo(gate)
+    else:
+        gate.write_text(GATE)
+    return root
+
+
+def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
+    whole = copied_library(tmp_path / "whole" / "mylib", gate_as_fifo=False)
+    reference = seeds_cli(str(whole), "--out", "seeds.jsonl", "--batch", "2", "--json", cwd=whole.parent)
+    assert reference.returncode == 0, reference.stderr
+    expected = list(read_jsonl(whole.parent / "seeds.jsonl", Seed))
+    report = json.loads(reference.stdout)
+    assert report["files"] == len(STDLIB_PIECES) + 1 and any(s.id == "mylib:pkg.m_gate.gate" for s in expected)
+
+    tree = copied_library(tmp_path / "run" / "mylib", gate_as_fifo=True)
+    argv = [CLI, "seeds", "mine", str(tree), "--out", "seeds.jsonl", "--batch", "2"]
+    state = tree.parent / "seeds.jsonl.partial.json"
+    first = subprocess.Popen(argv, cwd=tree.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     deadline = time.monotonic() + 120
     while not state.exists() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    first.send_signal(signal.SIGINT)  # after the first checkpoint, long before the last
+    # The miner cannot finish: it checkpointed the files before the gate and waits on the pipe.
+    assert first.poll() is None and state.exists()
+    first.send_signal(signal.SIGINT)
     _, err = first.communicate(timeout=120)
     assert first.returncode == 130 and "run the same command to go on" in err
-    assert state.exists() and not (tmp_path / "seeds.jsonl").exists()
+    assert state.exists() and not (tree.parent / "seeds.jsonl").exists()
     checkpoint = json.loads(state.read_text())
-    assert 0 < len(checkpoint["done"]) < report.files
+    assert 0 < len(checkpoint["done"]) < report["files"]
+    assert all(Path(done).name.startswith("a_") for done in checkpoint["done"])
 
-    resumed = subprocess.run([*argv, "--json"], cwd=tmp_path, capture_output=True, text=True, timeout=300, env=ENV)
+    (tree / "pkg" / "m_gate.py").unlink()
+    (tree / "pkg" / "m_gate.py").write_text(GATE)
+    resumed = subprocess.run([*argv, "--json"], cwd=tree.parent, capture_output=True, text=True, timeout=300,
+                             env=ENV)
     assert resumed.returncode == 0, resumed.stderr
-    assert f"resuming: {len(checkpoint['done'])} of {report.files} files done" in resumed.stderr
-    seeds = list(read_jsonl(tmp_path / "seeds.jsonl", Seed))
+    assert f"resuming: {len(checkpoint['done'])} of {report['files']} files done" in resumed.stderr
+    seeds = list(read_jsonl(tree.parent / "seeds.jsonl", Seed))
     assert [(s.id, s.code) for s in seeds] == [(s.id, s.code) for s in expected]
     stats = json.loads(resumed.stdout)
-    assert (stats["functions"], stats["removed"], stats["seeds"]) == (report.functions, report.removed, report.seeds)
-    removals = list(read_jsonl(tmp_path / "seeds.removed.jsonl", Removal))
-    assert sorted(r.model_dump_json() for r in removals) == sorted(r.model_dump_json() for r in report.removals)
-    assert not state.exists() and not (tmp_path / "seeds.jsonl.partial").exists()
+    assert (stats["functions"], stats["removed"], stats["seeds"]) == (report["functions"], report["removed"],
+                                                                        report["seeds"])
+    removals = list(read_jsonl(tree.parent / "seeds.removed.jsonl", Removal))
+    reference_removals = list(read_jsonl(whole.parent / "seeds.removed.jsonl", Removal))
+    assert sorted((r.id, r.filter) for r in removals) == sorted((r.id, r.filter) for r in reference_removals)
+    assert not state.exists() and not (tree.parent / "seeds.jsonl.partial").exists()
