@@ -1,7 +1,7 @@
 """An interactive session of the solve graph: the stores it needs, open for as long as the session runs.
 
 ``open_session`` builds a chat model per role, then opens the trace store (``SqliteTracer``), the module
-memory, the Docker sandbox pool, the checkpointer (``AsyncSqliteSaver`` on ``solve.checkpoints``) and the
+memory, the Docker sandbox pool, the checkpointer (``codestill.checkpoints`` on ``solve.checkpoints``) and the
 artefact store beside it (``SqliteArtefacts``), and compiles the graph over them. ``Session.advance``
 runs a thread until it pauses for a person (an ``interrupt`` in ``review_plans`` or ``confirm``) or
 ends; the caller answers with ``Command(resume=...)`` and advances again. Several tasks in a row
@@ -51,19 +51,6 @@ def task_id(instruction: str) -> str:
 def artefacts_path(checkpoints: Path) -> Path:
     """The artefact store of a checkpoint file: ``sessions.sqlite`` -> ``sessions.artefacts.sqlite``."""
     return checkpoints.with_name(checkpoints.stem + ".artefacts" + (checkpoints.suffix or ".sqlite"))
-
-
-def _serde() -> Any:
-    """The checkpoint serialiser, allowed to read back exactly the records the solve state holds."""
-    from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
-    from pydantic import BaseModel
-
-    import codestill.schemas
-    import graphs._state
-
-    allowed = [(m.__name__, name) for m in (codestill.schemas, graphs._state) for name, obj in vars(m).items()
-               if isinstance(obj, type) and issubclass(obj, BaseModel) and obj.__module__ == m.__name__]
-    return JsonPlusSerializer(allowed_msgpack_modules=allowed)
 
 
 def _secrets(settings: Settings) -> list[str]:
@@ -175,9 +162,7 @@ def build_models(settings: Settings, specs: Mapping[str, str], stack: AsyncExitS
 
 async def open_session(settings: Settings, specs: Mapping[str, str], *, interactive: bool) -> Session:
     """Open every store a session needs (closed by ``Session.aclose``, also when opening fails)."""
-    import aiosqlite
-    from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
-
+    from codestill.checkpoints import open_checkpointer
     from codestill.traces import SqliteTracer
     from graphs import SolveDeps, SqliteArtefacts, build_graph
     from memory import ModuleMemory
@@ -195,8 +180,7 @@ async def open_session(settings: Settings, specs: Mapping[str, str], *, interact
         memory = stack.enter_context(ModuleMemory(settings.memory))
         sandbox = await stack.enter_async_context(DockerSandbox(settings.sandbox))
         solve.checkpoints.parent.mkdir(parents=True, exist_ok=True)
-        conn = await stack.enter_async_context(aiosqlite.connect(solve.checkpoints))
-        checkpointer = AsyncSqliteSaver(conn, serde=_serde())
+        checkpointer = await stack.enter_async_context(open_checkpointer(solve.checkpoints))
         artefacts = SqliteArtefacts(artefacts_path(solve.checkpoints))
         stack.callback(artefacts.close)
         deps = SolveDeps(models=models, sandbox=sandbox, memory=memory, config=solve, artefacts=artefacts,
