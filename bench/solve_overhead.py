@@ -3,7 +3,8 @@ share of the time spent waiting on the model, with the simulated teacher at late
 
 Starts ``codestill sim`` (no planted bugs, no faults) and solves 100 MBPP problems at concurrency 32
 through ``graphs.solve`` with everything a batch run has: the SQLite trace store as a callback, a
-SQLite checkpointer (durability "exit", the batch mode), an embedded Chroma memory served from its
+SQLite checkpointer in the batch mode (durability "exit": one checkpoint per task, at its end, and
+none inside its branches; sessions keep them, see ``build_graph``), an embedded Chroma memory served from its
 own process (``MemoryProcess``, as ``codestill generate`` does), the Docker sandbox. The sim works
 out its tester's extra tests before the clock starts (``warm_tester``, kept in ``--sim-cache``): a real
 teacher does that on its own machine, not on the cores of the runner being measured.
@@ -48,10 +49,10 @@ from typing import Any
 
 import psutil
 from _progress import progress_bar
-from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from rich.console import Console
 from rich.table import Table
 
+from codestill.checkpoints import open_checkpointer
 from codestill.config import LLMConfig, MemoryConfig, SandboxConfig
 from codestill.data import load_mbpp
 from codestill.llm import aclose, make_chat_model
@@ -136,8 +137,8 @@ async def one_run(problems: list, latency: float, concurrency: int, tmp: Path, s
         model = make_chat_model(spec, LLMConfig(api_key="sk-bench", max_concurrency=64))
         tracer = SqliteTracer(tmp / f"traces-{latency}.sqlite", redact=["sk-bench"])
         try:
-            async with AsyncSqliteSaver.from_conn_string(str(tmp / f"checkpoints-{latency}.sqlite")) as saver:
-                graph = build_graph(saver)
+            async with open_checkpointer(tmp / f"checkpoints-{latency}.sqlite") as saver:
+                graph = build_graph(saver, branch_checkpoints=False)
                 deps = SolveDeps(models={r: model for r in AGENT_ROLES}, sandbox=timed, memory=memory,
                                  model_names={r: spec for r in AGENT_ROLES})
                 gate = asyncio.Semaphore(concurrency)

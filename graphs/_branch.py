@@ -221,7 +221,9 @@ def _ended(state: BranchState) -> str:
     return "finish" if state.get("done") is not None else "next"
 
 
-def build_branch() -> Any:
+def build_branch(checkpoints: bool = True) -> Any:
+    """``checkpoints=False``: the branch keeps no checkpoints of its own (a resumed task redoes a branch
+    that was cut short), for graphs whose parent checkpoints only at the end anyway."""
     g = StateGraph(BranchState, context_schema=SolveDeps, output_schema=BranchOutput)
     g.add_node("draft", draft)
     g.add_node("decompose", decompose)
@@ -238,4 +240,4 @@ def build_branch() -> Any:
     g.add_edge("test", "critique")
     g.add_conditional_edges("critique", route, {"finish": "finish", "code": "code", "test": "test"})
     g.add_edge("finish", END)
-    return g.compile()
+    return g.compile(checkpointer=None if checkpoints else False)

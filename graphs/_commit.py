@@ -11,6 +11,7 @@ a retrieved module reused unchanged is not added again; it gets its reuse counte
 from __future__ import annotations
 
 import ast
+import asyncio
 
 from agents.coder import reference_uses
 from codestill.schemas import ExecResult, Module, ModuleSpec, TestSuite, Verification
@@ -50,14 +51,12 @@ async def commit_modules(state: SolveState, deps: SolveDeps, trajectory_id: str)
     branch_hits = state.get("hits", [])
     uses = reference_uses(code, branch_hits)
     reused = sorted(i for i, use in uses.items() if use in ("reused", "adapted"))
-    if reused:
-        await memory.amark_reused(reused)
     unchanged = {normalized_hash(h.module.code) for h in branch_hits if uses.get(h.module.id) == "reused"}
     tests = TestSuite.model_validate_json(deps.artefacts.get(chosen.tests_key)) if chosen.tests_key else None
     result = ExecResult.model_validate_json(deps.artefacts.get(chosen.result_key)) if chosen.result_key else None
     verification = Verification(run_id=result.run_id if result else None, tests_passed=chosen.passed,
                                 tests_total=chosen.total)
-    added: list[str] = []
+    modules: list[Module] = []
     for name, source in standalone_modules(code).items():
         try:
             info = function_info(source, name)
@@ -66,10 +65,13 @@ async def commit_modules(state: SolveState, deps: SolveDeps, trajectory_id: str)
         except (SyntaxError, ValueError):
             continue
         spec = ModuleSpec(name=name, signature=info.signature, description=chosen.descriptions.get(name, ""))
-        module = Module(spec=spec, code=source, verified=chosen.passed == chosen.total > 0,
-                        task_id=state["task"].id, tests=tests, verification=verification,
-                        trajectory_id=trajectory_id)
-        result_add = await memory.aadd(module)
-        if result_add.id is not None:
-            added.append(result_add.id)
-    return reused, added
+        modules.append(Module(spec=spec, code=source, verified=chosen.passed == chosen.total > 0,
+                              task_id=state["task"].id, tests=tests, verification=verification,
+                              trajectory_id=trajectory_id))
+    # All at once: the memory groups concurrent adds into one write (and dedups within it, in this order).
+    adds = asyncio.gather(*(memory.aadd(m) for m in modules))
+    if reused:
+        _, results = await asyncio.gather(memory.amark_reused(reused), adds)
+    else:
+        results = await adds
+    return reused, [r.id for r in results if r.id is not None]

@@ -55,6 +55,10 @@ class BranchResult(_Small):
     elapsed_s: float = 0.0
 
 
+def _slower(a: float, b: float) -> float:
+    return max(a, b)
+
+
 class SolveState(TypedDict, total=False):
     task: Task
     plan_round: int  # 0, then +1 per replan
@@ -68,6 +72,7 @@ class SolveState(TypedDict, total=False):
     failures: Annotated[list[str], operator.add]  # agent replies that could not be read, with the stage
     usage: Annotated[Usage, operator.add]
     spent_s: Annotated[float, operator.add]  # work time (branches count once, by the slowest)
+    tail_s: Annotated[float, _slower]  # backward plan and memory commit run side by side: the slower counts
     chosen: BranchResult | None
     verdict: Literal["accepted", "rejected", "failed"]
     reason: str

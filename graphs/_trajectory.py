@@ -40,6 +40,6 @@ def build_trajectory(state: SolveState, deps: SolveDeps, trajectory_id: str) -> 
         verdict="accepted" if accepted else ("failed" if verdict == "failed" else "rejected"),
         reason=state.get("reason", "") or "no reason recorded",
         final_code=a.get(chosen.code_key) if accepted and chosen is not None and chosen.code_key else None,
-        usage=state.get("usage", Usage()), duration_s=state.get("spent_s", 0.0), model=deps.model_label(),
+        usage=state.get("usage", Usage()), duration_s=state.get("spent_s", 0.0) + state.get("tail_s", 0.0), model=deps.model_label(),
         failures=tuple(state.get("failures", [])), reused_modules=tuple(state.get("reused", [])),
         added_modules=tuple(state.get("added", [])))

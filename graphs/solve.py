@@ -3,7 +3,8 @@
     plan (N plans, CodePLAN sampling) -> [review: a person accepts / edits / regenerates] ->
     Send one branch per plan (graphs._branch: draft, decompose, retrieve, code, test, critique,
     repair loop) -> select (most tests passed; ties: fewest repairs, shortest code) ->
-    replan (bounded) | [confirm: a person may reject] -> backward plan -> commit (memory) -> finish
+    replan (bounded) | [confirm: a person may reject] -> backward plan and commit (memory), side by
+    side -> finish
 
 Dependencies come in through the runtime context (``SolveDeps``); nothing here imports a concrete
 chat model, sandbox or memory. ``build_graph(checkpointer)`` compiles it; ``graph`` is what
@@ -140,7 +141,7 @@ async def backward(state: SolveState, config: RunnableConfig, runtime: Runtime[S
     start = time.perf_counter()
     code = deps.artefacts.get(state["chosen"].code_key)
     reply = await planner.backward_plan(deps.model("planner"), code, **deps.call_options(config))
-    out: dict[str, Any] = {"usage": reply.usage, "spent_s": time.perf_counter() - start}
+    out: dict[str, Any] = {"usage": reply.usage, "tail_s": time.perf_counter() - start}
     if reply.value is None:
         out["failures"] = [f"planner (backward): {reply.error}"]
     else:
@@ -149,12 +150,13 @@ async def backward(state: SolveState, config: RunnableConfig, runtime: Runtime[S
 
 
 async def commit(state: SolveState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
-    """On accept only: verified new modules enter the memory; reused ones get their reuse counted."""
+    """On accept only: verified new modules enter the memory; reused ones get their reuse counted.
+    Runs beside ``backward``: neither needs the other, and the model call hides the memory's time."""
     if state.get("verdict") != "accepted" or runtime.context.memory is None:
         return {"reused": [], "added": []}
     start = time.perf_counter()
     reused, added = await commit_modules(state, runtime.context, _trajectory_id(config))
-    return {"reused": reused, "added": added, "spent_s": time.perf_counter() - start}
+    return {"reused": reused, "added": added, "tail_s": time.perf_counter() - start}
 
 
 def _trajectory_id(config: RunnableConfig) -> str:
@@ -166,11 +168,14 @@ def finish(state: SolveState, config: RunnableConfig, runtime: Runtime[SolveDeps
     return {"trajectory": build_trajectory(state, runtime.context, _trajectory_id(config))}
 
 
-def build_graph(checkpointer: Any = None) -> Any:
+def build_graph(checkpointer: Any = None, *, branch_checkpoints: bool = True) -> Any:
+    """The compiled solve graph. Sessions keep ``branch_checkpoints`` (a killed session goes on inside a
+    branch); a batch run that checkpoints once per task (durability "exit") turns them off, since a
+    branch's own checkpoints there cost two store round trips per task and resume nothing."""
     g = StateGraph(SolveState, context_schema=SolveDeps)
     g.add_node("plan", plan)
     g.add_node("review_plans", review_plans)
-    g.add_node("branch", build_branch())
+    g.add_node("branch", build_branch(branch_checkpoints))
     g.add_node("select", select)
     g.add_node("confirm", confirm)
     g.add_node("backward", backward)
@@ -182,8 +187,8 @@ def build_graph(checkpointer: Any = None) -> Any:
     g.add_edge("branch", "select")
     g.add_conditional_edges("select", after_select, ["plan", "confirm", "finish"])
     g.add_edge("confirm", "backward")
-    g.add_edge("backward", "commit")
-    g.add_edge("commit", "finish")
+    g.add_edge("confirm", "commit")
+    g.add_edge(["backward", "commit"], "finish")
     g.add_edge("finish", END)
     return g.compile(checkpointer=checkpointer, name="solve")
 

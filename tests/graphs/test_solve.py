@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,17 @@ def answers(coder: Any = GOOD, critic: Any = None, planner: Any = PLAN, tester: 
     return answer
 
 
-def run(tmp_path: Path, model: RoleModel, task: Task = TASK, embedder: Any = None, **solve: Any) -> Trajectory:
-    """Solve ``task`` with a fresh pool and the memory at ``tmp_path / "memory"`` (closed afterwards)."""
+def run(tmp_path: Path, model: RoleModel, task: Task = TASK, embedder: Any = None, memory: ModuleMemory | None = None,
+        **solve: Any) -> Trajectory:
+    """Solve ``task`` with a fresh pool and ``memory`` (default: the one at ``tmp_path / "memory"``); closed
+    afterwards."""
     async def go() -> Trajectory:
         async with DockerSandbox(SandboxConfig(pool_size=1)) as sandbox:
             deps = SolveDeps(models={r: model for r in AGENT_ROLES}, sandbox=sandbox, memory=memory,
                              config=SolveConfig(**solve), model_names={r: "scripted" for r in AGENT_ROLES})
             return await _solve(task, deps)
-    memory = ModuleMemory(MemoryConfig(path=tmp_path / "memory"), embedder=embedder)
+    if memory is None:  # not `or`: an empty memory is falsy
+        memory = ModuleMemory(MemoryConfig(path=tmp_path / "memory"), embedder=embedder)
     try:
         return asyncio.run(go())
     finally:
@@ -78,6 +82,26 @@ def test_accepted_first_time_enters_the_memory_with_a_backward_plan(tmp_path, em
     assert stored[0].task_id == TASK.id and stored[0].trajectory_id == t.id and t.added_modules == (stored[0].id,)
     assert stored[0].description == "Add two numbers and return the sum."
     assert [r for r, _ in model.seen].count("planner") == 2  # one forward plan, one backward
+
+
+def test_the_memory_commit_runs_while_the_backward_plan_is_written(tmp_path, embedder):
+    # The backward planner answers only once the accepted module is in the memory: run one after the
+    # other, the commit would start after this answer and the wait would time out.
+    memory = ModuleMemory(MemoryConfig(path=tmp_path / "memory"), embedder=embedder)
+    seen_in_memory: list[int] = []
+
+    def planner(text: str) -> Any:  # the scripted model answers on a worker thread: it may wait
+        if "verified solution" in text:
+            deadline = time.monotonic() + 30
+            while len(memory) == 0 and time.monotonic() < deadline:
+                time.sleep(0.01)
+            seen_in_memory.append(len(memory))
+        return PLAN
+
+    t = run(tmp_path, RoleModel(answer=answers(planner=planner)), memory=memory)
+    assert t.verdict == "accepted" and [p.kind for p in t.plans] == ["forward", "backward"]
+    assert seen_in_memory == [1] and len(t.added_modules) == 1
+    assert t.duration_s > 0
 
 
 def test_a_failing_attempt_is_repaired(tmp_path, embedder):
