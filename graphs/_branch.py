@@ -206,18 +206,18 @@ def _after(state: BranchState, deps: SolveDeps, verdict: Critique, ref: AttemptR
     return out
 
 
-def route(state: BranchState) -> str:
+async def route(state: BranchState) -> str:
     if state.get("done") is not None:
         return "finish"
     return "test" if state.get("test_feedback") else "code"
 
 
-def finish(state: BranchState) -> dict[str, Any]:
+async def finish(state: BranchState) -> dict[str, Any]:
     done = state.get("done") or _end(state, "rejected", "the branch ended without a verdict")["done"]
     return {"branches": [done]}
 
 
-def _ended(state: BranchState) -> str:
+async def _ended(state: BranchState) -> str:
     return "finish" if state.get("done") is not None else "next"
 
 

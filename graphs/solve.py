@@ -6,6 +6,9 @@
     replan (bounded) | [confirm: a person may reject] -> backward plan and commit (memory), side by
     side -> finish
 
+Every node and routing function is a coroutine function, the quick ones too: LangGraph runs a plain
+function on a worker thread, a hop that costs a busy batch loop milliseconds each time.
+
 Dependencies come in through the runtime context (``SolveDeps``); nothing here imports a concrete
 chat model, sandbox or memory. ``build_graph(checkpointer)`` compiles it; ``graph`` is what
 ``langgraph.json`` points LangGraph Studio at.
@@ -53,7 +56,7 @@ async def plan(state: SolveState, config: RunnableConfig, runtime: Runtime[Solve
             "plan_round": state.get("plan_round", -1) + (0 if again else 1)}
 
 
-def review_plans(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+async def review_plans(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
     """Interactive sessions only: a person accepts the plans, edits one, or asks for new ones."""
     if not runtime.context.interactive or not state.get("round_plans"):
         return {}
@@ -69,7 +72,7 @@ def review_plans(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, An
     return {}
 
 
-def fan_out(state: SolveState, runtime: Runtime[SolveDeps]) -> list[Send] | str:
+async def fan_out(state: SolveState, runtime: Runtime[SolveDeps]) -> list[Send] | str:
     if not state.get("round_plans"):
         # No plan this round: regenerate after a person asked for it, or give up after a planner failure.
         return "plan" if state.get("regenerate") else "select"
@@ -86,7 +89,7 @@ def _rank(b: BranchResult) -> tuple[int, int, int, int]:
     return (b.outcome == "accepted", b.passed, -b.repairs, -b.code_len)
 
 
-def select(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+async def select(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
     """Test-based plan selection (CodePLAN) and keep-what-passes (SelfCodeAlign)."""
     deps = runtime.context
     this_round = [b for b in state.get("branches", []) if b.plan_round == state.get("plan_round", 0)]
@@ -113,13 +116,13 @@ def select(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
     return {"chosen": best, "verdict": "rejected", "reason": best.reason, "spent_s": spent}
 
 
-def after_select(state: SolveState) -> str:
+async def after_select(state: SolveState) -> str:
     if state.get("verdict") == "failed" and state.get("reason") == "replan":
         return "plan"
     return "confirm" if state.get("verdict") == "accepted" else "finish"
 
 
-def confirm(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+async def confirm(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
     """Interactive sessions only: a person sees the accepted code and may still reject it."""
     if not runtime.context.interactive:
         return {}
@@ -164,7 +167,7 @@ def _trajectory_id(config: RunnableConfig) -> str:
     return f"t-{thread}" if thread else f"t-{uuid.uuid4().hex[:16]}"
 
 
-def finish(state: SolveState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+async def finish(state: SolveState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
     return {"trajectory": build_trajectory(state, runtime.context, _trajectory_id(config))}
 
 
