@@ -116,7 +116,10 @@ def test_an_interrupted_run_resumes_where_it_stopped(tmp_path):
     tree = copied_library(tmp_path / "run" / "mylib", gate_as_fifo=True)
     argv = [CLI, "seeds", "mine", str(tree), "--out", "seeds.jsonl", "--batch", "2"]
     state = tree.parent / "seeds.jsonl.partial.json"
-    first = subprocess.Popen(argv, cwd=tree.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
+    # Ctrl-C's default action in the child: a test run started in the background by a shell without job
+    # control inherits SIGINT ignored, and Python then installs no KeyboardInterrupt handler.
+    first = subprocess.Popen(argv, cwd=tree.parent, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV,
+                             preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.monotonic() + 120
     while not state.exists() and first.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
