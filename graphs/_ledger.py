@@ -89,7 +89,7 @@ class Ledger:
             # NORMAL in WAL mode: a commit survives the process dying; only a power cut may lose the last
             # ones, and then the file check below sends those inputs round again.
             self._db.execute("PRAGMA synchronous=NORMAL")
-            self._db.executescript(_DDL)
+            self._db.executescript(f"BEGIN;\n{_DDL}\nCOMMIT;")  # all tables at once, for readers polling
         except (OSError, sqlite3.Error) as e:
             raise LedgerError(f"cannot open the run's ledger {self.path} ({e}); check that the run directory "
                               "is writable and was written by codestill") from None
@@ -184,6 +184,9 @@ def read_entries(run_dir: Path, since: int = 0) -> list[Entry]:
     try:
         db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, timeout=30.0)
         try:
+            # A file without any table yet is a ledger its batch is creating this instant: nothing done.
+            if db.execute("SELECT count(*) FROM sqlite_master").fetchone()[0] == 0:
+                return []
             rows = db.execute("SELECT input_id, outcome, start, end, records, detail, finished FROM items "
                               "WHERE start >= ? ORDER BY start", (since,)).fetchall()
         finally:

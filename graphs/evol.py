@@ -6,6 +6,7 @@
 
 An evolution that fails any of them is eliminated with its reason (``agents.evolver.ELIMINATIONS``).
 ``run_rounds`` (``graphs._rounds``) evolves each round's survivors again, keeping every round.
+Nodes and routing functions are coroutine functions (see ``graphs.solve``: no worker-thread hop).
 """
 
 from __future__ import annotations
@@ -49,7 +50,7 @@ async def evolve(state: EvolState, config: RunnableConfig, runtime: Runtime[Inst
     return {"heuristic": heuristic, "text": reply.value.instruction.strip(), "reason": None, "usage": reply.usage}
 
 
-def screen(state: EvolState, runtime: Runtime[InstructDeps]) -> dict[str, Any]:
+async def screen(state: EvolState, runtime: Runtime[InstructDeps]) -> dict[str, Any]:
     reason = evolver.screen(state["task"].instruction, state["text"],
                             min_changed_words=runtime.context.evol.min_changed_words)
     return {"reason": reason}
@@ -65,11 +66,11 @@ async def judge(state: EvolState, config: RunnableConfig, runtime: Runtime[Instr
     return {"reason": None if reply.value.solvable else "lost_task", "why": reply.value.reason, "usage": usage}
 
 
-def _after_evolve(state: EvolState) -> str:
+async def _after_evolve(state: EvolState) -> str:
     return END if state.get("reason") else "screen"
 
 
-def _after_screen(state: EvolState, runtime: Runtime[InstructDeps]) -> str:
+async def _after_screen(state: EvolState, runtime: Runtime[InstructDeps]) -> str:
     return END if state.get("reason") or not runtime.context.evol.judge else "judge"
 
 

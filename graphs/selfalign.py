@@ -82,7 +82,7 @@ async def write(state: SelfAlignState, config: RunnableConfig, runtime: Runtime[
     return {"tasks": tasks, "errors": errors, "usage": usage}
 
 
-def _after_concepts(state: SelfAlignState) -> str:
+async def _after_concepts(state: SelfAlignState) -> str:
     return "write" if state.get("concepts") else END
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sqlite3
+
 import pytest
 
 from codestill.schemas import Task, Trajectory
@@ -85,3 +87,20 @@ def test_a_foreign_file_is_refused_with_the_fix(tmp_path):
     (tmp_path / "ledger.sqlite").write_text("not a database at all, just text " * 10)
     with pytest.raises(LedgerError, match="cannot open the run's ledger"):
         Ledger(tmp_path)
+
+
+def test_a_ledger_being_created_reads_as_empty_and_a_foreign_database_is_refused(tmp_path):
+    # A poller can open the file between its creation and its first table (a `generate` starting up).
+    (tmp_path / "ledger.sqlite").write_bytes(b"")
+    assert read_entries(tmp_path) == []
+    with Ledger(tmp_path):  # opening an empty file makes it a ledger with nothing done yet
+        pass
+    assert read_entries(tmp_path) == []
+    other = tmp_path / "other"
+    other.mkdir()
+    db = sqlite3.connect(other / "ledger.sqlite")
+    db.execute("CREATE TABLE notes (x TEXT)")
+    db.commit()
+    db.close()
+    with pytest.raises(LedgerError, match="is it a codestill run directory"):
+        read_entries(other)
