@@ -5,7 +5,8 @@ Starts ``codestill sim`` (no planted bugs, no faults) and solves 100 MBPP proble
 through ``graphs.solve`` with everything a batch run has: the SQLite trace store as a callback, a
 SQLite checkpointer in the batch mode (durability "exit": one checkpoint per task, at its end, and
 none inside its branches; sessions keep them, see ``build_graph``), an embedded Chroma memory served from its
-own process (``MemoryProcess``, as ``codestill generate`` does), the Docker sandbox. The sim works
+own process (``MemoryProcess``, as ``codestill generate`` does), the Docker sandbox, and the start-up
+heap frozen out of the garbage collector's full passes (``codestill.runtime.settle_heap``, as there). The sim works
 out its tester's extra tests before the clock starts (``warm_tester``, kept in ``--sim-cache``): a real
 teacher does that on its own machine, not on the cores of the runner being measured.
 Per task, three clocks:
@@ -58,7 +59,7 @@ from codestill.checkpoints import open_checkpointer
 from codestill.config import LLMConfig, MemoryConfig, SandboxConfig
 from codestill.data import load_mbpp
 from codestill.llm import aclose, make_chat_model
-from codestill.runtime import prefer_passive_openmp
+from codestill.runtime import prefer_passive_openmp, settle_heap
 from codestill.schemas import ExecResult, Limits, MemoryHit, Module, ModuleSpec, TestSuite, Trajectory
 from codestill.sim import SimConfig, serve_subprocess, warm_tester
 from codestill.traces import SqliteTracer
@@ -162,6 +163,7 @@ async def one_run(problems: list, latency: float, concurrency: int, tmp: Path, s
                             out.append(t)
                             bar.advance(task)
 
+                    settle_heap()  # as codestill generate does once its batch is open
                     cpu.append(_cpu_s(ours))
                     start = time.perf_counter()
                     await asyncio.gather(*(go(p) for p in problems))

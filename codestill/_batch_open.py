@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from codestill.config import Settings
+from codestill.runtime import settle_heap
 
 TRACES = "traces.sqlite"
 MEMORY_LOG = "memory.log"  # what the memory's child process printed: warnings, or why it died
@@ -74,6 +75,7 @@ async def run_local(settings: Settings, specs: Mapping[str, str], instruct_spec:
                               pipeline=pipeline) as opened:
             if display is not None:
                 display.sandbox = opened.sandbox
+            settle_heap()  # everything is open: from here on a full collection would stall every task
             outcome = await run_batch(items, pipeline, opened.graphs, ledger, concurrency=concurrency, stop=stop,
                                       on_start=display.start if display else None,
                                       on_done=display.done if display else None)

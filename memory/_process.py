@@ -33,6 +33,7 @@ from typing import Any
 
 from codestill.config import MemoryConfig
 from codestill.errors import CodestillError, MemoryStoreError
+from codestill.runtime import settle_heap
 from codestill.schemas import MemoryHit, Module, ModuleSpec
 from memory._store import AddResult
 
@@ -61,6 +62,10 @@ def _serve(conn: Connection) -> None:
         except CodestillError as e:
             conn.send(("failed", e))
             return
+        # torch, transformers and Chroma are loaded: a full collection over their objects takes about
+        # 200 ms here, and in a long batch one comes whenever the heap has grown by a quarter, holding
+        # every search in flight (see ``settle_heap``).
+        settle_heap()
         try:
             conn.send(("ready", memory.where))
         except OSError:

@@ -92,3 +92,19 @@ def _cmp(ops, *operands):
     fns = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le, ">": operator.gt,
            ">=": operator.ge, "in": lambda a, b: a in b, "not in": lambda a, b: a not in b}
     return all(fns[op](a, b) for op, a, b in zip(ops, operands, operands[1:], strict=False))
+
+
+def test_suites_find_a_decorated_check_and_ignore_one_in_a_string(humaneval):
+    """Only a top-level ``def check`` makes the suite HumanEval-style: decorated counts, quoted does not."""
+    decorated = TestsAnswer(tests="import functools\n\n@functools.lru_cache(None)\ndef check(candidate):\n"
+                                  "    assert candidate([1.0, 1.05], 0.1) == True\n", entry_point="has_close_elements")
+    visible, _ = suites(humaneval, decorated)
+    tests = [u.code for u in split_asserts(visible.code, visible.entry_point) if u.is_test]
+    assert tests.count("check(has_close_elements)") == 2
+    quoted = TestsAnswer(tests='NOTE = """\ndef check(candidate):\n"""\nassert has_close_elements([1.0], 0.5) == False\n',
+                         entry_point="has_close_elements")
+    visible, _ = suites(humaneval, quoted)
+    names = [u.name for u in split_asserts(visible.code, visible.entry_point) if u.is_test]
+    # a check taken for real would be called right after the written assert, and once more at the end
+    assert names[0] == "assert has_close_elements([1.0], 0.5) == False"
+    assert names.count("check(has_close_elements)") == 1
