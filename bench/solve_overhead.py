@@ -143,7 +143,7 @@ async def one_run(problems: list, latency: float, concurrency: int, tmp: Path, s
         tracer = SqliteTracer(tmp / f"traces-{latency}.sqlite", redact=["sk-bench"])
         try:
             async with open_checkpointer(tmp / f"checkpoints-{latency}.sqlite") as saver:
-                graph = build_graph(saver, branch_checkpoints=False)
+                graph = build_graph(saver, branch_checkpoints=False, reviews=False)
                 deps = SolveDeps(models={r: model for r in AGENT_ROLES}, sandbox=timed, memory=memory,
                                  model_names={r: spec for r in AGENT_ROLES})
                 gate = asyncio.Semaphore(concurrency)

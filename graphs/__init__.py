@@ -29,7 +29,7 @@ async def solve(task: Task, deps: SolveDeps, *, graph: Any = None, thread_id: st
 
     ``durability`` matters only with a checkpointing ``graph``: "exit" writes one checkpoint at the end
     (batch runs, whose resume point is their ledger), "async"/"sync" one per step (sessions)."""
-    graph = graph or build_graph()
+    graph = graph or build_graph(reviews=False)
     config: dict[str, Any] = {"configurable": {"thread_id": thread_id or uuid.uuid4().hex},
                               "recursion_limit": recursion_limit(deps), "callbacks": callbacks or [],
                               "run_name": "solve", "metadata": {"task_id": task.id}}

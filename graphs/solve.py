@@ -6,6 +6,9 @@
     replan (bounded) | [confirm: a person may reject] -> backward plan and commit (memory), side by
     side -> finish
 
+The bracketed steps are the session graph's (``build_graph(reviews=True)``, the default and what
+Studio shows); batch runs compile the graph without them.
+
 Every node and routing function is a coroutine function, the quick ones too: LangGraph runs a plain
 function on a worker thread, a hop that costs a busy batch loop milliseconds each time.
 
@@ -122,6 +125,12 @@ async def after_select(state: SolveState) -> str:
     return "confirm" if state.get("verdict") == "accepted" else "finish"
 
 
+async def after_select_unreviewed(state: SolveState) -> str | list[str]:
+    """``after_select`` in a graph without ``confirm``: an accepted task goes on to both tail nodes."""
+    route = await after_select(state)
+    return ["backward", "commit"] if route == "confirm" else route
+
+
 async def confirm(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
     """Interactive sessions only: a person sees the accepted code and may still reject it."""
     if not runtime.context.interactive:
@@ -171,26 +180,36 @@ async def finish(state: SolveState, config: RunnableConfig, runtime: Runtime[Sol
     return {"trajectory": build_trajectory(state, runtime.context, _trajectory_id(config))}
 
 
-def build_graph(checkpointer: Any = None, *, branch_checkpoints: bool = True) -> Any:
+def build_graph(checkpointer: Any = None, *, branch_checkpoints: bool = True, reviews: bool = True) -> Any:
     """The compiled solve graph. Sessions keep ``branch_checkpoints`` (a killed session goes on inside a
     branch); a batch run that checkpoints once per task (durability "exit") turns them off, since a
-    branch's own checkpoints there cost two store round trips per task and resume nothing."""
+    branch's own checkpoints there cost two store round trips per task and resume nothing.
+
+    ``reviews`` keeps the two places where an interactive session pauses for a person (``review_plans``
+    after planning, ``confirm`` before accepting). Without a person they do nothing, yet each is a step
+    of the graph, which a batch of tasks in flight on one event loop pays for (about 15 ms per task on
+    the 2-core machine at concurrency 32): batch runs (``solve``, ``codestill generate``) leave them out.
+    """
     g = StateGraph(SolveState, context_schema=SolveDeps)
     g.add_node("plan", plan)
-    g.add_node("review_plans", review_plans)
     g.add_node("branch", build_branch(branch_checkpoints))
     g.add_node("select", select)
-    g.add_node("confirm", confirm)
     g.add_node("backward", backward)
     g.add_node("commit", commit)
     g.add_node("finish", finish)
     g.add_edge(START, "plan")
-    g.add_edge("plan", "review_plans")
-    g.add_conditional_edges("review_plans", fan_out, ["branch", "plan", "select"])
     g.add_edge("branch", "select")
-    g.add_conditional_edges("select", after_select, ["plan", "confirm", "finish"])
-    g.add_edge("confirm", "backward")
-    g.add_edge("confirm", "commit")
+    if reviews:
+        g.add_node("review_plans", review_plans)
+        g.add_node("confirm", confirm)
+        g.add_edge("plan", "review_plans")
+        g.add_conditional_edges("review_plans", fan_out, ["branch", "plan", "select"])
+        g.add_conditional_edges("select", after_select, ["plan", "confirm", "finish"])
+        g.add_edge("confirm", "backward")
+        g.add_edge("confirm", "commit")
+    else:
+        g.add_conditional_edges("plan", fan_out, ["branch", "plan", "select"])
+        g.add_conditional_edges("select", after_select_unreviewed, ["plan", "backward", "commit", "finish"])
     g.add_edge(["backward", "commit"], "finish")
     g.add_edge("finish", END)
     return g.compile(checkpointer=checkpointer, name="solve")

@@ -11,7 +11,7 @@ import pytest
 
 from codestill.config import MemoryConfig, SandboxConfig, SolveConfig
 from codestill.schemas import Task, TestSuite, Trajectory
-from graphs import AGENT_ROLES, SolveDeps, solve
+from graphs import AGENT_ROLES, SolveDeps, build_graph, solve
 from memory import ModuleMemory
 from tests.graphs.conftest import RoleModel
 from tools.sandbox import DockerSandbox
@@ -48,14 +48,14 @@ def answers(coder: Any = GOOD, critic: Any = None, planner: Any = PLAN, tester: 
 
 
 def run(tmp_path: Path, model: RoleModel, task: Task = TASK, embedder: Any = None, memory: ModuleMemory | None = None,
-        **solve: Any) -> Trajectory:
+        graph: Any = None, **solve: Any) -> Trajectory:
     """Solve ``task`` with a fresh pool and ``memory`` (default: the one at ``tmp_path / "memory"``); closed
     afterwards."""
     async def go() -> Trajectory:
         async with DockerSandbox(SandboxConfig(pool_size=1)) as sandbox:
             deps = SolveDeps(models={r: model for r in AGENT_ROLES}, sandbox=sandbox, memory=memory,
                              config=SolveConfig(**solve), model_names={r: "scripted" for r in AGENT_ROLES})
-            return await _solve(task, deps)
+            return await _solve(task, deps, graph=graph)
     if memory is None:  # not `or`: an empty memory is falsy
         memory = ModuleMemory(MemoryConfig(path=tmp_path / "memory"), embedder=embedder)
     try:
@@ -67,9 +67,15 @@ def run(tmp_path: Path, model: RoleModel, task: Task = TASK, embedder: Any = Non
 _solve = solve
 
 
-def test_accepted_first_time_enters_the_memory_with_a_backward_plan(tmp_path, embedder):
+def test_batch_runs_leave_out_the_steps_that_wait_for_a_person():
+    assert {"review_plans", "confirm"} <= set(build_graph().get_graph().nodes)
+    assert not {"review_plans", "confirm"} & set(build_graph(reviews=False).get_graph().nodes)
+
+
+@pytest.mark.parametrize("reviews", [False, True], ids=["batch graph", "session graph"])
+def test_accepted_first_time_enters_the_memory_with_a_backward_plan(tmp_path, embedder, reviews):
     model = RoleModel(answer=answers())
-    t = run(tmp_path, model, embedder=embedder)
+    t = run(tmp_path, model, embedder=embedder, graph=build_graph(reviews=reviews))
     assert t.verdict == "accepted" and t.final_code == GOOD
     assert [p.kind for p in t.plans] == ["forward", "backward"]
     assert [a.critique.verdict for a in t.attempts] == ["accept"]
