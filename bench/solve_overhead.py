@@ -2,7 +2,8 @@
 share of the time spent waiting on the model, with the simulated teacher at latency 0 and 0.2 s.
 
 Starts ``codestill sim`` (no planted bugs, no faults) and solves 100 MBPP problems at concurrency 32
-through ``graphs.solve`` with everything a batch run has: the SQLite trace store as a callback, a
+through ``graphs.solve`` with everything a batch run has: the batch graph (``build_graph(reviews=False)``:
+no steps that wait for a person), the SQLite trace store as a callback, a
 SQLite checkpointer in the batch mode (durability "exit": one checkpoint per task, at its end, and
 none inside its branches; sessions keep them, see ``build_graph``), an embedded Chroma memory served from its
 own process (``MemoryProcess``, as ``codestill generate`` does), the Docker sandbox, and the start-up
@@ -88,7 +89,6 @@ class TimedSandbox:
         finally:
             owner = _owner.get()
             self.seconds[owner] = self.seconds.get(owner, 0.0) + time.perf_counter() - start
-
 
 
 @dataclass
