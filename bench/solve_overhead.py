@@ -29,11 +29,18 @@ every thread: the graph, the trace store's writer, the checkpointer, and the LLM
 clients' own work, not subtracted; and the memory's child process), over the same LLM time. Not
 counted there: the simulated teacher (a real one runs elsewhere) and the sandbox's containers.
 
+A third run, at 0.2 s and a lower concurrency (``--low-concurrency``, 8), comes before the headline
+one: the same tasks with less of the loop's waiting, which tells the framework's own cost apart
+from contention. The table also shows the slowest task's wall time: one task that times out in the
+sandbox through every repair holds ``tasks/s`` down on its own (on a slow machine, MBPP 123's reference
+solution needs more than the sandbox's 4 s of CPU for the sim tester's tests).
+
 ``wrong_accepted`` counts accepted solutions that fail the hidden reference tests (MBPP+'s base and
 plus inputs, EvalPlus protocol), which no agent saw. The problems are the first 100 of MBPP+ whose MBPP
 reference solution passes MBPP+ (the sim answers with it; 16 % of MBPP's references do not).
 
-    .venv/bin/python bench/solve_overhead.py [--n 100] [--concurrency 32] [--truth-cache DIR] [--sim-cache DIR]
+    .venv/bin/python bench/solve_overhead.py [--n 100] [--concurrency 32] [--low-concurrency 8]
+                                             [--truth-cache DIR] [--sim-cache DIR]
 
 Target on the 2-core machine: overhead_share <= 0.05 at 0.2 s latency, wrong_accepted = 0. Last line:
 
@@ -135,14 +142,15 @@ async def pick_problems(n: int, sandbox: Sandbox, cache: Path) -> list:
 async def one_run(problems: list, latency: float, concurrency: int, tmp: Path, sandbox: Sandbox,
                   cache: Path, sim_cache: Path) -> dict:
     timed = TimedSandbox(sandbox)
+    name = f"{latency}-{concurrency}"
     with serve_subprocess(SimConfig(seed=1, latency_s=latency, cache_dir=str(sim_cache))) as url, \
-            MemoryProcess(MemoryConfig(path=tmp / f"memory-{latency}")) as store:
+            MemoryProcess(MemoryConfig(path=tmp / f"memory-{name}")) as store:
         memory = TimedMemory(store)
         spec = f"openai:codestill-sim@{url}"
         model = make_chat_model(spec, LLMConfig(api_key="sk-bench", max_concurrency=64))
-        tracer = SqliteTracer(tmp / f"traces-{latency}.sqlite", redact=["sk-bench"])
+        tracer = SqliteTracer(tmp / f"traces-{name}.sqlite", redact=["sk-bench"])
         try:
-            async with open_checkpointer(tmp / f"checkpoints-{latency}.sqlite") as saver:
+            async with open_checkpointer(tmp / f"checkpoints-{name}.sqlite") as saver:
                 graph = build_graph(saver, branch_checkpoints=False, reviews=False)
                 deps = SolveDeps(models={r: model for r in AGENT_ROLES}, sandbox=timed, memory=memory,
                                  model_names={r: spec for r in AGENT_ROLES})
@@ -152,7 +160,7 @@ async def one_run(problems: list, latency: float, concurrency: int, tmp: Path, s
                 walls: dict[str, float] = {}
                 out: list[Trajectory] = []
                 with progress_bar(console, "tasks") as bar:
-                    task = bar.add_task(f"latency {latency} s", total=len(problems))
+                    task = bar.add_task(f"latency {latency} s, concurrency {concurrency}", total=len(problems))
 
                     async def go(p) -> None:
                         async with gate:
@@ -180,7 +188,8 @@ async def one_run(problems: list, latency: float, concurrency: int, tmp: Path, s
     commit = sum(memory.commit_s.get(t.task.id, 0.0) for t in out)
     wall = sum(walls.values())
     framework_cpu = cpu[1] - cpu[0]
-    return {"latency": latency, "tasks_per_s": len(problems) / elapsed, "llm_s": llm, "sandbox_s": box,
+    return {"latency": latency, "concurrency": concurrency, "slowest_s": max(walls.values(), default=0.0),
+            "tasks_per_s": len(problems) / elapsed, "llm_s": llm, "sandbox_s": box,
             "memory_s": mem, "commit_s": commit, "cpu_s": framework_cpu, "cpu_share": framework_cpu / llm if llm else float("nan"),
             "framework_s": wall - llm - box, "share": (wall - llm - box) / llm if llm else float("nan"),
             "accepted": len(accepted), "wrong": sum(1 for r in judged.values() if r is not None and not r.passed)}
@@ -194,8 +203,11 @@ async def main_async(args: argparse.Namespace) -> list[dict]:
                           f"its tester's tests for them (kept in {args.sim_cache})")
             await asyncio.to_thread(warm_tester, SimConfig(seed=1, cache_dir=str(args.sim_cache)),
                                     [p.id for p in problems])
-            return [await one_run(problems, latency, args.concurrency, Path(d), sandbox, args.truth_cache,
-                                  args.sim_cache) for latency in (0.0, args.latency)]
+            # The headline run (latency, concurrency) last; before it the same latency at a lower
+            # concurrency, which shows the framework's own cost apart from the waiting a full loop adds.
+            plan = [(0.0, args.concurrency), (args.latency, args.low_concurrency), (args.latency, args.concurrency)]
+            return [await one_run(problems, latency, concurrency, Path(d), sandbox, args.truth_cache, args.sim_cache)
+                    for latency, concurrency in plan if concurrency > 0]
 
 
 def main() -> None:
@@ -203,21 +215,23 @@ def main() -> None:
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--latency", type=float, default=0.2)
+    ap.add_argument("--low-concurrency", type=int, default=8,
+                    help="also run the latency at this concurrency, before the headline run (0: skip)")
     ap.add_argument("--truth-cache", type=Path, default=Path(".codestill/bench-truth"))
     ap.add_argument("--sim-cache", type=Path, default=Path(".codestill/bench-sim-cache"))
     args = ap.parse_args()
     prefer_passive_openmp()
     runs = asyncio.run(main_async(args))
-    table = Table(title=f"solve graph: {args.n} tasks at concurrency {args.concurrency}")
-    for col in ("latency s", "tasks/s", "LLM s", "sandbox s", "framework s (of it retrieval s)", "framework / LLM",
-                "memory commit s (beside backward)",
-                "framework CPU s", "framework CPU / LLM", "accepted", "wrong"):
+    table = Table(title=f"solve graph: {args.n} tasks")
+    for col in ("latency s", "in flight", "tasks/s", "slowest task s", "LLM s", "sandbox s", "framework s",
+                "of it retrieval s", "framework / LLM", "memory commit s (beside backward)", "framework CPU s",
+                "framework CPU / LLM", "accepted", "wrong"):
         table.add_column(col, justify="right")
     for r in runs:
-        table.add_row(f"{r['latency']:.1f}", f"{r['tasks_per_s']:.2f}", f"{r['llm_s']:.1f}", f"{r['sandbox_s']:.1f}",
-                      f"{r['framework_s']:.1f} ({r['memory_s']:.1f})", f"{r['share']:.3f}", f"{r['commit_s']:.1f}",
-                      f"{r['cpu_s']:.1f}",
-                      f"{r['cpu_share']:.3f}", str(r["accepted"]), str(r["wrong"]))
+        table.add_row(f"{r['latency']:.1f}", str(r["concurrency"]), f"{r['tasks_per_s']:.2f}", f"{r['slowest_s']:.1f}",
+                      f"{r['llm_s']:.1f}", f"{r['sandbox_s']:.1f}", f"{r['framework_s']:.1f}", f"{r['memory_s']:.1f}",
+                      f"{r['share']:.3f}", f"{r['commit_s']:.1f}", f"{r['cpu_s']:.1f}", f"{r['cpu_share']:.3f}",
+                      str(r["accepted"]), str(r["wrong"]))
     console.print(table)
     last = runs[-1]
     print(f"solve: tasks_per_s={last['tasks_per_s']:.2f} overhead_share={last['share']:.3f} "
