@@ -3,11 +3,11 @@ share of the time spent waiting on the model, with the simulated teacher at late
 
 Starts ``codestill sim`` (no planted bugs, no faults) and solves 100 MBPP problems at concurrency 32
 through ``graphs.solve`` with everything a batch run has: the batch graph (``build_graph(reviews=False)``:
-no steps that wait for a person), the SQLite trace store as a callback, a
-SQLite checkpointer in the batch mode (durability "exit": one checkpoint per task, at its end, and
-none inside its branches; sessions keep them, see ``build_graph``), an embedded Chroma memory served from its
-own process (``MemoryProcess``, as ``codestill generate`` does), the Docker sandbox, and the start-up
-heap frozen out of the garbage collector's full passes (``codestill.runtime.settle_heap``, as there). The sim works
+no steps that wait for a person), the SQLite trace store as a callback, a SQLite checkpointer in the
+batch mode (durability "exit": one checkpoint per task, at its end, and none inside its branches;
+sessions keep them, see ``build_graph``), an embedded Chroma memory served from its own process
+(``MemoryProcess``, as ``codestill generate`` does), the Docker sandbox, and the start-up heap frozen
+out of the garbage collector's full passes (``codestill.runtime.settle_heap``, as there). The sim works
 out its tester's extra tests before the clock starts (``warm_tester``, kept in ``--sim-cache``): a real
 teacher does that on its own machine, not on the cores of the runner being measured.
 Per task, three clocks:
