@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 from pathlib import Path
 from typing import Annotated
 
+import docker.errors
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -14,7 +16,16 @@ from rich.table import Table
 from codestill.config import SandboxConfig
 from codestill.errors import CodestillError
 from codestill.schemas import IOCase, Limits, TestSuite
-from tools.sandbox import DockerSandbox, build_image, connect, ensure_engine, image_present, install_packages
+from tools.sandbox import (
+    SANDBOX_LABEL,
+    DockerSandbox,
+    build_image,
+    connect,
+    ensure_engine,
+    image_present,
+    install_packages,
+    reap_orphans,
+)
 
 app = typer.Typer(no_args_is_help=True, help="The Docker execution sandbox.")
 _out = Console()
@@ -114,11 +125,16 @@ async def _run_once(program: bytes, suite: TestSuite, limits: Limits):
 
 
 @app.command()
-def prune() -> None:
-    """Remove sandbox containers left behind by processes that died without cleaning up."""
+def prune(everything: Annotated[bool, typer.Option(
+        "--all", help="Also remove the containers of running processes and of other machines.")] = False) -> None:
+    """Remove sandbox containers whose owner process is gone (every pool start does this too)."""
     client = connect(SandboxConfig())
-    gone = 0
-    for c in client.containers.list(all=True, filters={"label": "codestill.sandbox"}):
-        c.remove(force=True)
-        gone += 1
+    if everything:
+        gone = 0
+        for c in client.containers.list(all=True, filters={"label": SANDBOX_LABEL}):
+            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+                c.remove(force=True)
+                gone += 1
+    else:
+        gone = reap_orphans(client)
     _out.print(f"removed {gone} sandbox container(s)")

@@ -11,6 +11,7 @@ from typing import Protocol
 from codestill.schemas import ExecResult, Limits, TestSuite
 from tools.sandbox._engine import connect, ensure_engine, install_packages
 from tools.sandbox._image import build_image, image_present, require_image
+from tools.sandbox._owner import SANDBOX_LABEL, reap_orphans
 from tools.sandbox._pool import ColdSandbox, DockerSandbox
 
 
@@ -22,6 +23,7 @@ class Sandbox(Protocol):
 
 
 __all__ = [
+    "SANDBOX_LABEL",
     "ColdSandbox",
     "DockerSandbox",
     "Sandbox",
@@ -30,5 +32,6 @@ __all__ = [
     "ensure_engine",
     "image_present",
     "install_packages",
+    "reap_orphans",
     "require_image",
 ]

@@ -2,6 +2,9 @@
 
 One ``docker exec`` per run costs 25-50 ms of CPU here; a request over the already-open attach
 stream costs well under a millisecond, and the runner forks a fresh child per run.
+
+The stream closes when the client goes (``StdinOnce``), the runner then exits, and the engine
+removes the container (``AutoRemove``): a SIGKILLed client leaves nothing running.
 """
 
 from __future__ import annotations
@@ -11,7 +14,6 @@ import contextlib
 import importlib.resources
 import itertools
 import json
-import struct
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -21,6 +23,8 @@ import docker.types
 
 from codestill.config import SandboxConfig
 from tools.sandbox._image import IMAGE_ENV, SANDBOX_UID
+from tools.sandbox._owner import OWNER_LABEL, SANDBOX_LABEL, owner_label
+from tools.sandbox._runner import HEADER, MAGIC, MAX_FRAME
 
 # Reads the runner's source from stdin and runs it as module `_cs_runner`, which starts main().
 _BOOTSTRAP = (
@@ -28,7 +32,6 @@ _BOOTSTRAP = (
     "while len(s)<n: s+=os.read(0,n-len(s))\nm=types.ModuleType('_cs_runner')\n"
     "exec(compile(s,'_cs_runner.py','exec'),m.__dict__)\n"
 )
-_HEADER = struct.Struct(">I")
 _ids = itertools.count(1)
 
 Call = Callable[..., Awaitable[Any]]
@@ -36,6 +39,14 @@ Call = Callable[..., Awaitable[Any]]
 
 class InfraFault(Exception):
     """The container or the engine failed us; the run is retried elsewhere."""
+
+
+class ProtocolFault(Exception):
+    """Bytes on the runner's channel that the runner did not write.
+
+    The runner writes only well-formed frames, and the only other processes in a container are
+    the program's: during a run, this is the program's doing and its verdict (never retried).
+    """
 
 
 def runner_source() -> bytes:
@@ -64,10 +75,26 @@ def container_kwargs(config: SandboxConfig) -> dict[str, Any]:
         "stdin_open": True,
         "tty": False,
         "detach": True,
+        "auto_remove": True,  # the runner exits when its client goes: the engine removes the rest
         "hostname": "sandbox",
         "log_config": docker.types.LogConfig(type="none"),  # the protocol is not a log
-        "labels": {"codestill.sandbox": "1"},
+        "labels": {SANDBOX_LABEL: "1", OWNER_LABEL: owner_label()},
     }
+
+
+def _create(client: docker.DockerClient, config: SandboxConfig) -> str:
+    """Create a container from ``container_kwargs`` with ``StdinOnce`` set, which the SDK's
+    ``containers.create`` never sets for a detached container: the engine then closes the
+    runner's stdin when our attach connection goes, even when this process is SIGKILLed."""
+    kwargs = container_kwargs(config)
+    host = client.api.create_host_config(**{k: kwargs.pop(k) for k in _HOST_KEYS})
+    spec = client.api.create_container_config(**kwargs, host_config=host)
+    spec["StdinOnce"] = True
+    return client.api.create_container_from_config(spec)["Id"]
+
+
+_HOST_KEYS = ("network_mode", "read_only", "tmpfs", "shm_size", "cap_drop", "security_opt", "pids_limit",
+              "mem_limit", "memswap_limit", "nano_cpus", "ulimits", "auto_remove", "log_config")
 
 
 class Container:
@@ -86,15 +113,15 @@ class Container:
         """Create, attach, start, hand the runner its source and wait for it to say ready."""
 
         def create_and_attach() -> tuple[str, Any]:
-            container = client.containers.create(**container_kwargs(config))
+            cid = _create(client, config)
             try:
                 sock = client.api.attach_socket(
-                    container.id, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
-                client.api.start(container.id)
+                    cid, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+                client.api.start(cid)
             except BaseException:
-                _force_remove(client, container.id)
+                _force_remove(client, cid)
                 raise
-            return container.id, sock
+            return cid, sock
 
         cid, sock = await call(create_and_attach, timeout=config.start_timeout_s)
         try:
@@ -102,35 +129,52 @@ class Container:
             reader, writer = await asyncio.open_connection(sock=raw)
             this = cls(cid, reader, writer, keep=sock, ready={})
             writer.write(b"%d\n" % len(source) + source)
-            this.ready = await asyncio.wait_for(this._read_frame(), config.start_timeout_s)
+            try:
+                this.ready = await asyncio.wait_for(this._read_frame(), config.start_timeout_s)
+            except ProtocolFault as e:
+                raise InfraFault(f"container {cid[:12]} at start: {e}") from None
             if this.ready.get("op") != "ready":
                 raise InfraFault(f"runner said {this.ready!r} instead of ready")
+            if this.ready.get("sealed") is not True:  # fail closed: its channel would be reachable
+                raise InfraFault("the runner could not make itself non-dumpable (prctl); "
+                                 "programs could reach its channel, so the container is not used")
             return this
         except BaseException:
             await call(_force_remove, client, cid, timeout=config.api_timeout_s)
             raise
 
     async def request(self, payload: dict, timeout: float) -> dict:
+        """One request, one reply. InfraFault: the container or the stream died or hung;
+        ProtocolFault: something other than the runner wrote on the stream."""
         payload = {**payload, "id": next(_ids)}
         data = json.dumps(payload, separators=(",", ":")).encode()
         try:
-            self._writer.write(_HEADER.pack(len(data)) + data)
+            self._writer.write(HEADER.pack(MAGIC, len(data)) + data)
             await self._writer.drain()
             reply = await asyncio.wait_for(self._read_frame(), timeout)
-        except (TimeoutError, OSError, asyncio.IncompleteReadError, ValueError) as e:
+        except (TimeoutError, OSError, asyncio.IncompleteReadError) as e:
             raise InfraFault(f"container {self.id[:12]}: {type(e).__name__} {e}".strip()) from None
         if reply.get("id") != payload["id"]:
-            raise InfraFault(f"container {self.id[:12]}: protocol desync")
+            raise ProtocolFault(f"a reply to request {reply.get('id')!r} came for {payload['id']}")
         return reply
 
     async def _read_frame(self) -> dict:
         while True:
-            if len(self._stdout) >= _HEADER.size:
-                (n,) = _HEADER.unpack_from(self._stdout)
-                if len(self._stdout) >= _HEADER.size + n:
-                    body = bytes(self._stdout[_HEADER.size : _HEADER.size + n])
-                    del self._stdout[: _HEADER.size + n]
-                    return json.loads(body)
+            if len(self._stdout) >= HEADER.size:
+                magic, n = HEADER.unpack_from(self._stdout)
+                if magic != MAGIC or n > MAX_FRAME:  # judged on the first 8 bytes: no waiting
+                    raise ProtocolFault(f"{len(self._stdout)} stray bytes, starting "
+                                        f"{bytes(self._stdout[:24])!r}")
+                if len(self._stdout) >= HEADER.size + n:
+                    body = bytes(self._stdout[HEADER.size : HEADER.size + n])
+                    del self._stdout[: HEADER.size + n]
+                    try:
+                        reply = json.loads(body)
+                    except ValueError:
+                        reply = None
+                    if not isinstance(reply, dict):
+                        raise ProtocolFault(f"a frame of {n} bytes that is not a JSON object")
+                    return reply
             # Docker's attach stream multiplexes stdout (1) and stderr (2) in 8-byte-headed frames.
             head = await self._reader.readexactly(8)
             payload = await self._reader.readexactly(int.from_bytes(head[4:8], "big"))
@@ -147,5 +191,10 @@ class Container:
 
 
 def _force_remove(client: docker.DockerClient, cid: str) -> None:
-    with contextlib.suppress(docker.errors.NotFound):
+    try:
         client.api.remove_container(cid, force=True)
+    except docker.errors.NotFound:
+        pass
+    except docker.errors.APIError as e:  # 409: the engine is already removing it (AutoRemove)
+        if e.status_code != 409:
+            raise

@@ -21,10 +21,11 @@ import docker.errors
 from codestill.config import SandboxConfig
 from codestill.errors import SandboxError
 from codestill.schemas import ExecResult, Limits, TestSuite
-from tools.sandbox._container import Container, InfraFault, runner_source
+from tools.sandbox._container import Container, InfraFault, ProtocolFault, runner_source
 from tools.sandbox._engine import connect
 from tools.sandbox._image import require_image
-from tools.sandbox._tests import InvalidTests, Unit, split_asserts
+from tools.sandbox._owner import reap_orphans
+from tools.sandbox._tests import InvalidTests, Unit, pinned_names, split_asserts
 from tools.sandbox._verdict import build_result, tainted
 
 _GRACE_S = 10.0  # beyond the wall limit, for the runner's own sweep and reply
@@ -47,6 +48,7 @@ def _prepare(program: str | bytes, tests: TestSuite | str, limits: Limits) -> tu
     else:
         units = split_asserts(suite.code, suite.entry_point)
         req["units"] = [{"code": u.code} for u in units]
+        req["pinned"] = pinned_names(source, suite.code, suite.entry_point)
     return req, units
 
 
@@ -59,6 +61,7 @@ class _Backend(abc.ABC):
         self._executor = ThreadPoolExecutor(max_workers=self.config.pool_size + 4,
                                             thread_name_prefix="codestill-docker")
         self._source = runner_source()
+        self.reaped = 0  # orphaned containers removed when this backend connected
 
     async def _call(self, fn, *args, timeout: float | None = None) -> Any:
         """Run a blocking Docker SDK call in a thread with a client-side deadline:
@@ -72,6 +75,8 @@ class _Backend(abc.ABC):
             try:
                 client = await self._call(connect, self.config)
                 await self._call(require_image, client, self.config)
+                # Containers of a client that was SIGKILLed before its containers could go.
+                self.reaped = await self._call(reap_orphans, client)
             except TimeoutError:
                 raise SandboxError(
                     f"The Docker engine did not answer within {self.config.api_timeout_s:g} s. "
@@ -97,6 +102,10 @@ class _Backend(abc.ABC):
         for attempt in range(1, self.config.infra_retries + 2):
             try:
                 raw = await self._exchange(req, limits)
+            except ProtocolFault as e:  # the program's doing: its verdict, not retried elsewhere
+                return ExecResult(run_id=run_id, status="error", limits=limits, attempts=attempt,
+                                  message=f"the program wrote into the sandbox runner's channel ({e}); "
+                                          "the run is void and its container destroyed")
             except (TimeoutError, InfraFault, docker.errors.DockerException, OSError) as e:
                 last = f"{type(e).__name__}: {e}".strip(": ")
                 continue

@@ -10,11 +10,23 @@ namespace unless init installed a handler, so a program's ``kill -1`` or
 ``os.kill(1, SIGKILL)`` cannot take the runner down, and orphans are re-parented to us,
 so one ``waitpid(-1)`` loop reaps (and counts) everything a program left behind.
 
-Protocol (stdin -> runner -> stdout): frames of a 4-byte big-endian length and UTF-8 JSON.
-Requests: ``{"op": "run", ...}``, ``{"op": "health"}``. Every request gets one reply.
+Protocol (stdin -> runner -> stdout): frames of a 4-byte magic, a 4-byte big-endian length
+and UTF-8 JSON. Requests: ``{"op": "run", ...}``, ``{"op": "health"}``. Every request gets one
+reply. The runner is the only process that can write that stream: it makes itself
+non-dumpable before any program runs, so no other process (all share uid 10001) may open
+``/proc/1/fd/*``, ``pidfd_getfd`` it or ptrace it, and each child closes every fd of the
+runner's. The magic lets the host tell a stray write from a reply at once.
 """
 
 from __future__ import annotations
+
+if __name__ == "_cs_runner":
+    # Private builtins. CPython binds a function's builtins when the function is created, so
+    # every function below looks up exec, compile, len, AssertionError ... in this copy, not in
+    # the ``builtins`` module that the program under test can rebind.
+    import builtins as _builtins
+
+    __builtins__ = dict(vars(_builtins))
 
 import base64
 import contextlib
@@ -28,7 +40,13 @@ import struct
 import sys
 import time
 
-_HEADER = struct.Struct(">I")
+MAGIC = b"CSr1"
+HEADER = struct.Struct(">4sI")
+MAX_FRAME = 64 << 20
+# Callables whose rebinding says nothing about a verdict (the interpreter's hooks).
+_UNWATCHED = {("sys", "excepthook"), ("sys", "displayhook"), ("sys", "breakpointhook"),
+              ("sys", "unraisablehook"), ("threading", "excepthook")}
+_WATCHED: list = []  # (namespace, snapshot of its callables, label prefix): set once in main()
 _STDLIB = "/usr/lib/python3"  # replaced in main() by the interpreter's own stdlib directory
 WORK_ROOTS = ("/tmp", "/dev/shm", "/dev/mqueue")
 # Modules imported once in the runner so that every forked child has them for free.
@@ -37,7 +55,7 @@ PRELOAD = ["array", "bisect", "collections", "copy", "dataclasses", "decimal", "
 
 def encode_frame(obj: object) -> bytes:
     data = json.dumps(obj, separators=(",", ":")).encode()
-    return _HEADER.pack(len(data)) + data
+    return HEADER.pack(MAGIC, len(data)) + data
 
 
 def _read_exact(fd: int, n: int) -> bytes | None:
@@ -51,10 +69,13 @@ def _read_exact(fd: int, n: int) -> bytes | None:
 
 
 def _read_frame(fd: int) -> dict | None:
-    head = _read_exact(fd, _HEADER.size)
+    head = _read_exact(fd, HEADER.size)
     if head is None:
         return None
-    body = _read_exact(fd, _HEADER.unpack(head)[0])
+    magic, size = HEADER.unpack(head)
+    if magic != MAGIC or size > MAX_FRAME:
+        return None  # only the host writes our stdin: a bad frame means it is gone or broken
+    body = _read_exact(fd, size)
     return None if body is None else json.loads(body)
 
 
@@ -317,7 +338,7 @@ def _child(req: dict, out_w: int, err_w: int, rep_w: int) -> None:
     if req["mode"] == "io":
         _harness_io(program, req["cases"], req["nonce"])
     else:
-        _harness_asserts(program, req["units"], req["nonce"])
+        _harness_asserts(program, req["units"], req["nonce"], req.get("pinned", []))
 
 
 def _reopen_stdio() -> None:
@@ -328,13 +349,35 @@ def _reopen_stdio() -> None:
 
 
 def _reporter(nonce: str):
-    """A closure over the report channel (fd 3), captured before any program code runs."""
-    dumps, write, getpid, exit_, me = json.dumps, os.write, os.getpid, os._exit, os.getpid()
+    """A closure over the report channel (fd 3), captured before any program code runs.
+
+    It serialises with C functions taken now (``json.dumps`` reads ``json._default_encoder``,
+    which a program can replace), so what it writes is what the harness decided.
+    """
+    from _json import encode_basestring_ascii as esc
+
+    write, getpid, exit_, me = os.write, os.getpid, os._exit, os.getpid()
+    int_repr, float_repr, get_type = int.__repr__, float.__repr__, type
+    tail = ',"nonce":' + esc(nonce) + "}\n"
+
+    def value(v: object) -> str:
+        t = get_type(v)
+        if t is bool:
+            return "true" if v else "false"
+        if t is int:
+            return int_repr(v)
+        if t is float:
+            return float_repr(v)
+        if v is None:
+            return "null"
+        if t is list:
+            return "[" + ",".join([value(x) for x in v]) + "]"
+        return esc(v)  # a str (or a subclass: esc reads its characters, calls none of its methods)
 
     def emit(record: dict) -> None:
         if getpid() != me:  # a fork of ours that returned into the harness says nothing
             exit_(0)
-        data = (dumps({**record, "nonce": nonce}) + "\n").encode()
+        data = ("{" + ",".join([esc(k) + ":" + value(v) for k, v in record.items()]) + tail).encode()
         view = memoryview(data)
         while view:
             view = view[write(3, view) :]
@@ -343,21 +386,65 @@ def _reporter(nonce: str):
 
 
 def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return text[:1000]
+    name = type(exc).__name__
+    text = _text(exc)
+    return (f"{name}: {text}" if text else name)[:1000]
 
 
-def _harness_asserts(program: bytes, units: list[dict], nonce: str) -> None:
+def _text(exc: BaseException) -> str:
+    """``str(exc)`` as a plain str, or a placeholder when the program's ``__str__`` misbehaves."""
+    try:
+        return str.__str__(str(exc))[:1000]
+    except BaseException:
+        return "<the exception's __str__ failed>"
+
+
+def _restore() -> list[str]:
+    """Put back the standard library's callables (and modules) that the program replaced or
+    removed; return their names. Each module is checked with one C-level subset test (about
+    30 us for all), and walked name by name only when that fails."""
+    missing, changed = object(), []
+    for space, snapshot, prefix in _WATCHED:
+        if snapshot.items() <= space.items():
+            continue
+        for key, old in snapshot.items():
+            if space.get(key, missing) is not old:
+                changed.append(f"{prefix}{key}")
+                space[key] = old
+    return changed
+
+
+def _watch() -> list:
+    """What ``_restore`` compares against: every module in ``sys.modules``, and every callable of
+    every module but ``builtins`` (the tests get a snapshot of those, the harness its own copy),
+    as they are before any program runs."""
+    watched = [(sys.modules, dict(sys.modules), "sys.modules:")]
+    for name, mod in list(sys.modules.items()):
+        space = getattr(mod, "__dict__", None)
+        if type(space) is not dict or name == "builtins":
+            continue
+        snapshot = {k: v for k, v in space.items() if callable(v) and (name, k) not in _UNWATCHED}
+        watched.append((space, snapshot, f"{name}."))
+    return watched
+
+
+def _harness_asserts(program: bytes, units: list[dict], nonce: str, pinned: list[str]) -> None:
     import builtins
     import types
 
     emit = _reporter(nonce)
-    exit_, perf, flush = os._exit, time.perf_counter, _flush_stdio
+    exit_, perf, flush, restore = os._exit, time.perf_counter, _flush_stdio, _restore
     run_exit_funcs = __import__("atexit")._run_exitfuncs
     n_units = len(units)
     pristine = dict(builtins.__dict__)  # the tests see these, whatever the program patches
     pristine["_cs_cmp"] = comparator = _make_comparator()
     explain = comparator.explain
+    codes: list = []  # compiled now: the program cannot reach compile() between the tests
+    for i, unit in enumerate(units):
+        try:
+            codes.append(compile(unit["code"], f"<test {i}>", "exec"))
+        except BaseException as exc:
+            codes.append(exc)
     module = types.ModuleType("solution")
     module.__file__ = "/tmp/work/solution.py"
     sys.modules["solution"] = module
@@ -367,19 +454,36 @@ def _harness_asserts(program: bytes, units: list[dict], nonce: str) -> None:
         emit({"kind": "load", "ok": True, "duration_s": perf() - t})
     except BaseException as exc:
         emit({"kind": "load", "ok": False, "message": _describe(exc), "exc": type(exc).__name__})
-        units = []  # nothing to test: every test is reported as not run
+        codes = []  # nothing to test: every test is reported as not run
+    # The tests meet the standard library as it was: what the program rebound while loading is
+    # put back (its own functions see the originals too), and a test during which the program
+    # rebinds any of it is an error, whatever the test said.
+    restore()
     namespace = dict(module.__dict__)
+    # The tests' names for the harness and for the builtins they use are the harness's: a
+    # program's `_cs_cmp = ...` or `len = ...` must not answer for them (the entry point, even
+    # one named like a builtin, is the host's to leave out of `pinned`).
+    for name in pinned:
+        namespace.pop(name, None)
     namespace["__builtins__"] = pristine
-    for i, unit in enumerate(units):
+    namespace["_cs_cmp"] = comparator
+    for i, code in enumerate(codes):
         t = perf()
         explain()
         try:
-            exec(compile(unit["code"], f"<test {i}>", "exec"), namespace)
+            if type(code) is not types.CodeType:
+                raise code
+            exec(code, namespace)
             outcome, message, exc_name = "passed", "", ""
         except AssertionError as exc:
-            outcome, message, exc_name = "failed", (str(exc) or explain())[:1000], "AssertionError"
+            outcome, message, exc_name = "failed", _text(exc) or explain(), "AssertionError"
         except BaseException as exc:
             outcome, message, exc_name = "error", _describe(exc), type(exc).__name__
+        changed = restore()
+        if changed:
+            outcome, exc_name = "error", "Rebound"
+            message = (f"the program rebinds {', '.join(changed[:3])} of the standard library while "
+                       "the test runs: the test's verdict cannot be trusted")[:1000]
         emit({"kind": "test", "i": i, "outcome": outcome, "message": message, "exc": exc_name,
               "duration_s": perf() - t})
     emit({"kind": "done", "n": n_units})
@@ -393,8 +497,10 @@ def _harness_asserts(program: bytes, units: list[dict], nonce: str) -> None:
 
 def _flush_stdio() -> None:
     for stream in (sys.stdout, sys.stderr):
-        with contextlib.suppress(BaseException):
+        try:  # noqa: SIM105 -- not contextlib.suppress: the program can rebind module attributes
             stream.flush()
+        except BaseException:
+            pass
 
 
 def _make_comparator():
@@ -571,26 +677,45 @@ def _run_io_case(code, case: dict) -> tuple[str, str, str]:
 # --------------------------------------------------------------------------- main
 
 
+def _seal() -> bool:
+    """Make this process non-dumpable, and say whether it now is.
+
+    The kernel then owns ``/proc/1/*`` as root and refuses ``/proc/1/fd/*``, ``pidfd_getfd``
+    and ptrace to every process without CAP_SYS_PTRACE: the program (same uid, no
+    capabilities) cannot reach the runner's channel, however it names it. Forked children
+    inherit the flag, so the harness's report pipe is out of reach of the program's own
+    subprocesses too; a program that execs gets a dumpable process of its own, as usual.
+    """
+    import ctypes
+
+    libc = ctypes.CDLL(None, use_errno=True)
+    pr_get_dumpable, pr_set_dumpable = 3, 4
+    libc.prctl(pr_set_dumpable, 0, 0, 0, 0)
+    return libc.prctl(pr_get_dumpable, 0, 0, 0, 0) == 0
+
+
 def main() -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # init ignores what it does not handle
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             __import__(name)
-    global _STDLIB
+    global _STDLIB, _WATCHED
     import gc
     import sysconfig
 
     _STDLIB = sysconfig.get_paths()["stdlib"]  # once here, not in every child (it costs ~ms)
     os.makedirs("/tmp/work", exist_ok=True)
     _rmtree_contents("/tmp")
+    sealed = _seal()
+    _WATCHED = _watch()
     gc.freeze()  # keep the preloaded heap out of the children's collections: fewer copied pages
     _write_all(1, encode_frame({"op": "ready", "pid": os.getpid(), "python": sys.version.split()[0],
-                                "rss_kb": _rss_kb()}))
+                                "rss_kb": _rss_kb(), "sealed": sealed}))
     while True:
         req = _read_frame(0)
         if req is None or req.get("op") == "exit":
-            return
+            return  # input closed (the client is gone): PID 1 exits and the container with it
         if req.get("op") == "run":
             reply = _execute(req)
         elif req.get("op") == "health":

@@ -10,6 +10,7 @@ refuses to let the program's own ``__eq__`` vouch for it (see ``_runner._make_co
 from __future__ import annotations
 
 import ast
+import builtins
 import re
 from dataclasses import dataclass
 
@@ -18,6 +19,9 @@ _OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", 
 
 
 _LINE_BREAK = re.compile(r"\r\n|\r|\n")  # the line breaks the parser knows (not str.splitlines's)
+_WORD = re.compile(r"[A-Za-z_]\w*")
+_TOP_LEVEL_DEF = re.compile(rb"^(?:async[ \t]+)?(?:def|class)[ \t]+([A-Za-z_]\w*)", re.MULTILINE)
+_BUILTIN_NAMES = frozenset(n for n in dir(builtins) if not n.startswith("__"))
 
 
 class InvalidTests(ValueError):
@@ -71,6 +75,27 @@ def split_asserts(code: str, entry_point: str | None = None) -> list[Unit]:
     if not any(u.is_test for u in units):
         raise InvalidTests("the tests contain no assert statement or check call")
     return units
+
+
+def pinned_names(program: bytes, tests: str, entry_point: str | None) -> list[str]:
+    """The builtin names in the tests that must mean the builtin, whatever the program binds.
+
+    A program's module-level ``len = lambda x: 3`` would otherwise answer for the tests' ``len``.
+    The entry point is the exception: MBPP 126's is ``sum``. Without a declared one, the
+    program's top-level functions and classes that the tests name are taken as entry points,
+    those named like a builtin only when the tests name no other. A superset is harmless: a
+    pinned name the tests never look up changes nothing.
+    """
+    used = set(_WORD.findall(tests))
+    builtin_used = used & _BUILTIN_NAMES
+    if not builtin_used:
+        return []
+    if entry_point:
+        entries = {entry_point}
+    else:
+        entries = {m.decode() for m in _TOP_LEVEL_DEF.findall(program)} & used
+        entries = (entries - _BUILTIN_NAMES) or entries
+    return sorted(builtin_used - entries)
 
 
 def _first_line(lines: list[str], stmt: ast.stmt) -> str:

@@ -31,7 +31,41 @@ class Case:
 
 
 F1 = "def f():\n    return 1\n"
+F2 = "def f():\n    return 2\n"  # wrong: `failed` is the only right verdict
 T1 = "assert f() == 1"
+
+# A forged reply frame, as the runner would write it (magic, length, JSON): "all tests passed".
+_FORGED = ("import json, struct\nbody = json.dumps({'op': 'result', 'id': 1, 'exit_code': 0, 'report': ''}).encode()\n"
+           "FRAME = b'CSr1' + struct.pack('>I', len(body)) + body\n")
+PROC_1 = ("import errno, os\n" + _FORGED + "def attempts():\n    out = []\n    for fd in (0, 1, 2):\n"
+          "        for mode in ('wb', 'rb'):\n            try:\n"
+          "                with open(f'/proc/1/fd/{fd}', mode, buffering=0) as fh:\n"
+          "                    fh.write(FRAME) if mode == 'wb' else fh.read(1)\n"
+          "                out.append('opened')\n            except OSError as e:\n"
+          "                out.append(errno.errorcode[e.errno])\n"
+          "    for path in ('/proc/1/fd', '/proc/1/task/1/fd'):\n        try:\n"
+          "            out.append(os.listdir(path))\n        except OSError as e:\n"
+          "            out.append(errno.errorcode[e.errno])\n"
+          "    try:\n        open('/proc/1/mem', 'rb').close()\n        out.append('opened')\n"
+          "    except OSError as e:\n        out.append(errno.errorcode[e.errno])\n"
+          "    try:\n        os.readlink('/proc/1/fd/1')\n        out.append('read')\n"
+          "    except OSError as e:\n        out.append(errno.errorcode[e.errno])\n    return out\n")
+PIDFD = ("import ctypes, errno, os\nlibc = ctypes.CDLL(None, use_errno=True)\n"
+         "def attempts():\n    out = []\n    pidfd = os.pidfd_open(1)\n    for fd in (0, 1):\n"
+         "        got = libc.syscall(438, pidfd, fd, 0)  # pidfd_getfd\n"
+         "        out.append('got' if got >= 0 else errno.errorcode[ctypes.get_errno()])\n"
+         "    got = libc.ptrace(16, 1, 0, 0)  # PTRACE_ATTACH\n"
+         "    out.append('attached' if got == 0 else errno.errorcode[ctypes.get_errno()])\n    return out\n")
+# Run by a subprocess of the program: the harness (its parent, holding the report pipe on fd 3) and the runner.
+_CHILD = ("import errno, os\nout = []\nfor pid in (os.getppid(), 1):\n    for fd in (1, 3):\n        try:\n"
+          "            os.open(f'/proc/{pid}/fd/{fd}', os.O_WRONLY)\n            out.append('opened')\n"
+          "        except OSError as e:\n            out.append(errno.errorcode[e.errno])\nprint(out)\n")
+PARENT_FDS = (f"import subprocess, sys\nCHILD = {_CHILD!r}\n"
+              "def attempts():\n    done = subprocess.run([sys.executable, '-c', CHILD], capture_output=True, text=True)\n"
+              "    return eval(done.stdout)\n")
+EVERY_FD = ("import os\n" + _FORGED + "for fd in range(1024):\n    if fd != 3:\n        try:\n"
+            "            os.write(fd, FRAME)\n        except OSError:\n            pass\n"
+            "assert sorted(int(n) for n in os.listdir('/proc/self/fd'))[:4] == [0, 1, 2, 3]\n" + F2)
 
 CASES = [
     # -- processes
@@ -119,6 +153,49 @@ CASES = [
          r"^`assert len\(f\(\)\) == 3`: 1 == 3 is False$"),
     Case("forged_report_line", "import os\nos.write(3, b'{\"kind\": \"done\", \"n\": 1, \"nonce\": \"x\"}\\n')\n"
          "def f():\n    return 2\n", T1, "error", r"report channel was written to by the program"),
+    # -- rebinding what the harness or the tests rely on: the verdict is the same as without it
+    Case("rebinding_exec_and_compile", "import builtins\nbuiltins.exec = lambda *a, **k: None\n"
+         "builtins.compile = lambda *a, **k: compile('pass', 'x', 'exec')\n" + F2, T1, "failed",
+         r"^`assert f\(\) == 1`: 2 == 1 is False$"),
+    Case("rebinding_assertion_error", "import builtins\nclass Nope(Exception):\n    pass\n"
+         "builtins.AssertionError = Nope\n" + F2, T1, "failed", r"^`assert f\(\) == 1`: 2 == 1 is False$"),
+    Case("rebinding_print_isinstance_sys_exit", "import builtins, os, sys\nbuiltins.print = None\n"
+         "builtins.isinstance = lambda *a: False\nbuiltins.len = lambda x: 0\nsys.exit = lambda *a: None\n"
+         "os._exit = lambda *a: None\nos.write = lambda *a: 0\n" + F1,
+         "assert isinstance(f(), int) and len([f()]) == 1", "passed"),
+    Case("shadowing_the_comparator", "_cs_cmp = lambda ops, *operands: True\n" + F2, T1, "failed",
+         r"^`assert f\(\) == 1`: 2 == 1 is False$"),
+    Case("shadowing_a_builtin_the_tests_use", "len = lambda x: 3\ndef isinstance(*a):\n    return True\n"
+         "def f():\n    return [9]\n", "assert len(f()) == 3\nassert isinstance(f(), str)", "failed",
+         r"^`assert len\(f\(\)\) == 3`: 1 == 3 is False$"),
+    Case("entry_point_named_like_a_builtin", "def sum(a, b):\n    return a + b\n",
+         "assert sum(10, 15) == 25\nassert sum(-1, 1) == 0", "passed"),  # MBPP 126
+    Case("replacing_the_json_encoder", "import json\nclass Lie(json.JSONEncoder):\n"
+         "    def encode(self, o):\n        if isinstance(o, dict) and o.get('outcome') == 'failed':\n"
+         "            o = dict(o, outcome='passed', message='')\n        return super().encode(o)\n"
+         "json._default_encoder = Lie()\njson.dumps = lambda o, **k: Lie().encode(o)\n" + F2, T1, "failed",
+         r"^`assert f\(\) == 1`: 2 == 1 is False$"),
+    Case("stdlib_rebound_while_loading", "import math\nmath.isclose = lambda *a, **k: True\n" + F2,
+         "import math\nassert math.isclose(f(), 1)", "failed", r"^`assert math\.isclose\(f\(\), 1\)`: assertion failed$"),
+    Case("stdlib_rebound_during_a_test", "import math\ndef f():\n    math.isclose = lambda *a, **k: True\n"
+         "    return 2\n", "import math\nassert f() == 2 and math.isclose(1, 5)", "error",
+         r"rebinds math\.isclose of the standard library while the test runs"),
+    Case("replacing_a_module", "import sys, types\nfake = types.ModuleType('math')\nfake.isclose = lambda *a, **k: True\n"
+         "sys.modules['math'] = fake\n" + F2, "import math\nassert math.isclose(f(), 1)", "failed",
+         r"assertion failed$"),
+    Case("exception_whose_str_raises", "class Odd(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\n"
+         "def f():\n    raise Odd()\n", T1, "error", r"^`assert f\(\) == 1`: Odd: <the exception's __str__ failed>$"),
+    # -- the runner's channel: the program cannot open it, however it names it
+    Case("write_to_the_runners_fds_via_proc_1", PROC_1, "assert attempts() == ['EACCES'] * 10", "passed"),
+    Case("reach_the_runner_by_pidfd_getfd_and_ptrace", PIDFD, "assert attempts() == ['EPERM', 'EPERM', 'EPERM']",
+         "passed"),
+    Case("a_subprocess_opens_its_parents_fds", PARENT_FDS, "assert attempts() == ['EACCES'] * 4", "passed"),
+    Case("forge_a_runner_reply_on_every_inherited_fd", EVERY_FD, T1, "failed",
+         r"^`assert f\(\) == 1`: 2 == 1 is False$"),
+    Case("io_program_opens_the_harness_report_pipe", "import errno, os\nout = []\n"
+         "for fd in (3, 1):\n    try:\n        os.open(f'/proc/{os.getppid()}/fd/{fd}', os.O_WRONLY)\n"
+         "        out.append('opened')\n    except OSError as e:\n        out.append(errno.errorcode[e.errno])\n"
+         "print(out)\n", TestSuite(kind="io", cases=({"input": "", "output": "['EACCES', 'EACCES']\n"},)), "passed"),
     Case("syntax_error", "def f(:\n    return 1\n", T1, "error", r"^the program failed to load: SyntaxError"),
     Case("empty_program", "", T1, "error", r"NameError: name 'f' is not defined"),
     Case("non_utf8_source", b"def f():\n    return '\xe9t\xe9'\n", T1, "error",
