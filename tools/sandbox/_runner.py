@@ -46,7 +46,7 @@ MAX_FRAME = 64 << 20
 # Callables whose rebinding says nothing about a verdict (the interpreter's hooks).
 _UNWATCHED = {("sys", "excepthook"), ("sys", "displayhook"), ("sys", "breakpointhook"),
               ("sys", "unraisablehook"), ("threading", "excepthook")}
-_WATCHED: list = []  # (namespace, snapshot of its callables, label prefix): set once in main()
+_WATCHED: dict = {}  # top-level module -> [(namespace, snapshot, label prefix)]: set once in main()
 _STDLIB = "/usr/lib/python3"  # replaced in main() by the interpreter's own stdlib directory
 WORK_ROOTS = ("/tmp", "/dev/shm", "/dev/mqueue")
 # Modules imported once in the runner so that every forked child has them for free.
@@ -338,7 +338,7 @@ def _child(req: dict, out_w: int, err_w: int, rep_w: int) -> None:
     if req["mode"] == "io":
         _harness_io(program, req["cases"], req["nonce"])
     else:
-        _harness_asserts(program, req["units"], req["nonce"], req.get("pinned", []))
+        _harness_asserts(program, req["units"], req["nonce"], req.get("pinned", []), req.get("modules", []))
 
 
 def _reopen_stdio() -> None:
@@ -399,12 +399,12 @@ def _text(exc: BaseException) -> str:
         return "<the exception's __str__ failed>"
 
 
-def _restore() -> list[str]:
-    """Put back the standard library's callables (and modules) that the program replaced or
-    removed; return their names. Each module is checked with one C-level subset test (about
-    30 us for all), and walked name by name only when that fails."""
+def _restore(watched: list) -> list[str]:
+    """Put back the standard library's callables (and modules) in ``watched`` that the program
+    replaced or removed; return their names. One C-level subset test per module, and a walk name
+    by name only when that fails."""
     missing, changed = object(), []
-    for space, snapshot, prefix in _WATCHED:
+    for space, snapshot, prefix in watched:
         if snapshot.items() <= space.items():
             continue
         for key, old in snapshot.items():
@@ -414,26 +414,33 @@ def _restore() -> list[str]:
     return changed
 
 
-def _watch() -> list:
-    """What ``_restore`` compares against: every module in ``sys.modules``, and every callable of
-    every module but ``builtins`` (the tests get a snapshot of those, the harness its own copy),
-    as they are before any program runs."""
-    watched = [(sys.modules, dict(sys.modules), "sys.modules:")]
+def _watch() -> dict[str, list]:
+    """What ``_restore`` compares against, by top-level module name: each module's entries in
+    ``sys.modules`` and the callables of each module but ``builtins`` (the tests get a snapshot
+    of those, the harness its own copy), as they are before any program runs. A run watches the
+    modules its tests name: checking all of them after every test dirtied enough copy-on-write
+    pages to cost a third of the pool's throughput."""
+    watched: dict[str, list] = {}
     for name, mod in list(sys.modules.items()):
+        top = name.partition(".")[0]
+        entries = watched.setdefault(top, [(sys.modules, {}, "sys.modules:")])
+        entries[0][1][name] = mod
         space = getattr(mod, "__dict__", None)
         if type(space) is not dict or name == "builtins":
             continue
         snapshot = {k: v for k, v in space.items() if callable(v) and (name, k) not in _UNWATCHED}
-        watched.append((space, snapshot, f"{name}."))
+        entries.append((space, snapshot, f"{name}."))
     return watched
 
 
-def _harness_asserts(program: bytes, units: list[dict], nonce: str, pinned: list[str]) -> None:
+def _harness_asserts(program: bytes, units: list[dict], nonce: str, pinned: list[str],
+                     modules: list[str]) -> None:
     import builtins
     import types
 
     emit = _reporter(nonce)
     exit_, perf, flush, restore = os._exit, time.perf_counter, _flush_stdio, _restore
+    watched = [entry for name in modules for entry in _WATCHED.get(name, ())]
     run_exit_funcs = __import__("atexit")._run_exitfuncs
     n_units = len(units)
     pristine = dict(builtins.__dict__)  # the tests see these, whatever the program patches
@@ -458,7 +465,7 @@ def _harness_asserts(program: bytes, units: list[dict], nonce: str, pinned: list
     # The tests meet the standard library as it was: what the program rebound while loading is
     # put back (its own functions see the originals too), and a test during which the program
     # rebinds any of it is an error, whatever the test said.
-    restore()
+    restore(watched)
     namespace = dict(module.__dict__)
     # The tests' names for the harness and for the builtins they use are the harness's: a
     # program's `_cs_cmp = ...` or `len = ...` must not answer for them (the entry point, even
@@ -479,7 +486,7 @@ def _harness_asserts(program: bytes, units: list[dict], nonce: str, pinned: list
             outcome, message, exc_name = "failed", _text(exc) or explain(), "AssertionError"
         except BaseException as exc:
             outcome, message, exc_name = "error", _describe(exc), type(exc).__name__
-        changed = restore()
+        changed = restore(watched)
         if changed:
             outcome, exc_name = "error", "Rebound"
             message = (f"the program rebinds {', '.join(changed[:3])} of the standard library while "

@@ -12,6 +12,7 @@ from __future__ import annotations
 import ast
 import builtins
 import re
+import sys
 from dataclasses import dataclass
 
 _OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
@@ -96,6 +97,13 @@ def pinned_names(program: bytes, tests: str, entry_point: str | None) -> list[st
         entries = {m.decode() for m in _TOP_LEVEL_DEF.findall(program)} & used
         entries = (entries - _BUILTIN_NAMES) or entries
     return sorted(builtin_used - entries)
+
+
+def named_modules(tests: str) -> list[str]:
+    """The standard library's top-level modules whose names the tests contain: the harness puts
+    back what the program rebinds in those (a superset again: a word that names no module used
+    costs a dictionary look-up)."""
+    return sorted(set(_WORD.findall(tests)) & sys.stdlib_module_names)
 
 
 def _first_line(lines: list[str], stmt: ast.stmt) -> str:

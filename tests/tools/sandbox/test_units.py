@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import os
 import signal
+import subprocess
 
 import pytest
 
 from codestill.schemas import Limits
-from tools.sandbox._tests import InvalidTests, split_asserts
+from tools.sandbox._owner import owner_is_gone, owner_label
+from tools.sandbox._tests import InvalidTests, named_modules, pinned_names, split_asserts
 from tools.sandbox._verdict import build_result, tainted
 
 
@@ -82,3 +85,32 @@ def test_sigkill_at_the_cpu_limit_is_a_timeout_and_taints():
     assert (result.status, result.message) == ("timeout", "time limit exceeded: CPU 2 s")
     assert tainted(raw)
     assert not tainted(_raw(_report("n1", ["passed", "passed"])))
+
+
+def test_the_builtins_the_tests_use_are_pinned_but_never_the_entry_point():
+    program = b"len = lambda x: 3\ndef sum(a, b):\n    return a + b\ndef f():\n    return [1]\n"
+    # f is what the tests test, so the program's `sum` and `len` do not answer for the builtins.
+    assert pinned_names(program, "assert len(f()) == sum([1], 0)", None) == ["len", "sum"]
+    # MBPP 126: the entry point is named `sum`; it stays the program's.
+    assert pinned_names(b"def sum(a, b):\n    return a + b\n", "assert sum(1, 2) == 3", None) == []
+    assert pinned_names(program, "assert sum(1, 2) == 3 and len([]) == 0", "sum") == ["len"]
+    assert pinned_names(program, "assert f() == [1]", None) == []
+
+
+def test_an_owner_is_gone_only_when_this_machine_can_tell():
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    host, boot, pid, start = owner_label().split("/")
+    assert int(pid) == os.getpid() and start
+    assert not owner_is_gone(owner_label())
+    assert owner_is_gone(f"{host}/{boot}/{dead.pid}/{start}")
+    assert owner_is_gone(f"{host}/{boot}/{os.getpid()}/{int(start) + 1}")  # a reused pid: another process
+    assert owner_is_gone(f"{host}/another-boot/{os.getpid()}/{start}")
+    assert not owner_is_gone(f"another-host/{boot}/{dead.pid}/{start}")  # a shared engine's other clients
+    assert not owner_is_gone("")  # containers of older versions: not ours to judge
+
+
+def test_the_modules_the_tests_name_are_the_ones_watched():
+    assert named_modules("import math\nfrom collections import Counter\nassert f(re_x) == 1") == [
+        "collections", "math"]
+    assert named_modules("assert f(1) == 2") == []
