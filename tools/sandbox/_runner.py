@@ -401,12 +401,10 @@ def _text(exc: BaseException) -> str:
 
 def _restore(watched: list) -> list[str]:
     """Put back the standard library's callables (and modules) in ``watched`` that the program
-    replaced or removed; return their names. One C-level subset test per module, and a walk name
-    by name only when that fails."""
+    replaced or removed; return their names. By identity only: ``snapshot.items() <= space.items()``
+    would ask a replacement's own ``__eq__`` whether it is the original."""
     missing, changed = object(), []
     for space, snapshot, prefix in watched:
-        if snapshot.items() <= space.items():
-            continue
         for key, old in snapshot.items():
             if space.get(key, missing) is not old:
                 changed.append(f"{prefix}{key}")

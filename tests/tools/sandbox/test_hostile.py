@@ -180,6 +180,12 @@ CASES = [
     Case("stdlib_rebound_during_a_test", "import math\ndef f():\n    math.isclose = lambda *a, **k: True\n"
          "    return 2\n", "import math\nassert f() == 2 and math.isclose(1, 5)", "error",
          r"rebinds math\.isclose of the standard library while the test runs"),
+    Case("stdlib_replacement_that_claims_equality", "import math\nclass Same:\n"
+         "    def __eq__(self, other):\n        return True\n    __hash__ = object.__hash__\n"
+         "    def __call__(self, *a, **k):\n        return True\n"
+         "def f():\n    math.isclose = Same()\n    return 2\n",
+         "import math\nassert f() == 2 and math.isclose(1, 5)", "error",
+         r"rebinds math\.isclose of the standard library while the test runs"),
     Case("replacing_a_module", "import sys, types\nfake = types.ModuleType('math')\nfake.isclose = lambda *a, **k: True\n"
          "sys.modules['math'] = fake\n" + F2, "import math\nassert math.isclose(f(), 1)", "failed",
          r"assertion failed$"),
