@@ -47,7 +47,10 @@ MAX_FRAME = 64 << 20
 _UNWATCHED = {("sys", "excepthook"), ("sys", "displayhook"), ("sys", "breakpointhook"),
               ("sys", "unraisablehook"), ("threading", "excepthook")}
 _WATCHED: dict = {}  # top-level module -> [(namespace, snapshot, label prefix)]: set once in main()
-_STDLIB = "/usr/lib/python3"  # replaced in main() by the interpreter's own stdlib directory
+_DUNDERS = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__contains__", "__hash__",
+            "__iter__", "__len__", "__getitem__")
+_HEAPTYPE = 1 << 9  # Py_TPFLAGS_HEAPTYPE: a class made at run time (every class a program defines)
+_TRUSTED: dict = {}  # the standard library's classes, set once in main()
 WORK_ROOTS = ("/tmp", "/dev/shm", "/dev/mqueue")
 # Modules imported once in the runner so that every forked child has them for free.
 PRELOAD = ["array", "bisect", "collections", "copy", "dataclasses", "decimal", "enum", "fractions", "functools", "hashlib", "heapq", "io", "itertools", "json", "math", "operator", "random", "re", "statistics", "string", "textwrap", "typing", "unicodedata", "multiprocessing", "multiprocessing.pool", "threading", "subprocess", "socket", "ctypes"]
@@ -513,29 +516,41 @@ def _make_comparator():
 
     Comparing plain data (built-in types, recursively) with a value whose comparison methods
     come from the program under test fails the test instead of asking the program's method:
-    an object whose ``__eq__`` always says True proves nothing.
+    an object whose ``__eq__`` always says True proves nothing. A class is judged by what the
+    interpreter will call, read through ``type``'s own descriptors (a metaclass can fake
+    ``__mro__``, ``__dict__`` and ``==`` between classes, not those): static C types and the
+    standard library's classes as they were before the program ran are trusted; any other
+    class that defines a comparison method, other than a C slot it inherits its data from, is not.
     """
     import operator
 
-    stdlib = _STDLIB
     plain = (int, float, complex, str, bytes, bytearray, bool, type(None), list, tuple, dict,
              set, frozenset, range, type(...))
+    plain_ids = {id(t) for t in plain}  # by identity: a metaclass's __eq__ could make any class "equal"
     containers = (list, tuple, set, frozenset)
     ops = {"==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
            ">": operator.gt, ">=": operator.ge, "in": lambda a, b: a in b,
            "not in": lambda a, b: a not in b}
-    dunders = ("__eq__", "__ne__", "__lt__", "__le__", "__gt__", "__ge__", "__contains__",
-               "__hash__", "__iter__", "__len__", "__getitem__")
-    get_type, is_inst = type, isinstance
+    trusted, dunders = _TRUSTED, _DUNDERS
+    c_slots = {id(type(object.__eq__)), id(type(str.join))}  # wrapper_descriptor, method_descriptor
+    mro_of, dict_of = type.__dict__["__mro__"].__get__, type.__dict__["__dict__"].__get__
+    name_of, flags_of = type.__dict__["__qualname__"].__get__, type.__dict__["__flags__"].__get__
+    get_type, is_sub, dict_keys, dict_values = type, issubclass, dict.keys, dict.values
+    missing = object()
     last_false = [""]
 
     def rigged_class(cls: type) -> str | None:
-        for klass in cls.__mro__:
+        for klass in mro_of(cls):
+            if not flags_of(klass) & _HEAPTYPE:
+                continue  # a static C type: C code, and a dictionary nobody can write to
+            own, known = dict_of(klass), trusted.get(id(klass))
             for name in dunders:
-                fn = klass.__dict__.get(name)
-                code = getattr(fn, "__code__", None)
-                if code is not None and not code.co_filename.startswith(stdlib):
-                    return f"{cls.__qualname__}.{name}"
+                fn = own.get(name, missing)
+                if known is not None:
+                    if fn is not known[1].get(name, missing):
+                        return f"{name_of(klass)}.{name}"  # the standard library's, replaced
+                elif fn is not missing and id(get_type(fn)) not in c_slots:
+                    return f"{name_of(klass)}.{name}"
         return None
 
     def rigged(value: object) -> str | None:
@@ -544,19 +559,19 @@ def _make_comparator():
             v = stack.pop()
             seen += 1
             cls = get_type(v)
-            if cls not in plain:
+            if id(cls) not in plain_ids:
                 found = rigged_class(cls)
                 if found:
                     return found
-            if is_inst(v, containers):
+            if is_sub(cls, containers):
                 stack.extend(v)
-            elif is_inst(v, dict):
-                stack.extend(v.keys())
-                stack.extend(v.values())
+            elif is_sub(cls, dict):  # dict's own methods: a subclass's keys() could hide values
+                stack.extend(dict_keys(v))
+                stack.extend(dict_values(v))
         return None
 
     def is_plain(value: object) -> bool:
-        return get_type(value) in plain and rigged(value) is None
+        return id(get_type(value)) in plain_ids and rigged(value) is None
 
     def compare(operators: tuple[str, ...], *operands: object) -> bool:
         for op, a, b in zip(operators, operands, operands[1:], strict=False):
@@ -580,6 +595,22 @@ def _make_comparator():
 
     compare.explain = explain
     return compare
+
+
+def _trusted_classes() -> dict[int, tuple[type, dict]]:
+    """The standard library's heap classes (and their bases) before any program runs, with their
+    comparison methods: ``id(class) -> (class, {name: method})``, kept alive so ids stay theirs."""
+    dict_of, mro_of = type.__dict__["__dict__"].__get__, type.__dict__["__mro__"].__get__
+    found: dict[int, tuple[type, dict]] = {}
+    for mod in list(sys.modules.values()):
+        for value in list(getattr(mod, "__dict__", {}).values()):
+            if not isinstance(value, type):
+                continue
+            for klass in mro_of(value):
+                if id(klass) not in found:
+                    own = dict_of(klass)
+                    found[id(klass)] = (klass, {n: own[n] for n in _DUNDERS if n in own})
+    return found
 
 
 def _short(value: object) -> str:
@@ -705,15 +736,14 @@ def main() -> None:
     for name in PRELOAD:
         with contextlib.suppress(ImportError):
             __import__(name)
-    global _STDLIB, _WATCHED
+    global _TRUSTED, _WATCHED
     import gc
-    import sysconfig
 
-    _STDLIB = sysconfig.get_paths()["stdlib"]  # once here, not in every child (it costs ~ms)
     os.makedirs("/tmp/work", exist_ok=True)
     _rmtree_contents("/tmp")
     sealed = _seal()
     _WATCHED = _watch()
+    _TRUSTED = _trusted_classes()
     gc.freeze()  # keep the preloaded heap out of the children's collections: fewer copied pages
     _write_all(1, encode_frame({"op": "ready", "pid": os.getpid(), "python": sys.version.split()[0],
                                 "rss_kb": _rss_kb(), "sealed": sealed}))

@@ -67,6 +67,24 @@ EVERY_FD = ("import os\n" + _FORGED + "for fd in range(1024):\n    if fd != 3:\n
             "            os.write(fd, FRAME)\n        except OSError:\n            pass\n"
             "assert sorted(int(n) for n in os.listdir('/proc/self/fd'))[:4] == [0, 1, 2, 3]\n" + F2)
 
+# An object that says it equals anything; {meta} makes room for a metaclass.
+YES = ("class Yes({meta}):\n    def __eq__(self, other):\n        return True\n    __hash__ = object.__hash__\n"
+       "def f():\n    return Yes()\n")
+UNTRUSTED = r"untrusted comparison: Yes\.__eq__ is defined by the program under test"
+STDLIB_VALUES = (
+    "import collections, dataclasses, datetime, decimal, enum, fractions\n"
+    "Point = collections.namedtuple('Point', 'x y')\nclass Color(enum.IntEnum):\n    RED = 1\n"
+    "class Word(str):\n    pass\n@dataclasses.dataclass\nclass P:\n    x: int\n"
+    "def values():\n    d = collections.defaultdict(int)\n    d['a'] += 1\n"
+    "    return (collections.Counter('aab'), collections.OrderedDict(a=1), d, decimal.Decimal('1.5'),\n"
+    "            fractions.Fraction(1, 2), Point(1, 2), Color.RED, Word('a'), {1: 2}.keys(),\n"
+    "            datetime.date(2020, 1, 1), P(1))\n")
+STDLIB_TESTS = (
+    "import datetime\nc, od, dd, dec, frac, point, color, word, keys, date, p = values()\n"
+    "assert c == {'a': 2, 'b': 1} and od == {'a': 1} and dd == {'a': 1}\n"
+    "assert dec == 1.5 and frac == 0.5 and point == (1, 2) and [point] == [(1, 2)] and color == 1\n"
+    "assert word == 'a' and keys == {1} and date == datetime.date(2020, 1, 1) and p == P(1)\n")
+
 CASES = [
     # -- processes
     Case("fork_bomb_python", "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
@@ -142,6 +160,22 @@ CASES = [
     Case("always_equal_object", "class Yes:\n    def __eq__(self, other):\n        return True\n"
          "    def __ne__(self, other):\n        return False\ndef f():\n    return Yes()\n",
          "assert f() == 1\nassert [f()] == [1]", "failed", r"untrusted comparison: Yes\.__eq__"),
+    Case("metaclass_equality_makes_a_class_plain", "class Meta(type):\n    def __eq__(cls, other):\n        return True\n"
+         "    __hash__ = type.__hash__\n" + YES.format(meta="metaclass=Meta"), T1, "failed", UNTRUSTED),
+    Case("metaclass_fakes_the_mro", "class Meta(type):\n    @property\n    def __mro__(cls):\n        return ()\n"
+         "    @property\n    def __dict__(cls):\n        return {}\n" + YES.format(meta="metaclass=Meta"), T1, "failed",
+         UNTRUSTED),
+    Case("comparison_method_that_is_not_a_function", "class Fn:\n"
+         "    __code__ = compile('0', '/usr/lib/python3.11/fake.py', 'eval')\n    def __call__(self, *a):\n"
+         "        return True\nclass Yes:\n    __eq__ = Fn()\n    __hash__ = object.__hash__\n"
+         "def f():\n    return Yes()\n", T1, "failed", UNTRUSTED),
+    Case("patching_a_stdlib_class", "import collections\ncollections.Counter.__eq__ = lambda s, o: True\n"
+         "def f():\n    return collections.Counter('ab')\n", "assert f() == {'z': 1}", "failed",
+         r"untrusted comparison: Counter\.__eq__"),
+    Case("dict_subclass_hides_values", YES.format(meta="") + "class D(dict):\n    def keys(self):\n        return []\n"
+         "    def values(self):\n        return []\ndef g():\n    return D(a=Yes())\n", "assert g() == {'a': 1}",
+         "failed", UNTRUSTED),
+    Case("comparisons_with_standard_library_types", STDLIB_VALUES, STDLIB_TESTS, "passed"),
     Case("patching_the_harness", "import builtins, json, os, sys\n"
          "for mod in list(sys.modules.values()):\n    for name in list(vars(mod)):\n"
          "        if name.startswith(('_cs', '_harness', '_report', '_make', 'build_result', 'emit')):\n"
