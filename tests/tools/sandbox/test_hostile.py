@@ -176,6 +176,15 @@ CASES = [
          "    def values(self):\n        return []\ndef g():\n    return D(a=Yes())\n", "assert g() == {'a': 1}",
          "failed", UNTRUSTED),
     Case("comparisons_with_standard_library_types", STDLIB_VALUES, STDLIB_TESTS, "passed"),
+    Case("c_slot_under_another_name", "class Yes(int):\n    __eq__ = int.__ne__\n    __hash__ = int.__hash__\n"
+         "def f():\n    return Yes(5)\n", T1, "failed", r"untrusted comparison: Yes\.__eq__"),
+    Case("c_subclass_with_its_own_slot", "class Num(int):\n    __eq__ = int.__eq__\n    __hash__ = int.__hash__\n"
+         "def f():\n    return Num(1)\n", T1, "passed"),
+    Case("global_under_a_str_subclass_key", "class Key(str):\n    calls = 0\n    def __eq__(self, other):\n"
+         "        Key.calls += 1\n        return Key.calls > 1  # not to the harness's pop, yes to the test\n"
+         "    __hash__ = str.__hash__\n"
+         "globals()[Key('len')] = lambda x: 3\n" + F2.replace("2", "[9]"), "assert len(f()) == 3", "failed",
+         r"^`assert len\(f\(\)\) == 3`: 1 == 3 is False$"),
     Case("patching_the_harness", "import builtins, json, os, sys\n"
          "for mod in list(sys.modules.values()):\n    for name in list(vars(mod)):\n"
          "        if name.startswith(('_cs', '_harness', '_report', '_make', 'build_result', 'emit')):\n"
