@@ -236,8 +236,8 @@ CASES = [
          "def f():\n    raise Odd()\n", T1, "error", r"^`assert f\(\) == 1`: Odd: <the exception's __str__ failed>$"),
     # -- the runner's channel: the program cannot open it, however it names it
     Case("write_to_the_runners_fds_via_proc_1", PROC_1, "assert attempts() == ['EACCES'] * 10", "passed"),
-    Case("reach_the_runner_by_pidfd_getfd_and_ptrace", PIDFD, "assert attempts() == ['EPERM', 'EPERM', 'EPERM']",
-         "passed"),
+    Case("reach_the_runner_by_pidfd_getfd_and_ptrace", PIDFD,  # ENOSYS: a kernel older than 5.6
+         "got = attempts()\nassert set(got[:2]) <= {'EPERM', 'ENOSYS'} and got[2] == 'EPERM'", "passed"),
     Case("a_subprocess_opens_its_parents_fds", PARENT_FDS, "assert attempts() == ['EACCES'] * 4", "passed"),
     Case("forge_a_runner_reply_on_every_inherited_fd", EVERY_FD, T1, "failed",
          r"^`assert f\(\) == 1`: 2 == 1 is False$"),
