@@ -540,7 +540,10 @@ def _make_comparator():
     missing = object()
     last_false = [""]
 
-    def rigged_class(cls: type) -> str | None:
+    def class_verdict(cls: type) -> tuple[str, bool] | None:
+        """The first comparison method of ``cls`` that cannot vouch for it, as (name, replaced):
+        replaced is True for a standard-library class's method that the program swapped (never
+        trustworthy), False for the program's own (not trusted against plain data)."""
         mro = mro_of(cls)
         static = [dict_of(k) for k in mro if not flags_of(k) & _HEAPTYPE]
         for klass in mro:
@@ -551,43 +554,48 @@ def _make_comparator():
                 fn = own.get(name, missing)
                 if known is not None:
                     if fn is not known[1].get(name, missing):
-                        return f"{name_of(klass)}.{name}"  # the standard library's, replaced
+                        return f"{name_of(klass)}.{name}", True
                 elif fn is not missing and not any(d.get(name, missing) is fn for d in static):
                     # anything but a C base's own method under its own name (`__eq__ = int.__ne__`
                     # in a subclass of int would say 5 == 1)
-                    return f"{name_of(klass)}.{name}"
+                    return f"{name_of(klass)}.{name}", False
         return None
 
-    def rigged(value: object) -> str | None:
-        stack, seen = [value], 0
+    def scan(value: object) -> tuple[bool, str | None, str | None]:
+        """(plain data?, a program's comparison method inside, a replaced standard-library one inside)."""
+        stack, seen, own, verdicts = [value], 0, None, {}
         while stack and seen < 1_000_000:
             v = stack.pop()
             seen += 1
             cls = get_type(v)
             if id(cls) not in plain_ids:
-                found = rigged_class(cls)
-                if found:
-                    return found
+                if id(cls) not in verdicts:
+                    verdicts[id(cls)] = class_verdict(cls)
+                found = verdicts[id(cls)]
+                if found is not None:
+                    if found[1]:
+                        return False, own, found[0]
+                    own = own or found[0]
             if is_sub(cls, containers):
                 stack.extend(v)
             elif is_sub(cls, dict):  # dict's own methods: a subclass's keys() could hide values
                 stack.extend(dict_keys(v))
                 stack.extend(dict_values(v))
-        return None
-
-    def is_plain(value: object) -> bool:
-        return id(get_type(value)) in plain_ids and rigged(value) is None
+        return id(get_type(value)) in plain_ids and own is None, own, None
 
     def compare(operators: tuple[str, ...], *operands: object) -> bool:
-        for op, a, b in zip(operators, operands, operands[1:], strict=False):
-            for mine, other in ((a, b), (b, a)):
-                if is_plain(other):
-                    found = rigged(mine)
-                    if found:
-                        raise AssertionError(
-                            f"untrusted comparison: {found} is defined by the program under test "
-                            "and is not used to compare with plain data"
-                        )
+        scans = [scan(x) for x in operands]
+        for i, op in enumerate(operators):
+            a, b = operands[i], operands[i + 1]
+            for mine, other in ((scans[i], scans[i + 1]), (scans[i + 1], scans[i])):
+                if mine[2]:
+                    raise AssertionError(f"untrusted comparison: {mine[2]} of the standard library was "
+                                         "replaced by the program under test")
+                if other[0] and mine[1]:
+                    raise AssertionError(
+                        f"untrusted comparison: {mine[1]} is defined by the program under test "
+                        "and is not used to compare with plain data"
+                    )
             if not ops[op](a, b):
                 last_false[0] = f"{_short(a)} {op} {_short(b)} is False"
                 return False

@@ -172,6 +172,10 @@ CASES = [
     Case("patching_a_stdlib_class", "import collections\ncollections.Counter.__eq__ = lambda s, o: True\n"
          "def f():\n    return collections.Counter('ab')\n", "assert f() == {'z': 1}", "failed",
          r"untrusted comparison: Counter\.__eq__"),
+    Case("patching_a_stdlib_class_compared_with_its_own_kind", "import collections\n"
+         "collections.Counter.__eq__ = lambda s, o: True\ndef f():\n    return collections.Counter('ab')\n",
+         "import collections\nassert f() == collections.Counter('z')", "failed",
+         r"untrusted comparison: Counter\.__eq__ of the standard library was replaced"),
     Case("dict_subclass_hides_values", YES.format(meta="") + "class D(dict):\n    def keys(self):\n        return []\n"
          "    def values(self):\n        return []\ndef g():\n    return D(a=Yes())\n", "assert g() == {'a': 1}",
          "failed", UNTRUSTED),
