@@ -202,7 +202,7 @@ CASES = [
          "def f():\n    return 2\n", T1, "error", r"report channel was written to by the program"),
     # -- rebinding what the harness or the tests rely on: the verdict is the same as without it
     Case("rebinding_exec_and_compile", "import builtins\nbuiltins.exec = lambda *a, **k: None\n"
-         "builtins.compile = lambda *a, **k: compile('pass', 'x', 'exec')\n" + F2, T1, "failed",
+         "real_compile = compile\nbuiltins.compile = lambda *a, **k: real_compile('pass', 'x', 'exec')\n" + F2, T1, "failed",
          r"^`assert f\(\) == 1`: 2 == 1 is False$"),
     Case("rebinding_assertion_error", "import builtins\nclass Nope(Exception):\n    pass\n"
          "builtins.AssertionError = Nope\n" + F2, T1, "failed", r"^`assert f\(\) == 1`: 2 == 1 is False$"),
