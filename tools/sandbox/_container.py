@@ -27,9 +27,11 @@ from tools.sandbox._owner import OWNER_LABEL, SANDBOX_LABEL, owner_label
 from tools.sandbox._runner import HEADER, MAGIC, MAX_FRAME
 
 # Reads the runner's source from stdin and runs it as module `_cs_runner`, which starts main().
+# End of input exits: a client killed before it sent the source must not leave PID 1 spinning.
 _BOOTSTRAP = (
-    "import os,types\nb=b''\nwhile not b.endswith(b'\\n'): b+=os.read(0,1)\nn=int(b);s=b''\n"
-    "while len(s)<n: s+=os.read(0,n-len(s))\nm=types.ModuleType('_cs_runner')\n"
+    "import os,sys,types\ndef r(n):\n c=os.read(0,n)\n if not c: sys.exit(0)\n return c\n"
+    "b=b''\nwhile not b.endswith(b'\\n'): b+=r(1)\nn=int(b);s=b''\n"
+    "while len(s)<n: s+=r(n-len(s))\nm=types.ModuleType('_cs_runner')\n"
     "exec(compile(s,'_cs_runner.py','exec'),m.__dict__)\n"
 )
 _ids = itertools.count(1)

@@ -123,3 +123,39 @@ def test_a_slow_correct_program_passes_while_other_slots_spin(portal):
     assert result.status == "passed", result.message
     if len(os.sched_getaffinity(0)) < 3:
         assert result.wall_s > result.cpu_s  # it did share the CPU with the spinners
+
+
+STARTER = """
+import docker
+from codestill.config import SandboxConfig
+from tools.sandbox._container import _create
+
+client = docker.from_env()
+cid = _create(client, SandboxConfig())
+sock = client.api.attach_socket(cid, params={"stdin": 1, "stdout": 1, "stderr": 1, "stream": 1})
+client.api.start(cid)
+print(cid, flush=True)
+input()  # killed here: the runner's source never sent
+"""
+
+
+def test_a_client_killed_before_sending_the_runner_leaves_no_container():
+    """Killed between starting a container and handing it the runner's source: the bootstrap sees
+    its input close and exits (it used to spin on end of input, at 100 % CPU, forever)."""
+    client = docker.from_env()
+    proc = subprocess.Popen([sys.executable, "-c", STARTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                            text=True)
+    try:
+        cid = proc.stdout.readline().strip()
+        assert _containers(client, [cid]) == ["running"]
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    try:
+        deadline = time.monotonic() + 30
+        while _containers(client, [cid]) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert _containers(client, [cid]) == []
+    finally:
+        with contextlib.suppress(docker.errors.APIError):
+            client.api.remove_container(cid, force=True)
