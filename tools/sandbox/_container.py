@@ -14,6 +14,7 @@ import contextlib
 import importlib.resources
 import itertools
 import json
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -114,6 +115,8 @@ class Container:
                     source: bytes) -> Container:
         """Create, attach, start, hand the runner its source and wait for it to say ready."""
 
+        handoff = _Handoff()
+
         def create_and_attach() -> tuple[str, Any]:
             cid = _create(client, config)
             try:
@@ -123,9 +126,13 @@ class Container:
             except BaseException:
                 _force_remove(client, cid)
                 raise
-            return cid, sock
+            return handoff.deliver(client, cid, sock)
 
-        cid, sock = await call(create_and_attach, timeout=config.start_timeout_s)
+        try:
+            cid, sock = await call(create_and_attach, timeout=config.start_timeout_s)
+        except BaseException:
+            handoff.abandon(client)
+            raise
         try:
             raw = getattr(sock, "_sock", sock)
             reader, writer = await asyncio.open_connection(sock=raw)
@@ -190,6 +197,41 @@ class Container:
         self._writer.close()
         with contextlib.suppress(Exception):
             await call(_force_remove, client, self.id, timeout=timeout)
+
+
+class _Handoff:
+    """A container made on a worker thread either reaches the coroutine that waits for it or is
+    removed: a start that timed out or was cancelled (a pool closing while it replaces a
+    container) must not leave one behind, whichever of the two finishes first."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._made: tuple[str, Any] | None = None
+        self._abandoned = False
+
+    def deliver(self, client: docker.DockerClient, cid: str, sock: Any) -> tuple[str, Any]:
+        with self._lock:
+            if not self._abandoned:
+                self._made = (cid, sock)
+                return cid, sock
+        _discard(client, cid, sock)
+        raise InfraFault(f"container {cid[:12]} was started after its start was given up")
+
+    def abandon(self, client: docker.DockerClient) -> None:
+        """Called by the waiting side when it stops waiting: what was delivered is discarded (on a
+        thread of its own: this runs on the event loop, maybe while it is being cancelled)."""
+        with self._lock:
+            self._abandoned = True
+            made, self._made = self._made, None
+        if made is not None:
+            threading.Thread(target=_discard, args=(client, *made), daemon=True).start()
+
+
+def _discard(client: docker.DockerClient, cid: str, sock: Any) -> None:
+    with contextlib.suppress(Exception):
+        sock.close()
+    with contextlib.suppress(Exception):
+        _force_remove(client, cid)
 
 
 def _force_remove(client: docker.DockerClient, cid: str) -> None:

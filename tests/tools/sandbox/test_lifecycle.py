@@ -12,8 +12,10 @@ import time
 
 import docker
 import docker.errors
+import pytest
 
 from codestill.config import SandboxConfig
+from codestill.errors import SandboxError
 from codestill.schemas import Limits
 from tools.sandbox import DockerSandbox
 from tools.sandbox._container import container_kwargs
@@ -159,3 +161,26 @@ def test_a_client_killed_before_sending_the_runner_leaves_no_container():
     finally:
         with contextlib.suppress(docker.errors.APIError):
             client.api.remove_container(cid, force=True)
+
+
+def test_a_start_that_is_given_up_leaves_no_container(portal):
+    """The pool stops waiting for its containers (their start deadline passed) while the engine
+    still makes them: each is removed when it arrives, not kept alive until this process exits
+    by a reply nobody reads (the raised error's traceback still refers to it here)."""
+    client = docker.from_env()
+    since = time.time() - 1
+    sandbox = DockerSandbox(SandboxConfig(pool_size=2, start_timeout_s=0.01))
+    with pytest.raises(SandboxError, match="Could not start the sandbox pool") as raised:
+        portal.call(sandbox.start)
+    events = client.events(since=since, until=time.time() + 30, decode=True,
+                           filters={"type": "container", "label": f"{OWNER_LABEL}={owner_label()}"})
+    created, gone = set(), set()
+    for event in events:
+        (created if event["Action"] == "create" else gone if event["Action"] == "destroy" else set()).add(
+            event["id"])
+        if created and created <= gone:
+            break
+    events.close()
+    assert raised.value is not None  # held until here, with everything its traceback refers to
+    assert created, "no container was even created: the test proves nothing"
+    assert created <= gone
