@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 from pathlib import Path
 from typing import Annotated
 
-import docker.errors
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -17,7 +15,6 @@ from codestill.config import SandboxConfig
 from codestill.errors import CodestillError
 from codestill.schemas import IOCase, Limits, TestSuite
 from tools.sandbox import (
-    SANDBOX_LABEL,
     DockerSandbox,
     build_image,
     connect,
@@ -128,13 +125,5 @@ async def _run_once(program: bytes, suite: TestSuite, limits: Limits):
 def prune(everything: Annotated[bool, typer.Option(
         "--all", help="Also remove the containers of running processes and of other machines.")] = False) -> None:
     """Remove sandbox containers whose owner process is gone (every pool start does this too)."""
-    client = connect(SandboxConfig())
-    if everything:
-        gone = 0
-        for c in client.containers.list(all=True, filters={"label": SANDBOX_LABEL}):
-            with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-                c.remove(force=True)
-                gone += 1
-    else:
-        gone = reap_orphans(client)
+    gone = reap_orphans(connect(SandboxConfig()), everything=everything)
     _out.print(f"removed {gone} sandbox container(s)")

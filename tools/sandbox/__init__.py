@@ -11,7 +11,7 @@ from typing import Protocol
 from codestill.schemas import ExecResult, Limits, TestSuite
 from tools.sandbox._engine import connect, ensure_engine, install_packages
 from tools.sandbox._image import build_image, image_present, require_image
-from tools.sandbox._owner import SANDBOX_LABEL, reap_orphans
+from tools.sandbox._owner import reap_orphans
 from tools.sandbox._pool import ColdSandbox, DockerSandbox
 
 
@@ -23,7 +23,6 @@ class Sandbox(Protocol):
 
 
 __all__ = [
-    "SANDBOX_LABEL",
     "ColdSandbox",
     "DockerSandbox",
     "Sandbox",

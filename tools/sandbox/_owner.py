@@ -57,11 +57,12 @@ def owner_is_gone(label: str) -> bool:
     return _start_time(int(pid)) != start if pid.isdigit() else False
 
 
-def reap_orphans(client: docker.DockerClient) -> int:
-    """Remove the sandbox containers whose owner is gone; return how many."""
+def reap_orphans(client: docker.DockerClient, *, everything: bool = False) -> int:
+    """Remove the sandbox containers whose owner is gone (``everything``: all of them, live
+    owners' and other machines' too); return how many."""
     gone = 0
     for c in client.containers.list(all=True, filters={"label": SANDBOX_LABEL}):
-        if owner_is_gone(c.labels.get(OWNER_LABEL, "")):
+        if everything or owner_is_gone(c.labels.get(OWNER_LABEL, "")):
             with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
                 c.remove(force=True)
                 gone += 1

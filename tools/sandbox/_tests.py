@@ -78,8 +78,14 @@ def split_asserts(code: str, entry_point: str | None = None) -> list[Unit]:
     return units
 
 
-def pinned_names(program: bytes, tests: str, entry_point: str | None) -> list[str]:
-    """The builtin names in the tests that must mean the builtin, whatever the program binds.
+def test_words(tests: str) -> frozenset[str]:
+    """Every identifier-like word in the test code, read once for ``pinned_names`` and
+    ``named_modules`` (a superset of the names the tests use: strings and attributes count too)."""
+    return frozenset(_WORD.findall(tests))
+
+
+def pinned_names(program: bytes, words: frozenset[str], entry_point: str | None) -> list[str]:
+    """The builtin names in the tests (``words``) that must mean the builtin, whatever the program binds.
 
     A program's module-level ``len = lambda x: 3`` would otherwise answer for the tests' ``len``.
     The entry point is the exception: MBPP 126's is ``sum``. Without a declared one, the
@@ -87,23 +93,22 @@ def pinned_names(program: bytes, tests: str, entry_point: str | None) -> list[st
     those named like a builtin only when the tests name no other. A superset is harmless: a
     pinned name the tests never look up changes nothing.
     """
-    used = set(_WORD.findall(tests))
-    builtin_used = used & _BUILTIN_NAMES
+    builtin_used = words & _BUILTIN_NAMES
     if not builtin_used:
         return []
     if entry_point:
         entries = {entry_point}
     else:
-        entries = {m.decode() for m in _TOP_LEVEL_DEF.findall(program)} & used
+        entries = {m.decode() for m in _TOP_LEVEL_DEF.findall(program)} & words
         entries = (entries - _BUILTIN_NAMES) or entries
     return sorted(builtin_used - entries)
 
 
-def named_modules(tests: str) -> list[str]:
-    """The standard library's top-level modules whose names the tests contain: the harness puts
+def named_modules(words: frozenset[str]) -> list[str]:
+    """The standard library's top-level modules named in the tests (``words``): the harness puts
     back what the program rebinds in those (a superset again: a word that names no module used
     costs a dictionary look-up)."""
-    return sorted(set(_WORD.findall(tests)) & sys.stdlib_module_names)
+    return sorted(words & sys.stdlib_module_names)
 
 
 def _first_line(lines: list[str], stmt: ast.stmt) -> str:
