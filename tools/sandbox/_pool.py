@@ -25,7 +25,7 @@ from tools.sandbox._container import Container, InfraFault, ProtocolFault, runne
 from tools.sandbox._engine import connect
 from tools.sandbox._image import require_image
 from tools.sandbox._owner import reap_orphans
-from tools.sandbox._tests import InvalidTests, Unit, named_modules, pinned_names, split_asserts, test_words
+from tools.sandbox._tests import InvalidTests, Unit, named_modules, pinned_names, split_asserts, suite_words
 from tools.sandbox._verdict import build_result, tainted
 
 _GRACE_S = 10.0  # beyond the wall limit, for the runner's own sweep and reply
@@ -48,7 +48,7 @@ def _prepare(program: str | bytes, tests: TestSuite | str, limits: Limits) -> tu
     else:
         units = split_asserts(suite.code, suite.entry_point)
         req["units"] = [{"code": u.code} for u in units]
-        words = test_words(suite.code)
+        words = suite_words(suite.code)
         req["pinned"] = pinned_names(source, words, suite.entry_point)
         req["modules"] = named_modules(words)
     return req, units

@@ -78,7 +78,7 @@ def split_asserts(code: str, entry_point: str | None = None) -> list[Unit]:
     return units
 
 
-def test_words(tests: str) -> frozenset[str]:
+def suite_words(tests: str) -> frozenset[str]:
     """Every identifier-like word in the test code, read once for ``pinned_names`` and
     ``named_modules`` (a superset of the names the tests use: strings and attributes count too)."""
     return frozenset(_WORD.findall(tests))

@@ -10,7 +10,7 @@ import pytest
 
 from codestill.schemas import Limits
 from tools.sandbox._owner import owner_is_gone, owner_label
-from tools.sandbox._tests import InvalidTests, named_modules, pinned_names, split_asserts, test_words
+from tools.sandbox._tests import InvalidTests, named_modules, pinned_names, split_asserts, suite_words
 from tools.sandbox._verdict import build_result, tainted
 
 
@@ -90,11 +90,11 @@ def test_sigkill_at_the_cpu_limit_is_a_timeout_and_taints():
 def test_the_builtins_the_tests_use_are_pinned_but_never_the_entry_point():
     program = b"len = lambda x: 3\ndef sum(a, b):\n    return a + b\ndef f():\n    return [1]\n"
     # f is what the tests test, so the program's `sum` and `len` do not answer for the builtins.
-    assert pinned_names(program, test_words("assert len(f()) == sum([1], 0)"), None) == ["len", "sum"]
+    assert pinned_names(program, suite_words("assert len(f()) == sum([1], 0)"), None) == ["len", "sum"]
     # MBPP 126: the entry point is named `sum`; it stays the program's.
-    assert pinned_names(b"def sum(a, b):\n    return a + b\n", test_words("assert sum(1, 2) == 3"), None) == []
-    assert pinned_names(program, test_words("assert sum(1, 2) == 3 and len([]) == 0"), "sum") == ["len"]
-    assert pinned_names(program, test_words("assert f() == [1]"), None) == []
+    assert pinned_names(b"def sum(a, b):\n    return a + b\n", suite_words("assert sum(1, 2) == 3"), None) == []
+    assert pinned_names(program, suite_words("assert sum(1, 2) == 3 and len([]) == 0"), "sum") == ["len"]
+    assert pinned_names(program, suite_words("assert f() == [1]"), None) == []
 
 
 def test_an_owner_is_gone_only_when_this_machine_can_tell():
@@ -111,6 +111,6 @@ def test_an_owner_is_gone_only_when_this_machine_can_tell():
 
 
 def test_the_modules_the_tests_name_are_the_ones_watched():
-    assert named_modules(test_words("import math\nfrom collections import Counter\nassert f(re_x) == 1")) == [
+    assert named_modules(suite_words("import math\nfrom collections import Counter\nassert f(re_x) == 1")) == [
         "collections", "math"]
-    assert named_modules(test_words("assert f(1) == 2")) == []
+    assert named_modules(suite_words("assert f(1) == 2")) == []
