@@ -11,7 +11,7 @@ Selection, deterministic: the problems, sorted by task_id, that have exactly thr
 test imports, and whose reference solution passes its asserts in the sandbox using at most
 ``MAX_CPU_S`` of CPU time (the bench measures the sandbox, not one slow program). Positions 0, 2, 4...
 of the output keep the reference solution; positions 1, 3, 5... get a planted bug: the first AST
-mutation (``codestill.sim.mutants``: kinds in a fixed order, sites in ``ast.walk`` order) whose
+mutation (``tools.mutants.mutants``: kinds in a fixed order, sites in ``ast.walk`` order) whose
 sandbox verdict is "failed", or failing that the first whose verdict is "error" (within the same
 CPU budget). A problem with
 no such mutation is skipped for the next one. Every kept program has been run three times in the
@@ -30,7 +30,7 @@ from pathlib import Path
 
 from codestill.config import SandboxConfig
 from codestill.schemas import Limits
-from codestill.sim import mutants  # the mutation kinds live with the simulator, which plants bugs too
+from tools.mutants import mutants
 from tools.sandbox import DockerSandbox
 
 HERE = Path(__file__).resolve().parent

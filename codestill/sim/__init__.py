@@ -19,7 +19,7 @@ How it answers:
   message instead: a backward plan); decomposer: the reference's top-level functions; coder: the
   reference (a line ``module: <name>`` asks for one function; a ``status: failed|error|timeout|oom|killed``
   line, as ``ExecResult.feedback()`` writes it, asks for a repair and gets the reference; with
-  ``bug_rate`` a fresh answer may carry a planted bug, see ``_mutate``); tester: the bank's tests and,
+  ``bug_rate`` a fresh answer may carry a planted bug, see ``tools.mutants``); tester: the bank's tests and,
   with ``strong_tests`` (the default), up to ten more of its own: edge cases and variants of the
   task's examples, expected values from running the reference (``_strong``; never EvalPlus's extra
   inputs, which judge the result afterwards); critic: follows the last ``status:`` line; the unknown
@@ -45,7 +45,7 @@ from __future__ import annotations
 from codestill.schemas import SCHEMA_MARKER
 from codestill.sim._app import DESCRIPTION, OWNER, create_app, warm_tester
 from codestill.sim._config import FAULT_KINDS, FaultKind, SimConfig
-from codestill.sim._mutate import MUTATIONS, mutants, plant_bug
+from tools.mutants import MUTATIONS, mutants, plant_bug
 from codestill.sim._serve import ANNOUNCE, run_server, serve_subprocess
 
 __all__ = [

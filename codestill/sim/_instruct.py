@@ -26,7 +26,7 @@ from collections.abc import Sequence
 
 from codestill.data import BankProblem
 from codestill.sim._code import last_python_block
-from codestill.sim._mutate import plant_bug
+from tools.mutants import plant_bug
 from codestill.sim._plan import plan_of
 from codestill.sim._roles import Ask, Handler, generic, unit_interval
 from codestill.sim._seeds import closest, concepts_of

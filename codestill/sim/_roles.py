@@ -28,7 +28,7 @@ from dataclasses import dataclass
 
 from codestill.data import BankProblem
 from codestill.sim._code import last_python_block, module_source, modules_of, stub
-from codestill.sim._mutate import plant_bug
+from tools.mutants import plant_bug
 from codestill.sim._plan import plan_of
 from codestill.sim._strong import with_extra
 

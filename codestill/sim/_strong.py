@@ -1,7 +1,7 @@
 """The simulated tester's own tests: the task's examples, plus edge cases and variants of them.
 
 A strong teacher's tester writes more tests than the task shows; a tester that returns only the
-task's three asserts lets a planted bug (``_mutate``) through whenever the bug happens to agree with
+task's three asserts lets a planted bug (``tools.mutants``) through whenever the bug happens to agree with
 those three. So the simulator's tester adds up to ``EXTRA_TESTS`` asserts of its own, built from
 nothing but what a tester has in hand: the task's public tests and a trusted solution.
 

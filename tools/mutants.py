@@ -1,7 +1,10 @@
-"""Planted bugs: AST mutations that keep a program runnable but (usually) wrong.
+"""Mutants: AST mutations that keep a program runnable but (usually) change what it computes.
+
+Two users: the simulated teacher plants one as a bug (``plant_bug``), and the solve graph judges a
+test suite by how many mutants of the accepted code it kills (``graphs._adequacy``).
 
 Each kind lists its sites in a tree and applies itself to the n-th site of a fresh parse, so every
-candidate is derived from the reference alone. ``mutants`` yields them in a fixed order (kinds in
+candidate is derived from the original alone. ``mutants`` yields them in a fixed order (kinds in
 the order of ``MUTATIONS``, sites in ``ast.walk`` order); ``bench/make_sandbox_programs.py`` picks
 from that order, the simulator's coder picks one by a seeded hash (``plant_bug``).
 """
