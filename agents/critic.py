@@ -40,7 +40,7 @@ def hidden_summary(hidden: ExecResult) -> str:
 
 
 def overrule(answer: CriticAnswer | None, result: ExecResult, hidden: ExecResult | None,
-             tests: TestSuite, *, critic_error: str | None = None) -> Critique:
+             tests: TestSuite, *, critic_error: str | None = None, fail_closed: bool = True) -> Critique:
     """The final critique: the model's ``answer`` (None: its reply could not be read, ``critic_error``
     says why) under the rules below, first match wins.
 
@@ -53,10 +53,12 @@ def overrule(answer: CriticAnswer | None, result: ExecResult, hidden: ExecResult
        as counts only, so the coder never sees hidden test text) after the model's own issues.
     4. The tests passed but are weak (``weak_tests`` finds no real check, or the model flagged them)
        -> repair with ``weak_tests=True``: passing weak tests proves nothing, the tester must redo them.
-    5. The critic's reply could not be read -> accept (with no issues; the graph records the failed
-       reply): the code passed tests that really check it, which is the evidence that matters; the lost
-       reply only cost its advice. Had the tests failed or been weak, rules 3-4 made it a repair whose
-       first issue is "the critic's reply could not be read: <critic_error>".
+    5. The critic's reply could not be read -> reject as ``model_failure`` (the graph asks the critic
+       again first, ``SolveConfig.critic_retries``): an unread verdict is never an accept, since passing
+       tests are the critic's evidence, not its judgement of the code against the task. Had the tests
+       failed or been weak, rules 3-4 made it a repair whose first issue is "the critic's reply could
+       not be read: <critic_error>". (``fail_closed=False``: wave 1's rule, accept; kept only so
+       ``bench/data_precision.py`` can measure what this rule changes.)
     6. Otherwise the model's verdict stands (accept; a repair or replan of passing code, e.g. code that
        special-cases the tests, is the critic's call).
     """
@@ -83,7 +85,9 @@ def overrule(answer: CriticAnswer | None, result: ExecResult, hidden: ExecResult
         return Critique(verdict="repair", issues=(*issues, *model_issues), weak_tests=True,
                         suggestion=suggestion or "Write tests that compare each call with its exact expected value.")
     if answer is None:
-        return Critique(verdict="accept")
+        if not fail_closed:
+            return Critique(verdict="accept")
+        return Critique(verdict="reject", issues=(unreadable,), reason="model_failure")
     return answer.to_critique()
 
 

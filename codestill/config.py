@@ -128,6 +128,20 @@ class SolveConfig(BaseModel):
     memory_min_score: float = Field(0.5, ge=0, le=1,
                                     description="Least score (memory/README.md) of a retrieved module.")
     backward_plan: bool = Field(True, description="Write the backward plan of an accepted solution (plan task data).")
+    gates: Literal["strict", "legacy"] = Field(
+        "strict", description="strict: the verification gates of graphs/README.md (suites judged by mutants, disputed "
+        "tests re-derived, tests that replace the code refused, an unread critic never accepts, selection on the "
+        "branches' common tests); legacy: wave 1's gates, kept only to measure against (bench/data_precision.py).")
+    mutants: int = Field(10, ge=0, description="Mutants of a passing solution its suite must kill (0: no mutation gate).")
+    min_mutation_score: float = Field(0.6, ge=0, le=1, description="Least share of those mutants the suite must kill; "
+                                      "below 1 because some mutants are equivalent to the code and cannot be killed.")
+    min_inputs: int = Field(3, ge=1, description="Least distinct inputs a suite must call the entry point with, each "
+                            "compared with a concrete expected value.")
+    test_rounds: int = Field(2, ge=0, description="Times per branch the tester is asked again (its suite did not run, "
+                             "was refused, let mutants live, or disputes the code), besides the coder's repairs.")
+    critic_retries: int = Field(1, ge=0, description="Times an unreadable critic reply is asked again before the "
+                                "attempt is rejected as model_failure (an unread verdict is never an accept).")
+    selection_seed: int = Field(0, description="Seeds the random pick among branches that pass the same tests.")
     models: dict[str, str] = Field(default_factory=dict, description="Per-role chat model specs (planner, "
                                    "decomposer, coder, tester, critic); a role not named uses llm.model.")
     checkpoints: Path = Field(Path(".codestill/sessions.sqlite"), description="Interactive sessions' checkpoints.")

@@ -127,6 +127,13 @@ class ExecResult(_Versioned):
 # an agent's system prompt starts with "You are the codestill <role>."; a prompt-mode structured
 # request ends with SCHEMA_MARKER and the schema in a ```json fence.
 SCHEMA_MARKER = "Reply with one JSON object that follows this JSON schema:"
+# A tester asked again gets, after the task and the solution, a section headed ASKED_AGAIN saying why
+# (its tests did not run, were refused, let mutants of the solution live, or failed against the
+# solution: then the why starts with DISPUTE and lists each failing assert's first line and what the
+# solution returned), then PREVIOUS_TESTS with its last tests in an untagged fence.
+ASKED_AGAIN = "## Why you are asked again"
+PREVIOUS_TESTS = "## Your previous tests"
+DISPUTE = "Some of your asserts failed against the solution."
 Role = Literal["planner", "decomposer", "coder", "tester", "critic", "evolver", "conceptor"]
 ROLES: tuple[Role, ...] = ("planner", "decomposer", "coder", "tester", "critic", "evolver", "conceptor")
 
@@ -293,6 +300,8 @@ class Attempt(_Record):
     tests: TestSuite | None = None
     result: ExecResult | None = None
     critique: Critique | None = None
+    mutation_score: float | None = Field(None, ge=0, le=1, description="Share of the code's mutants its tests "
+                                         "killed (graphs/_adequacy.py); None: not judged.")
 
 
 class Trajectory(_Versioned):
@@ -307,6 +316,8 @@ class Trajectory(_Versioned):
     verdict: Literal["accepted", "rejected", "failed"]
     reason: str = Field(description="Why this verdict, in one line.")
     final_code: str | None = None
+    mutation_score: float | None = Field(None, ge=0, le=1, description="The accepted attempt's: the share of "
+                                         "its code's mutants its tests killed; None: not judged or not accepted.")
     usage: Usage = Usage()
     duration_s: float = 0.0
     model: str = Field("", description="The chat model spec that produced it (never a key).")

@@ -16,10 +16,21 @@ from langchain_core.runnables import RunnableConfig, RunnableLambda
 from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
-from agents import coder, critic, decomposer, tester
+from agents import coder, decomposer, tester
 from codestill.schemas import Critique, ExecResult, MemoryHit, TestSuite, Usage
 from graphs._deps import SolveDeps
 from graphs._state import AttemptRef, BranchOutput, BranchResult, BranchState
+from graphs._verify import (
+    adequacy,
+    ask_critic,
+    did_not_run,
+    dispute_why,
+    disputed,
+    rounds_left,
+    special,
+    suite_refusal,
+    to_tester,
+)
 
 
 def _spent(state: BranchState) -> tuple[int, float]:
@@ -41,7 +52,7 @@ def _end(state: BranchState, outcome: str, reason: str, critique: Critique | Non
         plan_round=state["plan_round"], plan_index=state["plan_index"], outcome=outcome, reason=reason,
         critique=critique, code_key=code_key, tests_key=state.get("tests_key"), result_key=state.get("result_key"),
         passed=state.get("passed", 0), total=state.get("total", 0), repairs=state.get("repairs", 0),
-        code_len=state.get("code_len", 0), specs=tuple(state.get("specs", ())), descriptions=state.get("descriptions", {}),
+        code_len=state.get("code_len", 0), mutation_score=state.get("mutation_score"), specs=tuple(state.get("specs", ())), descriptions=state.get("descriptions", {}),
         elapsed_s=time.time() - state["started"])}
 
 
@@ -123,9 +134,13 @@ async def test(state: BranchState, config: RunnableConfig, runtime: Runtime[Solv
     if state.get("code_key") is None:
         return {"result_key": None, "hidden_result_key": None, "passed": 0, "total": 0}
     code = deps.artefacts.get(state["code_key"])
-    out: dict[str, Any] = {}
+    strict = deps.config.gates == "strict"
+    out: dict[str, Any] = {"refused": None}
     if state.get("tests_key") is None or state.get("test_feedback"):
+        written = state.get("written_key")
         reply = await tester.write_tests(deps.model("tester"), state["task"], code, state.get("specs", ()),
+                                         why=state.get("test_feedback") if strict else None,
+                                         previous=deps.artefacts.get(written) if strict and written else None,
                                          **deps.call_options(config))
         out["usage"] = reply.usage
         if reply.value is None:
@@ -133,7 +148,11 @@ async def test(state: BranchState, config: RunnableConfig, runtime: Runtime[Solv
         visible, hidden = tester.suites(state["task"], reply.value)
         out["tests_key"] = deps.artefacts.put(visible.model_dump_json())
         out["hidden_key"] = deps.artefacts.put(hidden.model_dump_json()) if hidden is not None else None
+        out["written_key"] = deps.artefacts.put(reply.value.tests) if reply.value is not None else None
         out["test_feedback"] = None
+        if strict and (why := suite_refusal(deps, state["task"], code, reply)) is not None:
+            # Not run: a suite that cannot judge the code would only waste a sandbox run.
+            return {**out, "refused": why, "result_key": None, "hidden_result_key": None, "passed": 0, "total": 0}
     else:
         visible = TestSuite.model_validate_json(deps.artefacts.get(state["tests_key"]))
         hidden_key = state.get("hidden_key")
@@ -165,19 +184,50 @@ async def critique(state: BranchState, config: RunnableConfig, runtime: Runtime[
         verdict = Critique(verdict="repair", issues=("the coder's reply could not be read",),
                            suggestion="Answer with the complete code in the requested format.")
         return _after(state, deps, verdict, AttemptRef(**attempt, critique=verdict), Usage())
-    code = a.get(state["code_key"])
+    code, task = a.get(state["code_key"]), state["task"]
+    strict = deps.config.gates == "strict"
+    if strict and (why := state.get("refused")):
+        return _to_tester(state, deps, f"your tests were refused: {why}", {**attempt, "tests_key": state["tests_key"]},
+                          give_up=True)
     tests = TestSuite.model_validate_json(a.get(state["tests_key"]))
     result = ExecResult.model_validate_json(a.get(state["result_key"]))
     hidden_key = state.get("hidden_result_key")
     hidden = ExecResult.model_validate_json(a.get(hidden_key)) if hidden_key else None
-    reply = await critic.judge(deps.model("critic"), state["task"], code, tests, result, hidden=hidden,
-                               **deps.call_options(config))
-    verdict = critic.overrule(reply.value, result, hidden, tests, critic_error=reply.error)
-    ref = AttemptRef(**attempt, tests_key=state["tests_key"], result_key=state["result_key"], hidden_key=hidden_key,
-                     passed=state.get("passed", 0), total=state.get("total", 0), critique=verdict)
-    out = _after(state, deps, verdict, ref, reply.usage)
-    if reply.value is None:
-        out["failures"] = [f"critic: {reply.error}"]
+    ran = {**attempt, "tests_key": state["tests_key"], "result_key": state["result_key"], "hidden_key": hidden_key,
+           "passed": state.get("passed", 0), "total": state.get("total", 0)}
+    score: float | None = None
+    if strict and result.status != "infra_error":
+        if (why := did_not_run(result, code)) is not None and rounds_left(state, deps):
+            return _to_tester(state, deps, why, ran)
+        lines = disputed(task, result, state.get("disputed", [])) if not result.passed else []
+        if lines and rounds_left(state, deps):
+            out = _to_tester(state, deps, dispute_why(lines), ran)
+            return {**out, "disputed": [*state.get("disputed", []), *(line.split(": ")[0] for line in lines)]}
+        if result.passed and (hidden is None or hidden.passed):
+            if (bent := special(task, code, tests)) is not None:
+                return _with_feedback(_after(state, deps, bent, AttemptRef(**ran, critique=bent), Usage()),
+                                      bent, result, hidden)
+            score, why = await adequacy(deps, code, tests)
+            if why is not None:
+                return _to_tester(state, deps, why, {**ran, "mutation_score": score}, give_up=True)
+    verdict, usage, failures = await ask_critic(deps, config, task, code, tests, result, hidden)
+    if strict and verdict.verdict == "accept":
+        verdict = verdict.model_copy(update={"issues": (_evidence(state, score), *verdict.issues)})
+    ref = AttemptRef(**ran, critique=verdict, mutation_score=score)
+    out = _after(state, deps, verdict, ref, usage or Usage(), mutation_score=score)
+    if failures:
+        out["failures"] = failures
+    return _with_feedback(out, verdict, result, hidden)
+
+
+def _evidence(state: BranchState, score: float | None) -> str:
+    """What an accept rests on, as the first line of its reason."""
+    judged = f", mutation score {score:.2f}" if score is not None else ""
+    return f"{state.get('passed', 0)}/{state.get('total', 0)} tests pass{judged}, and the critic accepts"
+
+
+def _with_feedback(out: dict[str, Any], verdict: Critique, result: ExecResult,
+                   hidden: ExecResult | None) -> dict[str, Any]:
     feedback = [f"Review: {'; '.join(verdict.issues)}", verdict.suggestion, result.feedback()]
     if hidden is not None and not hidden.passed:
         feedback.insert(2, _hidden_note(hidden))
@@ -185,12 +235,27 @@ async def critique(state: BranchState, config: RunnableConfig, runtime: Runtime[
     return out
 
 
-def _after(state: BranchState, deps: SolveDeps, verdict: Critique, ref: AttemptRef, usage: Usage) -> dict[str, Any]:
+def _to_tester(state: BranchState, deps: SolveDeps, why: str, ref: dict[str, Any], *,
+               give_up: bool = False) -> dict[str, Any]:
+    """The tester again, told ``why``. With its rounds spent the branch ends (``give_up``, the caller's
+    choice for a suite that cannot judge at all) or goes on to the coder as a plain failure."""
+    if not rounds_left(state, deps) and give_up:
+        why = (f"repeated_failure: the tests are still not fit to judge the code after "
+               f"{state.get('test_rounds', 0)} rounds ({why})")
+        verdict = Critique(verdict="reject", issues=(why,), reason="repeated_failure")
+        return {"attempts": [AttemptRef(**ref, critique=verdict)], "critique": verdict,
+                **_end(state, "rejected", why, verdict)}
+    out = to_tester(state, why)
+    return {**out, "attempts": [AttemptRef(**ref, critique=out["critique"])]}
+
+
+def _after(state: BranchState, deps: SolveDeps, verdict: Critique, ref: AttemptRef, usage: Usage, *,
+           mutation_score: float | None = None) -> dict[str, Any]:
     out: dict[str, Any] = {"usage": usage, "attempts": [ref], "critique": verdict}
     repairs = state.get("repairs", 0)
     if verdict.verdict == "accept":
-        out.update(_end(state, "accepted", "; ".join(verdict.issues) or "the tests pass and the critic accepts",
-                        verdict))
+        out.update(_end({**state, "mutation_score": mutation_score}, "accepted",
+                        "; ".join(verdict.issues) or "the tests pass and the critic accepts", verdict))
     elif verdict.verdict == "reject":
         out.update(_end(state, "rejected", f"{verdict.reason}: {'; '.join(verdict.issues)}".rstrip(": "), verdict))
     elif verdict.verdict == "replan":

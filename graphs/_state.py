@@ -33,6 +33,7 @@ class AttemptRef(_Small):
     passed: int = 0  # tests passed, visible and hidden
     total: int = 0
     critique: Critique | None = None
+    mutation_score: float | None = None
 
 
 class BranchResult(_Small):
@@ -50,6 +51,7 @@ class BranchResult(_Small):
     total: int = 0
     repairs: int = 0
     code_len: int = 0
+    mutation_score: float | None = None  # of the accepted attempt's suite (graphs._adequacy)
     specs: tuple[ModuleSpec, ...] = ()
     descriptions: dict[str, str] = {}
     elapsed_s: float = 0.0
@@ -104,7 +106,12 @@ class BranchState(TypedDict, total=False):
     total: int
     repairs: int
     feedback: str | None  # for the coder: the critique and the failures, or None on the first round
-    test_feedback: str | None  # for the tester: why its tests were too weak
+    test_feedback: str | None  # for the tester: why it is asked again
+    written_key: str | None  # the tester's own tests (without the task's), shown to it when asked again
+    refused: str | None  # why the newest suite was refused before it ran (graphs._verify)
+    test_rounds: int  # times the tester was asked again
+    disputed: list[str]  # the tester's asserts it was already asked to re-derive
+    mutation_score: float | None
     critique: Critique | None
     done: BranchResult | None
     # written to the parent when the branch ends (the subgraph's output schema)

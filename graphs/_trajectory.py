@@ -20,7 +20,7 @@ def build_trajectory(state: SolveState, deps: SolveDeps, trajectory_id: str) -> 
             round=ref.round, plan_index=ref.plan_index, code=a.get(ref.code_key) if ref.code_key else "",
             tests=TestSuite.model_validate_json(a.get(ref.tests_key)) if ref.tests_key else None,
             result=ExecResult.model_validate_json(a.get(ref.result_key)) if ref.result_key else None,
-            critique=ref.critique))
+            critique=ref.critique, mutation_score=ref.mutation_score))
     chosen = state.get("chosen")
     verdict = state.get("verdict", "failed")
     accepted = verdict == "accepted" and chosen is not None and chosen.code_key is not None
@@ -40,6 +40,7 @@ def build_trajectory(state: SolveState, deps: SolveDeps, trajectory_id: str) -> 
         verdict="accepted" if accepted else ("failed" if verdict == "failed" else "rejected"),
         reason=state.get("reason", "") or "no reason recorded",
         final_code=a.get(chosen.code_key) if accepted and chosen is not None and chosen.code_key else None,
+        mutation_score=chosen.mutation_score if accepted and chosen is not None else None,
         usage=state.get("usage", Usage()), duration_s=state.get("spent_s", 0.0) + state.get("tail_s", 0.0), model=deps.model_label(),
         failures=tuple(state.get("failures", [])), reused_modules=tuple(state.get("reused", [])),
         added_modules=tuple(state.get("added", [])))

@@ -2,7 +2,8 @@
 
     plan (N plans, CodePLAN sampling) -> [review: a person accepts / edits / regenerates] ->
     Send one branch per plan (graphs._branch: draft, decompose, retrieve, code, test, critique,
-    repair loop) -> select (most tests passed; ties: fewest repairs, shortest code) ->
+    repair loop) -> select (on the union of the accepted branches' suites; a seeded random pick
+    among the best) ->
     replan (bounded) | [confirm: a person may reject] -> backward plan and commit (memory), side by
     side -> finish
 
@@ -30,7 +31,8 @@ from langgraph.runtime import Runtime
 from langgraph.types import Send, interrupt
 
 from agents import planner
-from codestill.schemas import Plan, Usage
+from agents._common import keyed_random
+from codestill.schemas import Plan, TestSuite, Usage
 from graphs._branch import build_branch
 from graphs._commit import commit_modules
 from graphs._deps import SolveDeps
@@ -89,7 +91,43 @@ async def fan_out(state: SolveState, runtime: Runtime[SolveDeps]) -> list[Send] 
 
 
 def _rank(b: BranchResult) -> tuple[int, int, int, int]:
+    """Wave 1's order (``gates = "legacy"``): raw pass counts across different suites, then the
+    shortest code, which favours the bigger suite and terse, undocumented answers."""
     return (b.outcome == "accepted", b.passed, -b.repairs, -b.code_len)
+
+
+async def _pick(task_id: str, plan_round: int, branches: list[BranchResult], deps: SolveDeps) -> tuple[BranchResult, str]:
+    """Selection on common ground (``gates = "strict"``): accepted branches are compared on the union of
+    their suites (each one's code run against every other's suite), and among those that pass the most
+    of it the pick is random, seeded by ``selection_seed``, the task and the round (SelfCodeAlign), never
+    the shortest code. Branches that were not accepted are compared by their share of passed tests, then
+    fewest repairs. Returns the branch and a note for the reason (empty when there was no choice)."""
+    seed = deps.config.selection_seed
+    rng = keyed_random(f"{seed}|{task_id}|{plan_round}")
+    accepted = [b for b in branches if b.outcome == "accepted" and b.code_key and b.tests_key]
+    if len(accepted) < 2:
+        if accepted:
+            return accepted[0], ""
+        def share(b: BranchResult) -> tuple[float, int]:
+            return (b.passed / b.total if b.total else 0.0, -b.repairs)
+        top = max(share(b) for b in branches)
+        tied = [b for b in branches if share(b) == top]
+        return rng.choice(tied), ""
+    a = deps.artefacts
+    suites = {b.plan_index: TestSuite.model_validate_json(a.get(b.tests_key)) for b in accepted if b.tests_key}
+
+    async def common(b: BranchResult) -> tuple[int, int]:
+        others = [s for i, s in suites.items() if i != b.plan_index]
+        results = await asyncio.gather(*(deps.sandbox.run(a.get(b.code_key), s) for s in others))
+        return b.passed + sum(r.n_passed for r in results), b.total + sum(len(r.tests) for r in results)
+
+    counts = await asyncio.gather(*(common(b) for b in accepted))
+    best = max(p for p, _ in counts)
+    passers = [b for b, (p, _) in zip(accepted, counts, strict=True) if p == best]
+    chosen = rng.choice(passers)
+    total = max(t for _, t in counts)
+    return chosen, (f"picked at random (selection seed {seed}) among {len(passers)} of {len(accepted)} accepted "
+                    f"branches passing {best} of the {total} tests of all their suites")
 
 
 async def select(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
@@ -100,9 +138,13 @@ async def select(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, An
     if not this_round:
         return {"chosen": None, "verdict": "rejected", "spent_s": spent,
                 "reason": "model_failure: no plan could be read from the planner"}
-    best = max(this_round, key=_rank)
+    if deps.config.gates == "strict":
+        best, note = await _pick(state["task"].id, state.get("plan_round", 0), this_round, deps)
+    else:
+        best, note = max(this_round, key=_rank), ""
     if best.outcome == "accepted":
-        return {"chosen": best, "verdict": "accepted", "reason": best.reason, "spent_s": spent}
+        return {"chosen": best, "verdict": "accepted", "spent_s": spent,
+                "reason": f"{best.reason}; {note}" if note else best.reason}
     budget = [b for b in this_round if b.critique is not None and b.critique.reason == "budget_exceeded"]
     stuck = all(b.outcome == "rejected" and b.critique is not None and b.critique.reason == "repeated_failure"
                 for b in this_round)

@@ -143,9 +143,13 @@ def test_reject_keeps_its_reason_or_gets_unsolvable():
     assert overrule(answer("reject"), PASSED, None, STRONG).reason == "unsolvable"
 
 
-def test_an_unreadable_reply_accepts_only_passing_strong_tests():
-    ok = overrule(None, PASSED, None, STRONG, critic_error="no JSON object found in the reply")
-    assert ok == Critique(verdict="accept")
+def test_an_unreadable_reply_is_never_an_accept():
+    closed = overrule(None, PASSED, None, STRONG, critic_error="no JSON object found in the reply")
+    assert closed.verdict == "reject" and closed.reason == "model_failure"
+    assert closed.issues == ("the critic's reply could not be read: no JSON object found in the reply",)
+    # wave 1's rule, kept only for bench/data_precision.py's comparison
+    legacy = overrule(None, PASSED, None, STRONG, critic_error="x", fail_closed=False)
+    assert legacy == Critique(verdict="accept")
     bad = overrule(None, FAILED, None, STRONG, critic_error="no JSON object found in the reply")
     assert bad.verdict == "repair"
     assert bad.issues[0] == "the critic's reply could not be read: no JSON object found in the reply"

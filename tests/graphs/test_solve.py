@@ -114,9 +114,12 @@ def test_a_failing_attempt_is_repaired(tmp_path, embedder):
     model = RoleModel(answer=answers(coder=lambda text: GOOD if "status: failed" in text else BAD))
     t = run(tmp_path, model, embedder=embedder)
     assert t.verdict == "accepted" and t.final_code == GOOD
-    assert [a.critique.verdict for a in t.attempts] == ["repair", "accept"]
-    assert [a.round for a in t.attempts] == [0, 1] and t.attempts[0].code == BAD
+    # the tester's failing asserts are disputed first (it re-derives them and keeps them), then the coder repairs
+    assert [a.critique.verdict for a in t.attempts] == ["repair", "repair", "accept"]
+    assert t.attempts[0].critique.weak_tests and not t.attempts[1].critique.weak_tests
+    assert [a.round for a in t.attempts] == [0, 0, 1] and t.attempts[0].code == BAD
     assert not t.attempts[0].result.passed
+    assert t.mutation_score == 1.0 and t.attempts[-1].mutation_score == 1.0
 
 
 def test_the_critic_asks_for_a_new_plan(tmp_path, embedder):
@@ -129,7 +132,7 @@ def test_the_critic_asks_for_a_new_plan(tmp_path, embedder):
     t = run(tmp_path, model, embedder=embedder)
     assert t.verdict == "accepted" and t.final_code == GOOD
     assert [p.steps for p in t.plans if p.kind == "forward"] == [("Subtract b from a.",), ("Add a and b.",)]
-    assert [a.critique.verdict for a in t.attempts] == ["replan", "accept"]
+    assert [a.critique.verdict for a in t.attempts] == ["repair", "replan", "accept"]  # a dispute first
     replan_prompt = [text for role, text in model.seen if role == "planner"][1]
     assert "wrong approach" in replan_prompt  # the planner hears why the last plan failed
 
@@ -147,8 +150,10 @@ def test_repeated_failure_is_bounded(tmp_path, embedder):
     model = RoleModel(answer=answers(coder=BAD))
     t = run(tmp_path, model, embedder=embedder, max_repairs=1, max_replans=1)
     assert t.verdict == "rejected" and t.reason.startswith("repeated_failure")
-    # two plan rounds (the replan after the first round failed), two attempts each: 1 + max_repairs
-    assert len(t.attempts) == 4 and model.calls("planner") == 2
+    # two plan rounds (the replan after the first round failed), three attempts each: the tester re-derives
+    # its failing asserts once, then 1 + max_repairs attempts of the coder
+    assert len(t.attempts) == 6 and model.calls("planner") == 2
+    assert [a.critique.weak_tests for a in t.attempts] == [True, False, False] * 2
 
 
 def test_a_token_budget_ends_the_task_not_a_recursion_error(tmp_path, embedder):
@@ -187,15 +192,21 @@ def test_plan_sampling_keeps_the_branch_that_passes(tmp_path, embedder):
 def test_weak_tests_are_sent_back_to_the_tester(tmp_path, embedder):
     def tester(text: str) -> Any:
         tester.n = getattr(tester, "n", 0) + 1
-        return {"tests": "assert isinstance(add_pair(1, 2), int)\n"} if tester.n == 1 else TESTS
+        if tester.n == 1:
+            return {"tests": "assert isinstance(add_pair(1, 2), int)\n"}
+        return {"tests": TESTS["tests"] + "assert add_pair(-1, 1) == 0\n"}
 
     task = TASK.model_copy(update={"tests": None})
     model = RoleModel(answer=answers(tester=tester, critic={"verdict": "accept"}))
     t = run(tmp_path, model, task=task, embedder=embedder)
     assert t.verdict == "accepted"
     assert t.attempts[0].critique.weak_tests and t.attempts[0].critique.verdict == "repair"
+    assert t.attempts[0].result is None  # refused before it ran
     assert model.calls("tester") == 2 and model.calls("coder") == 2  # the draft, then the one solution
     assert "isinstance" not in t.attempts[1].tests.code
+    again = [text for role, text in model.seen if role == "tester"][1]
+    assert "## Why you are asked again" in again and "no assert compares a call of `add_pair`" in again
+    assert "assert isinstance(add_pair(1, 2), int)" in again  # its previous tests, shown
 
 
 def test_hidden_tests_block_acceptance_and_never_reach_a_prompt(tmp_path, embedder):

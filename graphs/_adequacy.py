@@ -1,0 +1,88 @@
+"""Test adequacy by mutation: a suite that cannot tell the code from a slightly wrong copy of it
+proves nothing about the code.
+
+Before a passing solution is accepted, its suite runs in the sandbox against up to ``k`` mutants
+of that solution (``tools.mutants``: a flipped comparison, a constant off by one, ``+`` for ``-``,
+``and`` for ``or``, a negated return). A mutant the suite fails on is *killed*. The score is
+killed / judged, where judged leaves out the mutants the sandbox could not run (``infra_error``).
+
+Some mutants are *equivalent*: ``i < n`` and ``i <= n - 1`` compute the same thing, and no test
+can kill them. Deciding equivalence is undecidable in general, so the threshold
+(``SolveConfig.min_mutation_score``) sits below 1 to leave room for them; the survivors are shown
+to the tester as counterexamples, and a tester shown an equivalent one can only fail to kill it
+again, which costs one round, never a wrong accept.
+
+Which mutants: a deterministic sample (keyed on the code) of those that compile, so a rerun judges
+the same suite against the same mutants.
+"""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+from dataclasses import dataclass
+
+from agents._common import keyed_random
+from codestill.schemas import ExecResult, TestSuite
+from tools.mutants import mutants
+from tools.sandbox import Sandbox
+
+
+@dataclass(frozen=True)
+class Adequacy:
+    killed: int
+    judged: int
+    survivors: tuple[str, ...]  # "line 3: `if a < b:` -> `if a <= b:` (compare_flip)", at most a few
+
+    @property
+    def score(self) -> float | None:
+        """killed / judged; None when no mutant could be judged (nothing to mutate, or no sandbox)."""
+        return self.killed / self.judged if self.judged else None
+
+
+def sample_mutants(code: str, k: int) -> list[tuple[str, str]]:
+    """Up to ``k`` compiling mutants of ``code``, picked by a generator seeded with the code."""
+    found = []
+    try:
+        for source, what in mutants(code):
+            try:
+                compile(source, "<mutant>", "exec")
+            except (SyntaxError, ValueError):
+                continue
+            found.append((source, what))
+    except (SyntaxError, ValueError, RecursionError):
+        return []
+    if len(found) > k:
+        found = keyed_random(code).sample(found, k)
+    return found
+
+
+async def judge_suite(sandbox: Sandbox, code: str, suite: TestSuite, k: int) -> Adequacy:
+    """Run ``suite`` against up to ``k`` mutants of ``code`` (the code itself passed it)."""
+    chosen = await asyncio.to_thread(sample_mutants, code, k)  # AST work: off the shared event loop
+    results: list[ExecResult] = await asyncio.gather(*(sandbox.run(source, suite) for source, _ in chosen))
+    killed = judged = 0
+    survivors: list[str] = []
+    for (source, what), result in zip(chosen, results, strict=True):
+        if result.status == "infra_error":
+            continue
+        judged += 1
+        if result.passed:
+            survivors.append(_describe(code, source, what))
+        else:
+            killed += 1
+    return Adequacy(killed=killed, judged=judged, survivors=tuple(survivors))
+
+
+def _describe(code: str, mutant: str, what: str) -> str:
+    """The mutant as the tester sees it: the changed line before and after."""
+    kind, _, where = what.partition(": ")
+    try:
+        before = ast.unparse(ast.parse(code)).splitlines()
+        after = mutant.splitlines()
+        changed = next(((b, a) for b, a in zip(before, after, strict=False) if b != a), None)
+    except (SyntaxError, ValueError, RecursionError):
+        changed = None
+    if changed is None:
+        return f"{kind}: {where}"
+    return f"`{changed[0].strip()}` -> `{changed[1].strip()}` ({kind}, {where.split('(')[-1].rstrip(')')})"

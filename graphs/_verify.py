@@ -1,0 +1,148 @@
+"""The strict gates between a sandbox run and a verdict (``SolveConfig.gates = "strict"``).
+
+In order, the first that applies decides (each is a repair of the tests or of the code, a reject,
+or the way on to the next):
+
+1. The tester's suite was refused before it ran (``agents._suite.refusal``: it does not parse,
+   replaces the code under test, never calls its test functions, or checks too few concrete
+   inputs) -> the tester, told why.
+2. The suite did not run (a setup statement of the tests failed, a test names something nobody
+   defined) -> the tester, with the error.
+3. Tests the *tester* wrote failed -> a dispute: before anyone repairs, the tester re-derives those
+   expected values with each failing call and what the code returned shown (``codestill.schemas.
+   DISPUTE``). A new suite is run against the same code; the asserts it keeps are settled in the
+   tests' favour and go to the coder like any failure (the task's own tests are never disputed).
+4. The code answers a test's exact input with that test's exact expected value -> the coder
+   (``agents._suite.special_cases``), whatever the critic says.
+5. The tests passed: the suite must kill ``min_mutation_score`` of ``mutants`` mutants of the code
+   (``graphs._adequacy``) -> else the tester, with the surviving mutants as counterexamples.
+6. The critic (asked again on an unreadable reply, ``critic_retries``) under ``critic.overrule``,
+   which fails closed: an unread verdict is never an accept.
+
+Every "the tester again" costs one of ``test_rounds``; with none left, a refused or inadequate
+suite ends the branch (``repeated_failure``) and a dispute goes to the coder as a plain failure.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+from langchain_core.runnables import RunnableConfig
+
+from agents import critic
+from agents._answers import TestsAnswer
+from agents._common import visible_tests
+from agents._suite import defined_names, distinct_inputs, refusal, special_cases
+from codestill.schemas import DISPUTE, Critique, ExecResult, Task, TestSuite
+from codestill.structured import Reply
+from graphs._adequacy import judge_suite
+from graphs._deps import SolveDeps
+from graphs._state import BranchState
+
+_UNDEFINED = re.compile(r"NameError: name '(\w+)' is not defined")
+
+
+def suite_refusal(deps: SolveDeps, task: Task, code: str, reply: Reply[TestsAnswer]) -> str | None:
+    """Gate 1, on a fresh suite before it runs: why it cannot judge ``code``, or None."""
+    written = reply.value
+    entry = task.entry_point or (written.entry_point if written is not None else None)
+    given = visible_tests(task)
+    given_inputs = distinct_inputs(given.code, entry) if given is not None and given.kind == "asserts" else 0
+    if written is None:
+        if given_inputs >= deps.config.min_inputs:
+            return None  # the task's own tests are enough to go on with
+        return f"the tester's reply could not be read: {reply.error or 'no valid answer'}"
+    return refusal(written.tests, entry, defined_names(code), deps.config.min_inputs, given_inputs)
+
+
+def did_not_run(result: ExecResult, code: str) -> str | None:
+    """Gate 2: the tests' own fault, or None."""
+    if result.status != "error":
+        return None
+    if result.message.startswith("test setup failed"):
+        return f"your tests did not run: {result.message}"
+    ours = defined_names(code)
+    for t in result.tests:
+        m = _UNDEFINED.search(t.message) if t.outcome == "error" else None
+        if m and m.group(1) not in ours:
+            return f"your tests did not run: `{t.name}` uses `{m.group(1)}`, which nothing defines"
+    return None
+
+
+def _given_names(task: Task) -> set[str]:
+    given = visible_tests(task)
+    if given is None or given.kind != "asserts":
+        return set()
+    return {line.strip()[:160] for line in given.code.splitlines() if line.strip()}
+
+
+def disputed(task: Task, result: ExecResult, already: list[str]) -> list[str]:
+    """Gate 3: the tester's failing asserts not disputed before, as "<assert>: <what happened>"."""
+    given = _given_names(task)
+    return [f"{t.name}: {t.outcome}: {t.message}".rstrip(": ") for t in result.tests
+            if t.outcome != "passed" and t.name not in given and t.name not in already
+            and t.name.lstrip().startswith("assert")]
+
+
+def dispute_why(lines: list[str]) -> str:
+    return (f"{DISPUTE} Re-derive each expected value below from the task alone (not from the solution): "
+            "keep an assert only if you are sure the task demands that value, correct it otherwise.\n"
+            + "\n".join(f"- {line}" for line in lines))
+
+
+def rounds_left(state: BranchState, deps: SolveDeps) -> bool:
+    return state.get("test_rounds", 0) < deps.config.test_rounds
+
+
+def to_tester(state: BranchState, why: str) -> dict[str, Any]:
+    """The state update that sends the branch back to the tester with ``why``."""
+    verdict = Critique(verdict="repair", issues=(why,), weak_tests=True,
+                       suggestion="The tester writes the suite again; the code stays as it is.")
+    return {"test_feedback": why, "test_rounds": state.get("test_rounds", 0) + 1, "critique": verdict}
+
+
+async def adequacy(deps: SolveDeps, code: str, suite: TestSuite) -> tuple[float | None, str | None]:
+    """Gate 5: (mutation score, why the suite is too weak or None)."""
+    if deps.config.mutants == 0:
+        return None, None
+    found = await judge_suite(deps.sandbox, code, suite, deps.config.mutants)
+    score = found.score
+    if score is None or score >= deps.config.min_mutation_score:
+        return score, None
+    shown = "\n".join(f"- {s}" for s in found.survivors[:5])
+    why = (f"your tests let {len(found.survivors)} of {found.judged} changed versions of the solution pass "
+           f"(mutation score {score:.2f}, at least {deps.config.min_mutation_score:.2f} is needed). Each version "
+           "below differs from the solution in one place; add asserts, with expected values worked out from the "
+           f"task, on inputs where it would give a different answer:\n{shown}")
+    return score, why
+
+
+async def ask_critic(deps: SolveDeps, config: RunnableConfig, task: Task, code: str, tests: TestSuite,
+                     result: ExecResult, hidden: ExecResult | None) -> tuple[Critique, Any, list[str]]:
+    """Gate 6: the critic's verdict under ``overrule``, asking again while its reply cannot be read.
+    Returns (verdict, usage, failures)."""
+    usage, failures = None, []
+    tries = 1 + (deps.config.critic_retries if deps.config.gates == "strict" else 0)
+    reply = None
+    for _ in range(tries):
+        reply = await critic.judge(deps.model("critic"), task, code, tests, result, hidden=hidden,
+                                   **deps.call_options(config))
+        usage = reply.usage if usage is None else usage + reply.usage
+        if reply.value is not None:
+            break
+        failures.append(f"critic: {reply.error}")
+    assert reply is not None
+    verdict = critic.overrule(reply.value, result, hidden, tests, critic_error=reply.error,
+                              fail_closed=deps.config.gates == "strict")
+    return verdict, usage, failures
+
+
+def special(task: Task, code: str, tests: TestSuite) -> Critique | None:
+    """Gate 4 as a repair, or None."""
+    found = special_cases(code, tests.code, task.entry_point or tests.entry_point)
+    if not found:
+        return None
+    return Critique(verdict="repair", issues=tuple(f"the code special-cases a test: {f}" for f in found[:5]),
+                    suggestion="Remove the branches that return a test's expected value for its exact input "
+                               "and fix the logic so that every input gets the right answer.")
