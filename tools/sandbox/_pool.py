@@ -25,7 +25,15 @@ from tools.sandbox._container import Container, InfraFault, ProtocolFault, runne
 from tools.sandbox._engine import connect
 from tools.sandbox._image import require_image
 from tools.sandbox._owner import reap_orphans
-from tools.sandbox._tests import InvalidTests, Unit, named_modules, pinned_names, split_asserts, suite_words
+from tools.sandbox._tests import (
+    InvalidTests,
+    Unit,
+    bound_names,
+    named_modules,
+    pinned_names,
+    split_asserts,
+    suite_words,
+)
 from tools.sandbox._verdict import build_result, tainted
 
 _GRACE_S = 10.0  # beyond the wall limit, for the runner's own sweep and reply
@@ -50,6 +58,7 @@ def _prepare(program: str | bytes, tests: TestSuite | str, limits: Limits) -> tu
         req["units"] = [{"code": u.code} for u in units]
         words = suite_words(suite.code)
         req["pinned"] = pinned_names(source, words, suite.entry_point)
+        req["bound"] = bound_names(source, words, suite.entry_point)
         req["modules"] = named_modules(words)
     return req, units
 

@@ -341,7 +341,8 @@ def _child(req: dict, out_w: int, err_w: int, rep_w: int) -> None:
     if req["mode"] == "io":
         _harness_io(program, req["cases"], req["nonce"])
     else:
-        _harness_asserts(program, req["units"], req["nonce"], req.get("pinned", []), req.get("modules", []))
+        _harness_asserts(program, req["units"], req["nonce"], req.get("pinned", []), req.get("modules", []),
+                         req.get("bound", []))
 
 
 def _reopen_stdio() -> None:
@@ -435,7 +436,7 @@ def _watch() -> dict[str, list]:
 
 
 def _harness_asserts(program: bytes, units: list[dict], nonce: str, pinned: list[str],
-                     modules: list[str]) -> None:
+                     modules: list[str], bound: list[str]) -> None:
     import builtins
     import types
 
@@ -477,9 +478,14 @@ def _harness_asserts(program: bytes, units: list[dict], nonce: str, pinned: list
         namespace.pop(name, None)
     namespace["__builtins__"] = pristine
     namespace["_cs_cmp"] = comparator
+    # The code under test stays the code under test: its functions and classes that the tests name
+    # are bound again before every unit, so a test's own `def f` (or `f = ...`) replaces nothing.
+    keep = {name: namespace[name] for name in bound if name in namespace}
+    update = namespace.update
     for i, code in enumerate(codes):
         t = perf()
         explain()
+        update(keep)
         try:
             if type(code) is not code_type:
                 raise code

@@ -104,6 +104,16 @@ def pinned_names(program: bytes, words: frozenset[str], entry_point: str | None)
     return sorted(builtin_used - entries)
 
 
+def bound_names(program: bytes, words: frozenset[str], entry_point: str | None) -> list[str]:
+    """The program's top-level functions and classes that the tests name, and the entry point: the
+    harness binds them to the program's own objects before every test unit, so test code that
+    defines or assigns one (a tester's own ``def f``) cannot replace the code under test."""
+    names = {m.decode() for m in _TOP_LEVEL_DEF.findall(program)} & words
+    if entry_point:
+        names.add(entry_point)
+    return sorted(names)
+
+
 def named_modules(words: frozenset[str]) -> list[str]:
     """The standard library's top-level modules named in the tests (``words``): the harness puts
     back what the program rebinds in those (a superset again: a word that names no module used

@@ -34,6 +34,10 @@ F1 = "def f():\n    return 1\n"
 F2 = "def f():\n    return 2\n"  # wrong: `failed` is the only right verdict
 T1 = "assert f() == 1"
 
+SIMILAR_WRONG = "def similar_elements(a, b):\n    return tuple(set(a) | set(b))\n"
+SIMILAR_TESTS = ("def similar_elements(test_tup1, test_tup2):\n    return tuple(set(test_tup1) & set(test_tup2))\n"
+                 "assert set(similar_elements((3, 4, 5, 6), (5, 7, 4, 10))) == set((4, 5))\n")
+
 # A forged reply frame, as the runner would write it (magic, length, JSON): "all tests passed".
 _FORGED = ("import json, struct\nbody = json.dumps({'op': 'result', 'id': 1, 'exit_code': 0, 'report': ''}).encode()\n"
            "FRAME = b'CSr1' + struct.pack('>I', len(body)) + body\n")
@@ -157,6 +161,15 @@ CASES = [
     Case("system_exit_inside_a_test", "def f():\n    raise SystemExit(0)\n", T1, "error", r"SystemExit: 0"),
     Case("fake_passed_output", "print('PASSED\\n3 passed, 0 failed\\nOK')\ndef f():\n    return 2\n", T1,
          "failed", r"^`assert f\(\) == 1`: 2 == 1 is False$"),
+    # Test code cannot replace the code under test (a real tester wrote its own `def similar_elements`).
+    Case("tests_define_the_entry_point", SIMILAR_WRONG, TestSuite(code=SIMILAR_TESTS, entry_point="similar_elements"),
+         "failed", r"^`assert set\(similar_elements"),
+    Case("tests_assign_a_name_of_the_program", F2, "f = lambda: 1\nassert f() == 1", "failed", r"2 == 1 is False"),
+    Case("tests_rebind_inside_an_assert", F2, "assert (f := (lambda: 1)) and True\nassert f() == 1", "failed",
+         r"2 == 1 is False"),
+    Case("check_suite_defines_the_entry_point", F2,
+         TestSuite(code="def f():\n    return 1\ndef check(candidate):\n    assert candidate() == 1\n", entry_point="f"),
+         "failed"),
     Case("always_equal_object", "class Yes:\n    def __eq__(self, other):\n        return True\n"
          "    def __ne__(self, other):\n        return False\ndef f():\n    return Yes()\n",
          "assert f() == 1\nassert [f()] == [1]", "failed", r"untrusted comparison: Yes\.__eq__"),
