@@ -5,13 +5,24 @@ teacher, may add fields of its own (the sim's planner sends ``kind``).
 
 from __future__ import annotations
 
+import re
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from codestill.data import parse_quietly
 from codestill.schemas import Critique, ModuleSpec, Plan, RejectReason
 
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
+_FENCED = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.S | re.I)
+
+
+def _parses(code: str) -> bool:
+    try:
+        parse_quietly(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
 
 
 class _Answer(BaseModel):
@@ -61,6 +72,16 @@ class ReferenceUse(_Answer):
 class CoderAnswer(_Answer):
     code: str = Field(description="The complete, self-contained Python solution: imports, every helper, "
                                   "the main function. No tests, no example calls, no prints.")
+
+    @field_validator("code")
+    @classmethod
+    def _code_out_of_prose(cls, code: str) -> str:
+        """Models often wrap the code field in prose and a fence ("Here is the solution: ```python ...```");
+        a field that does not parse but holds a fenced block that does is that block."""
+        if "```" not in code or _parses(code):
+            return code
+        blocks = [b for b in _FENCED.findall(code) if b.strip() and _parses(b)]
+        return max(blocks, key=len) if blocks else code
     explanation: str = Field("", description="A short explanation of how the code works.")
     references: list[ReferenceUse] = Field(default_factory=list,
                                            description="For each reference function shown: how you used it.")

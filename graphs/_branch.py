@@ -197,7 +197,7 @@ async def critique(state: BranchState, config: RunnableConfig, runtime: Runtime[
            "passed": state.get("passed", 0), "total": state.get("total", 0)}
     score: float | None = None
     if strict and result.status != "infra_error":
-        if (why := did_not_run(result, code)) is not None and rounds_left(state, deps):
+        if (why := did_not_run(result, code, task.entry_point or tests.entry_point)) is not None and rounds_left(state, deps):
             return _to_tester(state, deps, why, ran)
         lines = disputed(task, result, state.get("disputed", [])) if not result.passed else []
         if lines and rounds_left(state, deps):

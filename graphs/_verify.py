@@ -56,13 +56,14 @@ def suite_refusal(deps: SolveDeps, task: Task, code: str, reply: Reply[TestsAnsw
     return refusal(written.tests, entry, defined_names(code), deps.config.min_inputs, given_inputs)
 
 
-def did_not_run(result: ExecResult, code: str) -> str | None:
-    """Gate 2: the tests' own fault, or None."""
+def did_not_run(result: ExecResult, code: str, entry: str | None) -> str | None:
+    """Gate 2: the tests' own fault, or None. A name the tests call that the code should define (the
+    entry point, misnamed by the coder) is the code's fault."""
     if result.status != "error":
         return None
     if result.message.startswith("test setup failed"):
         return f"your tests did not run: {result.message}"
-    ours = defined_names(code)
+    ours = defined_names(code) | ({entry} if entry else set())
     for t in result.tests:
         m = _UNDEFINED.search(t.message) if t.outcome == "error" else None
         if m and m.group(1) not in ours:
@@ -78,10 +79,11 @@ def _given_names(task: Task) -> set[str]:
 
 
 def disputed(task: Task, result: ExecResult, already: list[str]) -> list[str]:
-    """Gate 3: the tester's failing asserts not disputed before, as "<assert>: <what happened>"."""
+    """Gate 3: the tester's asserts that failed (a wrong value, not an error: a crash is the code's to
+    explain) and were not disputed before, as "<assert>: <what happened>"."""
     given = _given_names(task)
     return [f"{t.name}: {t.outcome}: {t.message}".rstrip(": ") for t in result.tests
-            if t.outcome != "passed" and t.name not in given and t.name not in already
+            if t.outcome == "failed" and t.name not in given and t.name not in already
             and t.name.lstrip().startswith("assert")]
 
 
