@@ -22,18 +22,23 @@ from codestill.schemas import ModuleSpec, Task, TestSuite
 from codestill.structured import Method, Reply
 
 
-async def write_tests(model: BaseChatModel, task: Task, code: str, modules: Sequence[ModuleSpec] = (), *,
+async def write_tests(model: BaseChatModel, task: Task, code: str | None, modules: Sequence[ModuleSpec] = (), *,
                       why: str | None = None, previous: str | None = None,
                       config: RunnableConfig | None = None, method: Method = "auto",
                       repair_rounds: int = 1) -> Reply[TestsAnswer]:
-    """Tests for ``code`` (a solution to ``task``) and for each of ``modules``. Asked again, the
-    tester is told ``why`` (its suite did not run, was refused, let mutants live, or failed against
-    the code) and shown its ``previous`` tests."""
+    """Tests for ``code`` (a solution to ``task``) and for each of ``modules``. ``code=None`` asks
+    blind, from the task alone: a second sample that cannot copy the code's answers, so that a wrong
+    value shared by the code and the first suite shows as a disagreement (CodeT's dual agreement).
+    Asked again, the tester is told ``why`` (its suite did not run, was refused, let mutants live, or
+    failed against the code) and shown its ``previous`` tests."""
     listed = "\n".join(f"- `{m.signature}`" + (f": {m.description}" if m.description else "") for m in modules)
     extra = "\n\n" + render("tester_modules", modules=listed) if modules else ""
     if why:
         extra += "\n\n" + render("tester_again", why=why.strip(), previous=fenced(previous or "(none)", ""))
-    user = render("tester_user", task=task_section(task), code=fenced(code), modules=extra)
+    if code is None:
+        user = render("tester_blind_user", task=task_section(task), modules=extra)
+    else:
+        user = render("tester_user", task=task_section(task), code=fenced(code), modules=extra)
     return await call(model, "tester", user, TestsAnswer, config=config, method=method,
                       repair_rounds=repair_rounds)
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from codestill.errors import CodestillError
-from codestill.sim import FAULT_KINDS, SimConfig, run_server
+from codestill.sim import FAULT_KINDS, SimConfig, Teacher, run_server
 
 app = typer.Typer(no_args_is_help=True, help="The simulated teacher: an OpenAI-compatible server that answers "
                   "from MBPP / HumanEval reference solutions (a simulator, not a language model).")
@@ -46,6 +46,22 @@ def serve(
     = 0.0,
     cache_dir: Annotated[Path | None, typer.Option(
         help="Keep the tester's worked-out tests in this folder between runs.")] = None,
+    teacher: Annotated[Teacher, typer.Option(
+        help="default: an answer key; realistic: a teacher that errs as real ones do (the rates below).")]
+    = "default",
+    test_flaw_rate: Annotated[float | None, typer.Option(
+        help="Share of fresh tester answers that are flawed (realistic: 0.35).")] = None,
+    code_flaw_rate: Annotated[float | None, typer.Option(
+        help="Share of fresh coder answers that are flawed, besides --bug-rate (realistic: 0.25).")] = None,
+    bend_rate: Annotated[float | None, typer.Option(
+        help="Share of repairs that bend the code to the failing asserts shown (realistic: 0.5).")] = None,
+    critic_flaw_rate: Annotated[float | None, typer.Option(
+        help="Share of critic replies that are wrong, unreadable or off the reject taxonomy (realistic: 0.2).")]
+    = None,
+    plan_flaw_rate: Annotated[float | None, typer.Option(help="Share of vague plans (realistic: 0.2).")] = None,
+    stubborn_rate: Annotated[float | None, typer.Option(
+        help="Share of testers asked again over a dispute that repeat their tests verbatim (realistic: 0.25).")]
+    = None,
 ) -> None:
     """Serve the OpenAI chat-completions protocol at http://HOST:PORT/v1 until interrupted."""
     try:
@@ -54,7 +70,10 @@ def serve(
                            retry_after_ms=retry_after_ms, model=model, tools=not no_tools,
                            strong_tests=not no_strong_tests, evol_fail_rate=evol_fail_rate,
                            knowledge=tuple(str(p) for p in knowledge or ()),
-                           cache_dir=str(cache_dir) if cache_dir else None)
+                           cache_dir=str(cache_dir) if cache_dir else None, teacher=teacher,
+                           test_flaw_rate=test_flaw_rate, code_flaw_rate=code_flaw_rate, bend_rate=bend_rate,
+                           critic_flaw_rate=critic_flaw_rate, plan_flaw_rate=plan_flaw_rate,
+                           stubborn_rate=stubborn_rate)
     except ValueError as e:
         raise CodestillError(f"invalid simulator setting: {e}") from None
     for path in config.knowledge:

@@ -129,7 +129,7 @@ class SolveConfig(BaseModel):
                                     description="Least score (memory/README.md) of a retrieved module.")
     backward_plan: bool = Field(True, description="Write the backward plan of an accepted solution (plan task data).")
     gates: Literal["strict", "legacy"] = Field(
-        "strict", description="strict: the verification gates of graphs/README.md (suites judged by mutants, disputed "
+        "strict", description="strict: the verification gates of graphs/_verify.py (suites judged by mutants, disputed "
         "tests re-derived, tests that replace the code refused, an unread critic never accepts, selection on the "
         "branches' common tests); legacy: wave 1's gates, kept only to measure against (bench/data_precision.py).")
     mutants: int = Field(10, ge=0, description="Mutants of a passing solution its suite must kill (0: no mutation gate).")
@@ -137,6 +137,9 @@ class SolveConfig(BaseModel):
                                       "below 1 because some mutants are equivalent to the code and cannot be killed.")
     min_inputs: int = Field(3, ge=1, description="Least distinct inputs a suite must call the entry point with, each "
                             "compared with a concrete expected value.")
+    tester_samples: int = Field(2, ge=1, le=4, description="Independent suites the tester writes for a branch's "
+                                "first round (one shown the code, the others from the task alone), run as one: a wrong "
+                                "value that the code and one suite share shows as a disagreement with another.")
     test_rounds: int = Field(2, ge=0, description="Times per branch the tester is asked again (its suite did not run, "
                              "was refused, let mutants live, or disputes the code), besides the coder's repairs.")
     critic_retries: int = Field(1, ge=0, description="Times an unreadable critic reply is asked again before the "

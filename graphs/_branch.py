@@ -26,9 +26,9 @@ from graphs._verify import (
     did_not_run,
     dispute_why,
     disputed,
+    merge_suites,
     rounds_left,
     special,
-    suite_refusal,
     to_tester,
 )
 
@@ -137,20 +137,26 @@ async def test(state: BranchState, config: RunnableConfig, runtime: Runtime[Solv
     strict = deps.config.gates == "strict"
     out: dict[str, Any] = {"refused": None}
     if state.get("tests_key") is None or state.get("test_feedback"):
-        written = state.get("written_key")
-        reply = await tester.write_tests(deps.model("tester"), state["task"], code, state.get("specs", ()),
-                                         why=state.get("test_feedback") if strict else None,
-                                         previous=deps.artefacts.get(written) if strict and written else None,
-                                         **deps.call_options(config))
-        out["usage"] = reply.usage
-        if reply.value is None:
-            out["failures"] = [f"tester: {reply.error}"]
-        visible, hidden = tester.suites(state["task"], reply.value)
+        written_key = state.get("written_key")
+        first = strict and state.get("tests_key") is None
+        shown = [code, *([None] * (deps.config.tester_samples - 1 if first else 0))]  # None: blind, from the task
+        replies = await asyncio.gather(*(tester.write_tests(
+            deps.model("tester"), state["task"], c, state.get("specs", ()),
+            why=state.get("test_feedback") if strict else None,
+            previous=deps.artefacts.get(written_key) if strict and written_key else None,
+            **deps.call_options(config)) for c in shown))
+        out["usage"] = sum((r.usage for r in replies), Usage())
+        if failed := [f"tester: {r.error}" for r in replies if r.value is None]:
+            out["failures"] = failed
+        written, why = replies[0].value, None
+        if strict:
+            written, why = merge_suites(deps, state["task"], code, replies)
+        visible, hidden = tester.suites(state["task"], written)
         out["tests_key"] = deps.artefacts.put(visible.model_dump_json())
         out["hidden_key"] = deps.artefacts.put(hidden.model_dump_json()) if hidden is not None else None
-        out["written_key"] = deps.artefacts.put(reply.value.tests) if reply.value is not None else None
+        out["written_key"] = deps.artefacts.put(written.tests) if written is not None else None
         out["test_feedback"] = None
-        if strict and (why := suite_refusal(deps, state["task"], code, reply)) is not None:
+        if why is not None:
             # Not run: a suite that cannot judge the code would only waste a sandbox run.
             return {**out, "refused": why, "result_key": None, "hidden_result_key": None, "passed": 0, "total": 0}
     else:
@@ -202,7 +208,7 @@ async def critique(state: BranchState, config: RunnableConfig, runtime: Runtime[
         lines = disputed(task, result, state.get("disputed", [])) if not result.passed else []
         if lines and rounds_left(state, deps):
             out = _to_tester(state, deps, dispute_why(lines), ran)
-            return {**out, "disputed": [*state.get("disputed", []), *(line.split(": ")[0] for line in lines)]}
+            return {**out, "disputed": [*state.get("disputed", []), *lines]}
         if result.passed and (hidden is None or hidden.passed):
             if (bent := special(task, code, tests)) is not None:
                 return _with_feedback(_after(state, deps, bent, AttemptRef(**ran, critique=bent), Usage()),

@@ -56,6 +56,22 @@ def suite_refusal(deps: SolveDeps, task: Task, code: str, reply: Reply[TestsAnsw
     return refusal(written.tests, entry, defined_names(code), deps.config.min_inputs, given_inputs)
 
 
+def merge_suites(deps: SolveDeps, task: Task, code: str,
+                 replies: list[Reply[TestsAnswer]]) -> tuple[TestsAnswer | None, str | None]:
+    """The tester's samples as one suite, and why it is refused (None: it is not). A sample that is
+    refused on its own is left out; the suite is refused only when every sample is (the first one's
+    reason). Several samples are the suites a CodeT-style agreement compares: run as one, a value the
+    code and one sample share but another contradicts fails, and becomes a dispute."""
+    reasons = [suite_refusal(deps, task, code, r) for r in replies]
+    usable = [r.value for r, why in zip(replies, reasons, strict=True) if why is None and r.value is not None]
+    if not usable:
+        return replies[0].value, reasons[0]
+    if len(usable) == 1:
+        return usable[0], None
+    merged = "\n\n".join(a.tests.strip("\n") for a in usable if a.tests.strip()) + "\n"
+    return TestsAnswer(tests=merged, entry_point=usable[0].entry_point), None
+
+
 def did_not_run(result: ExecResult, code: str, entry: str | None) -> str | None:
     """Gate 2: the tests' own fault, or None. A name the tests call that the code should define (the
     entry point, misnamed by the coder) is the code's fault."""
@@ -80,16 +96,17 @@ def _given_names(task: Task) -> set[str]:
 
 def disputed(task: Task, result: ExecResult, already: list[str]) -> list[str]:
     """Gate 3: the tester's asserts that failed (a wrong value, not an error: a crash is the code's to
-    explain) and were not disputed before, as "<assert>: <what happened>"."""
+    explain) and were not disputed before, by their first line. What the code returned is not shown:
+    a tester shown the code's answer tends to adopt it, and the point is an independent derivation."""
     given = _given_names(task)
-    return [f"{t.name}: {t.outcome}: {t.message}".rstrip(": ") for t in result.tests
-            if t.outcome == "failed" and t.name not in given and t.name not in already
-            and t.name.lstrip().startswith("assert")]
+    return [t.name for t in result.tests if t.outcome == "failed" and t.name not in given
+            and t.name not in already and t.name.lstrip().startswith("assert")]
 
 
 def dispute_why(lines: list[str]) -> str:
     return (f"{DISPUTE} Re-derive each expected value below from the task alone (not from the solution): "
-            "keep an assert only if you are sure the task demands that value, correct it otherwise.\n"
+            "keep an assert only if you are sure the task demands that value, correct it otherwise. (The solution "
+            "disagrees with them; it may be the one that is wrong.)\n"
             + "\n".join(f"- {line}" for line in lines))
 
 

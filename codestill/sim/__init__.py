@@ -29,6 +29,22 @@ How it answers:
   ``knowledge`` (``--knowledge seeds.jsonl``) it also knows the given seed functions as problems, with
   tests worked out by running them (``_seeds``). Field names are those of the records in
   ``codestill.schemas``; a tool call or JSON schema gets them fitted to its schema (``_fit``).
+- **Which teacher.** ``teacher="default"`` (the above) is an answer key. ``teacher="realistic"``
+  (``--teacher realistic``) errs the way real teachers do, so the verification gates can be tested
+  against it (``_teacher``, ``_suites``, ``_special``): the tester writes a flawed suite at
+  ``test_flaw_rate`` (0.35: wrong expected values from a mutant of the reference, tautologies,
+  shape-only checks, uncalled ``def test_...`` functions, asserts that never call the entry point or a
+  copy of the reference named as the entry point ahead of them, a syntax error, a single assert) and,
+  asked again over a dispute (``schemas.ASKED_AGAIN`` ... ``DISPUTE``), repeats its previous tests
+  verbatim at ``stubborn_rate`` (0.25); the coder's fresh answer is flawed at ``code_flaw_rate`` (0.25:
+  the given tests hard-coded, a planted bug, prose around the code, a misnamed entry point) and a
+  repair shown failing asserts bends the previous solution to them at ``bend_rate`` (0.5); the critic
+  errs at ``critic_flaw_rate`` (0.2: accepts whatever the status, a verdict outside the schema or none,
+  a reject reason outside the taxonomy); the planner gives a vague plan at ``plan_flaw_rate`` (0.2).
+  Each rate given explicitly applies in either profile (``SimConfig.rates()``); every roll is keyed on
+  the seed, the problem, the request's user text and the choice, so a re-ask with another prompt rolls
+  again. The flaws are labelled in the ``x-codestill-sim-flaws`` response header (one label per
+  choice, ``-`` for none), never in the body.
 - **How.** ``latency_s`` before the first token, ``tokens_per_s`` after; faults (429, 500, hang,
   bad_json, truncate) at ``fault_rate``, rolled per request so a retry of the same request rolls again.
 
@@ -37,16 +53,17 @@ Everything random is keyed on ``SimConfig.seed``: the same seed and requests giv
     with serve_subprocess(SimConfig(bug_rate=0.3)) as base_url:   # "http://127.0.0.1:PORT/v1"
         ChatOpenAI(base_url=base_url, api_key="sk-test", model="codestill-sim")
 
-or from a shell: ``codestill sim serve --port 8000 --latency 0.2 --fault-rate 0.05``.
+or from a shell: ``codestill sim serve --port 8000 --latency 0.2 --fault-rate 0.05`` (an imperfect
+teacher: ``codestill sim serve --teacher realistic``, with any rate overridden, e.g. ``--test-flaw-rate 0.5``).
 """
 
 from __future__ import annotations
 
 from codestill.schemas import SCHEMA_MARKER
 from codestill.sim._app import DESCRIPTION, OWNER, create_app, warm_tester
-from codestill.sim._config import FAULT_KINDS, FaultKind, SimConfig
-from tools.mutants import MUTATIONS, mutants, plant_bug
+from codestill.sim._config import FAULT_KINDS, PROFILES, TEACHERS, FaultKind, SimConfig, Teacher, TeacherRates
 from codestill.sim._serve import ANNOUNCE, run_server, serve_subprocess
+from tools.mutants import MUTATIONS, mutants, plant_bug
 
 __all__ = [
     "ANNOUNCE",
@@ -54,9 +71,13 @@ __all__ = [
     "FAULT_KINDS",
     "MUTATIONS",
     "OWNER",
+    "PROFILES",
     "SCHEMA_MARKER",
+    "TEACHERS",
     "FaultKind",
     "SimConfig",
+    "Teacher",
+    "TeacherRates",
     "create_app",
     "mutants",
     "plant_bug",

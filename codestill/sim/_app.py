@@ -5,6 +5,9 @@
                                        n choices, tool calls, response_format
     GET  /health                       {"status": "ok"}
 
+A realistic teacher's flaws (``_teacher``) are labelled in the ``x-codestill-sim-flaws`` header, one
+label per choice ("-" for none); the header is absent when no choice has one.
+
 Errors use OpenAI's body, ``{"error": {"message", "type", "param", "code"}}``. Usage counts are an
 approximation: one token per 4 characters (of the messages' text and tools' JSON for the prompt, of the
 content or tool arguments for the completion), rounded up; no tokenizer is involved.
@@ -19,7 +22,7 @@ import re
 import time
 from collections.abc import AsyncIterator, Iterable
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -36,10 +39,13 @@ from codestill.sim._bank import ProblemIndex
 from codestill.sim._config import SimConfig
 from codestill.sim._faults import FaultDice, body_digest
 from codestill.sim._instruct import conceptor, evolver
+from codestill.sim._mutant_runs import MutantRuns
 from codestill.sim._render import Reply, marked_schema, pick_tool, render
 from codestill.sim._roles import Ask, default_handlers, generic
 from codestill.sim._seeds import concepts_of, load_knowledge, seed_tests
 from codestill.sim._strong import StrongTests
+from codestill.sim._teacher import handlers as teacher_handlers
+from codestill.sim._teacher import mutant_job
 
 DESCRIPTION = ("A simulator, not a language model: codestill sim answers from a bank of MBPP and HumanEval "
                "reference solutions, with set latency, planted bugs and injected faults.")
@@ -48,6 +54,7 @@ CHARS_PER_TOKEN = 4
 _ROLE = re.compile(r"\s*You are the codestill (\w+)\.")
 _SCHEMA_FORMATS = ("json_schema", "json_object")
 _STREAM_CHARS = 64  # characters per SSE chunk when not paced: few enough events to stay cheap
+FLAWS_HEADER = "x-codestill-sim-flaws"  # the realistic teacher's flaw label of each choice ("-": none)
 
 
 class BadRequest(Exception):
@@ -127,13 +134,15 @@ class SimServer:
         self.config = config
         seeds = load_knowledge(config.knowledge)
         self.index = ProblemIndex(load_bank() + seeds)
-        self.handlers = {**default_handlers(), "evolver": evolver,
+        self.rates = config.rates()
+        self.handlers = {**teacher_handlers(default_handlers()), "evolver": evolver,
                          "conceptor": conceptor([(p, concepts_of(p.reference, p.entry_point)) for p in seeds])}
         self.dice = FaultDice(config)
         cache = Path(config.cache_dir) if config.cache_dir else None
         self.strong = StrongTests(config.seed, cache_dir=cache) if config.strong_tests else None
         # a seed's only tests: always made
         self.seed_tests = StrongTests(config.seed, make=seed_tests, cache_dir=cache)
+        self.mutant_runs = MutantRuns()  # the realistic tester's wrong expected values
         self.started = int(time.time())
 
     def model_card(self) -> dict:
@@ -184,18 +193,22 @@ class SimServer:
             # Worked out once per problem, in child processes: off the event loop.
             cached = tests.cached(problem.id)
             extra = cached if cached is not None else await asyncio.to_thread(tests.get, problem)
-        replies = self._replies(req, fault, role, problem, extra)
+        asks = [await self._probed(ask) for ask in self._asks(req, role, problem, extra)]
+        replies = self._replies(req, fault, role, asks)
         ident = f"chatcmpl-{digest[:24]}{occurrence:x}"
         usage = self._usage(req, replies)
+        flaws = {FLAWS_HEADER: ",".join(r.flaw or "-" for r in replies)} if any(r.flaw for r in replies) else {}
         if req.stream:
             return StreamingResponse(self._events(req, replies, ident, usage), media_type="text/event-stream",
-                                     headers={"cache-control": "no-cache"})
+                                     headers={"cache-control": "no-cache", **flaws})
         if cfg.tokens_per_s > 0:
             await asyncio.sleep(max(tokens(len(r.content or r.arguments or "")) for r in replies) / cfg.tokens_per_s)
-        return _json({"id": ident, "object": "chat.completion", "created": int(time.time()), "model": cfg.model,
-                      "system_fingerprint": OWNER, "usage": usage,
-                      "choices": [{"index": i, "message": _message(r, ident, i), "logprobs": None,
-                                   "finish_reason": r.finish_reason} for i, r in enumerate(replies)]})
+        response = _json({"id": ident, "object": "chat.completion", "created": int(time.time()), "model": cfg.model,
+                          "system_fingerprint": OWNER, "usage": usage,
+                          "choices": [{"index": i, "message": _message(r, ident, i), "logprobs": None,
+                                       "finish_reason": r.finish_reason} for i, r in enumerate(replies)]})
+        response.headers.update(flaws)
+        return response
 
     async def _hang(self, request: Request) -> Response:
         """Hold the request until the client gives up (or hang_s passes), so no task outlives it."""
@@ -219,25 +232,40 @@ class SimServer:
         user_text = "\n".join(text for r, text in req.messages if r == "user")
         return role, self.index.match(user_text) if user_text else None
 
-    def _replies(self, req: ChatRequest, fault: str | None, role: str, problem: BankProblem | None,
-                 extra_tests: str = "") -> list[Reply]:
+    def _asks(self, req: ChatRequest, role: str, problem: BankProblem | None, extra_tests: str = "") -> list[Ask]:
+        """What each of the request's n choices asks the role handler."""
         cfg = self.config
         users = [text for r, text in req.messages if r == "user"]
-        user_text = "\n".join(users)
-        handler = self.handlers.get(role, generic)
         tool = pick_tool(req.body.get("tools"), req.body.get("tool_choice")) if cfg.tools else None
         response_format = req.body.get("response_format") if cfg.tools else None
         prompt = "\n".join(text for _, text in req.messages)
         structured = (tool is not None or marked_schema(prompt) is not None
                       or (isinstance(response_format, dict) and response_format.get("type") in _SCHEMA_FORMATS))
         base = int.from_bytes(hashlib.sha256(f"{cfg.seed}|{req.seed}".encode()).digest()[:4], "big")
+        return [Ask(role=role, problem=problem, user_text="\n".join(users), last_user=users[-1] if users else "",
+                    choice=i, style=base + i, seed=cfg.seed, bug_rate=cfg.bug_rate, structured=structured,
+                    extra_tests=extra_tests, evol_fail_rate=cfg.evol_fail_rate, rates=self.rates)
+                for i in range(req.n)]
+
+    async def _probed(self, ask: Ask) -> Ask:
+        """The ask with the mutant values its (realistic) tester needs, worked out off the event loop and
+        cached by mutant and expressions, so the same request always gets the same values."""
+        job = mutant_job(ask) if ask.role == "tester" and self.rates.test_flaw_rate > 0 else None
+        if job is None:
+            return ask
+        cached = self.mutant_runs.cached(job)
+        return replace(ask, probed=cached if cached is not None else await asyncio.to_thread(self.mutant_runs.get, job))
+
+    def _replies(self, req: ChatRequest, fault: str | None, role: str, asks: list[Ask]) -> list[Reply]:
+        cfg = self.config
+        handler = self.handlers.get(role, generic)
+        tool = pick_tool(req.body.get("tools"), req.body.get("tool_choice")) if cfg.tools else None
+        response_format = req.body.get("response_format") if cfg.tools else None
+        prompt = "\n".join(text for _, text in req.messages)
         replies = []
-        for i in range(req.n):
-            ask = Ask(role=role, problem=problem, user_text=user_text, last_user=users[-1] if users else "",
-                      choice=i, style=base + i, seed=cfg.seed, bug_rate=cfg.bug_rate,
-                      structured=structured, extra_tests=extra_tests, evol_fail_rate=cfg.evol_fail_rate)
+        for ask in asks:
             reply = render(handler(ask), role, tool=tool, response_format=response_format, prompt=prompt,
-                           style=base + i, fault=fault)
+                           style=ask.style, fault=fault)
             replies.append(_limit(reply, req.max_tokens))
         return replies
 
@@ -301,8 +329,8 @@ def _limit(reply: Reply, max_tokens: int | None) -> Reply:
         return reply
     cut = text[: max_tokens * CHARS_PER_TOKEN]
     if reply.tool_name:
-        return Reply(content=None, tool_name=reply.tool_name, arguments=cut, finish_reason="length")
-    return Reply(content=cut, finish_reason="length")
+        return replace(reply, arguments=cut, finish_reason="length")
+    return replace(reply, content=cut, finish_reason="length")
 
 
 async def _http_error(request: Request, exc: Exception) -> Response:

@@ -1,13 +1,49 @@
-"""How the simulated teacher behaves: timing, planted bugs, injected faults."""
+"""How the simulated teacher behaves: timing, planted bugs, injected faults, and how often it errs
+(the teacher profile and its per-role rates, ``TeacherRates``)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 FaultKind = Literal["429", "500", "hang", "bad_json", "truncate"]
 FAULT_KINDS: tuple[FaultKind, ...] = ("429", "500", "hang", "bad_json", "truncate")
+Teacher = Literal["default", "realistic"]
+TEACHERS: tuple[Teacher, ...] = ("default", "realistic")
+
+
+@dataclass(frozen=True)
+class TeacherRates:
+    """How often each role errs (``codestill.sim._teacher``); all 0: the answer key of the default profile."""
+
+    test_flaw_rate: float = 0.0
+    code_flaw_rate: float = 0.0
+    bend_rate: float = 0.0
+    critic_flaw_rate: float = 0.0
+    plan_flaw_rate: float = 0.0
+    stubborn_rate: float = 0.0
+
+    @property
+    def errs(self) -> bool:
+        return any(v > 0 for v in vars(self).values())
+
+
+# What a rate left unset (None) is in each profile.
+PROFILES: dict[Teacher, TeacherRates] = {
+    "default": TeacherRates(),
+    "realistic": TeacherRates(test_flaw_rate=0.35, code_flaw_rate=0.25, bend_rate=0.5, critic_flaw_rate=0.2,
+                              plan_flaw_rate=0.2, stubborn_rate=0.25),
+}
+RATE_FLAGS = {"test_flaw_rate": "--test-flaw-rate", "code_flaw_rate": "--code-flaw-rate", "bend_rate": "--bend-rate",
+              "critic_flaw_rate": "--critic-flaw-rate", "plan_flaw_rate": "--plan-flaw-rate",
+              "stubborn_rate": "--stubborn-rate"}
+
+
+def _rate(description: str) -> float | None:
+    return Field(None, ge=0, le=1, description=description + " None: the profile's (default 0; realistic: see "
+                 "``PROFILES``). Given, it applies in either profile.")
 
 
 class SimConfig(BaseModel):
@@ -34,6 +70,32 @@ class SimConfig(BaseModel):
     cache_dir: str | None = Field(None, description="A folder where the tester's worked-out tests are kept "
                                   "between runs (they depend only on the problem, the seed and the code).")
 
+    teacher: Teacher = Field("default", description="default: the answer key (tests from the reference, a critic "
+                             "that follows the status line, repairs that return the reference); realistic: a "
+                             "teacher that errs as real ones do, at the rates below (``codestill.sim._teacher``).")
+    test_flaw_rate: float | None = _rate(
+        "Share of fresh tester answers that are flawed (wrong expected values, tautologies, shape-only checks, "
+        "uncalled test functions, no call of the entry point, a syntax error, a single assert); realistic 0.35.")
+    code_flaw_rate: float | None = _rate(
+        "Share of fresh coder answers that are flawed (hard-coded given tests, a planted bug, prose around the "
+        "code, a misnamed entry point), besides ``bug_rate``; realistic 0.25.")
+    bend_rate: float | None = _rate(
+        "Share of repairs with failing asserts shown that bend the previous code to those asserts (special "
+        "cases) instead of fixing it; realistic 0.5.")
+    critic_flaw_rate: float | None = _rate(
+        "Share of critic replies that are wrong (accept whatever the status), unreadable (no valid verdict) or "
+        "off the reject taxonomy; realistic 0.2.")
+    plan_flaw_rate: float | None = _rate("Share of plans that are vague (one or two generic steps); realistic 0.2.")
+    stubborn_rate: float | None = _rate(
+        "Share of testers asked again over a dispute (their asserts failed against the solution) that repeat "
+        "their previous tests verbatim; realistic 0.25.")
+
+    def rates(self) -> TeacherRates:
+        """The rates in effect: each one given, else the profile's."""
+        profile = PROFILES[self.teacher]
+        return TeacherRates(**{name: getattr(profile, name) if getattr(self, name) is None else getattr(self, name)
+                               for name in RATE_FLAGS})
+
     def to_flags(self) -> list[str]:
         """The ``codestill sim serve`` flags that give this config (what ``serve_subprocess`` runs)."""
         return [
@@ -43,5 +105,8 @@ class SimConfig(BaseModel):
             "--retry-after-ms", str(self.retry_after_ms), "--model", self.model,
             *([] if self.tools else ["--no-tools"]), *([] if self.strong_tests else ["--no-strong-tests"]),
             "--evol-fail-rate", repr(self.evol_fail_rate), *(f for k in self.knowledge for f in ("--knowledge", k)),
+            *([] if self.teacher == "default" else ["--teacher", self.teacher]),
+            *(f for name, flag in RATE_FLAGS.items() if getattr(self, name) is not None
+              for f in (flag, repr(getattr(self, name)))),
             *(["--cache-dir", self.cache_dir] if self.cache_dir else []),
         ]

@@ -26,10 +26,10 @@ from collections.abc import Sequence
 
 from codestill.data import BankProblem
 from codestill.sim._code import last_python_block
-from tools.mutants import plant_bug
 from codestill.sim._plan import plan_of
 from codestill.sim._roles import Ask, Handler, generic, unit_interval
 from codestill.sim._seeds import closest, concepts_of
+from tools.mutants import plant_bug
 
 GIVEN = re.compile(r"#\s*(?:The\s+)?Given Prompt\s*#:?\s*\n(.*?)\n\s*#\s*Rewritten Prompt\s*#", re.S | re.I)
 _TASK = re.compile(r"#Task#:\s*\n(.*)\Z", re.S)

@@ -14,12 +14,17 @@ In prose, a prompt that contains ``codestill.schemas.SCHEMA_MARKER`` and then a 
 JSON fitted to that schema, whatever the role. Two faults change the text itself: ``bad_json``
 (cut at about two thirds so it does not parse; in prose the fenced block is cut and left open) and
 ``truncate`` (cut at about half, ``finish_reason: "length"``).
+
+Two private keys of an answer never go on the wire (``_teacher`` sets them): ``FLAW``, the label of a
+realistic teacher's flaw (kept in ``Reply.flaw``; the app lists them in a response header), and
+``RAW``, the top-level fields whose value, or absence, must survive fitting to a schema: an answer
+that breaks the schema on purpose, as a real model's sometimes does.
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 
@@ -32,6 +37,8 @@ _MARKED_SCHEMA = re.compile(re.escape(SCHEMA_MARKER) + r"\s*```(?:json)?[ \t]*\n
 _WHAT = {"planner": "plan", "decomposer": "decomposition into modules", "critic": "review",
          "coder": "solution", "tester": "tests"}
 PROSE_STYLES = 3
+FLAW = "__sim_flaw__"
+RAW = "__sim_raw__"
 
 
 @dataclass(frozen=True)
@@ -42,6 +49,7 @@ class Reply:
     tool_name: str | None = None
     arguments: str | None = None
     finish_reason: str = "stop"
+    flaw: str | None = None  # the realistic teacher's flaw label, if any (never sent in the body)
 
 
 def pick_tool(tools: Any, tool_choice: Any) -> dict | None:
@@ -85,20 +93,42 @@ def _cut(text: str, share: float) -> str:
 def render(answer: dict, role: str, *, tool: dict | None, response_format: Any, prompt: str,
            style: int, fault: str | None) -> Reply:
     """The reply for one choice. ``tool``/``response_format`` are None when the server ignores them."""
+    flaw, raw = answer.get(FLAW), tuple(answer.get(RAW, ()))
+    if flaw is not None or raw:
+        answer = {k: v for k, v in answer.items() if k not in (FLAW, RAW)}
+    reply = _render(answer, raw, role, tool=tool, response_format=response_format, prompt=prompt, style=style,
+                    fault=fault)
+    return replace(reply, flaw=flaw) if flaw is not None else reply
+
+
+def _fitted(answer: dict, schema: Any, raw: tuple[str, ...]) -> Any:
+    """``fit``, then the ``raw`` fields as the answer has them (or left out where it has none)."""
+    out = fit(answer, schema)
+    if raw and isinstance(out, dict):
+        for name in raw:
+            if name in answer:
+                out[name] = answer[name]
+            else:
+                out.pop(name, None)
+    return out
+
+
+def _render(answer: dict, raw: tuple[str, ...], role: str, *, tool: dict | None, response_format: Any,
+            prompt: str, style: int, fault: str | None) -> Reply:
     if tool is not None:
-        args = _dumps(fit(answer, tool.get("parameters") or {"type": "object"}))
+        args = _dumps(_fitted(answer, tool.get("parameters") or {"type": "object"}, raw))
         return _faulted(Reply(content=None, tool_name=tool["name"], arguments=args, finish_reason="tool_calls"),
                         fault)
     kind = response_format.get("type") if isinstance(response_format, dict) else None
     if kind == "json_schema":
         schema = (response_format.get("json_schema") or {}).get("schema") or {"type": "object"}
-        return _faulted(Reply(content=_dumps(fit(answer, schema))), fault)
+        return _faulted(Reply(content=_dumps(_fitted(answer, schema, raw))), fault)
     if kind == "json_object":
         return _faulted(Reply(content=_dumps(answer)), fault)
     schema = marked_schema(prompt)
     broken = fault == "bad_json"
     if schema is not None:
-        text = _json_prose(fit(answer, schema), role, style, broken)
+        text = _json_prose(_fitted(answer, schema, raw), role, style, broken)
     elif role in ("coder", "unknown") and "code" in answer:
         text = _code_prose(answer["code"], answer.get("explanation", ""), style, broken)
     elif role == "unknown" and "plan" in answer:  # a plain "write a plan" request: the plan as text

@@ -14,9 +14,12 @@
                                                     prompt sends it: the coder's answer, or a numbered plan
                                                     when the last user message asks to write a plan
     evolver, conceptor                              see ``_instruct``
+    (realistic profile)                             planner, coder, tester, critic err at ``Ask.rates``: ``_teacher``
     others      {"answer"}                          an honest "no such behaviour"
 
-``default_handlers()`` builds the registry afresh for each app; nothing here holds state.
+``default_handlers()`` builds the registry afresh for each app; nothing here holds state. These are the
+answer key (the default profile); ``_teacher.handlers`` wraps them to err at ``Ask.rates`` (the
+realistic profile).
 """
 
 from __future__ import annotations
@@ -28,9 +31,10 @@ from dataclasses import dataclass
 
 from codestill.data import BankProblem
 from codestill.sim._code import last_python_block, module_source, modules_of, stub
-from tools.mutants import plant_bug
+from codestill.sim._config import TeacherRates
 from codestill.sim._plan import plan_of
 from codestill.sim._strong import with_extra
+from tools.mutants import plant_bug
 
 NO_REFERENCE = "the simulator has no reference for this task"
 _MODULE = re.compile(r"^[ \t]*module:[ \t]*([A-Za-z_]\w*)[ \t]*$", re.M)
@@ -38,6 +42,7 @@ _STATUS = re.compile(r"^status: (\w+)[ \t]*$", re.M)
 # "Write a step-by-step plan ...", "Please outline a plan ...": a plain request for a plan, not code.
 _PLAN_REQUEST = re.compile(
     r"^\W*(?:please\s+)?(?:write|give|draft|outline|propose|make|create|sketch)\b[^\n]{0,80}?\bplans?\b", re.I)
+ANSWER_KEY = TeacherRates()  # the default profile: no role ever errs
 _FAILING = frozenset({"failed", "error", "timeout", "oom", "killed"})
 _ENTRY_HINTS = (
     re.compile(r"entry[ _-]?point\W{0,4}([A-Za-z_]\w*)", re.I),
@@ -71,6 +76,8 @@ class Ask:
     structured: bool = False  # the request asks for a schema (tools, response_format, marked prompt)
     extra_tests: str = ""  # the tester's own asserts for this problem (``_strong``), worked out by the app
     evol_fail_rate: float = 0.0  # share of evolutions that fail (``_instruct``)
+    rates: TeacherRates = ANSWER_KEY  # how often each role errs (``_teacher``); all 0: never
+    probed: tuple[tuple[str, str], ...] = ()  # (expression, value) of a mutant run for the tester (``_teacher``)
 
 
 Handler = Callable[[Ask], dict]

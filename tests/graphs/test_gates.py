@@ -11,7 +11,8 @@ from typing import Any
 
 from codestill.schemas import DISPUTE, Task, TestSuite
 from tests.graphs.conftest import RoleModel
-from tests.graphs.test_solve import PLAN, answers, run
+from tests.graphs.test_solve import PLAN, answers
+from tests.graphs.test_solve import run as solve_run
 
 # A task with no given tests: the tester's suite is all the evidence there is (SelfCodeAlign's case).
 TASK = Task(id="t/max", instruction="Write a function bigger(a, b) that returns the larger of two numbers.",
@@ -36,6 +37,11 @@ def only_when_told(bad: str, told: str) -> Any:
         improved = "## Why you are asked again" in text and told in text and bad.strip() in text
         return {"tests": STRONG if improved else bad, "entry_point": "bigger"}
     return tester
+
+
+def run(*args: Any, **settings: Any) -> Any:
+    settings.setdefault("tester_samples", 1)  # one sample unless a test is about the blind one
+    return solve_run(*args, **settings)
 
 
 def prompts_of_tester(model: RoleModel) -> list[str]:
@@ -98,14 +104,15 @@ def test_a_wrong_expected_value_is_disputed_and_rederived(tmp_path, embedder):
     wrong = STRONG.replace("bigger(5, 3) == 5", "bigger(5, 3) == 3")
 
     def tester(text: str) -> Any:
-        rederive = DISPUTE in text and "assert bigger(5, 3) == 3" in text and "3 == 3" not in text
+        rederive = DISPUTE in text and "- assert bigger(5, 3) == 3" in text
         return {"tests": STRONG if rederive else wrong}
     model = gated(tester=tester)
     t = run(tmp_path, model, embedder=embedder, task=TASK)
     assert t.verdict == "accepted" and t.final_code == RIGHT
     assert model.calls("coder") == 2  # draft and code: the right code was never "repaired" toward the wrong test
-    dispute = prompts_of_tester(model)[1]
-    assert "assert bigger(5, 3) == 3: failed: 5 == 3 is False" in dispute  # the failing call and what the code gave
+    dispute = next(p for p in prompts_of_tester(model) if DISPUTE in p)
+    assert "- assert bigger(5, 3) == 3\n" in dispute  # the failing call and its expected value ...
+    assert "5 == 3" not in dispute  # ... but not the code's answer, which a tester tends to adopt
 
 
 def test_a_kept_wrong_test_and_a_coder_that_bends_to_it_are_not_accepted(tmp_path, embedder):
@@ -186,6 +193,28 @@ def test_a_vague_plan_is_let_through_when_the_code_is_verified(tmp_path, embedde
     model.answer = lambda role, text: {"steps": ["Solve the problem."]} if role == "planner" else base(role, text)
     t = run(tmp_path, model, embedder=embedder, task=TASK)
     assert t.verdict == "accepted" and t.plans[0].steps == ("Solve the problem.",)
+
+
+# ---- a second, blind sample of the tester ------------------------------------------------------------
+
+def test_a_wrong_value_shared_by_the_code_and_the_suite_is_caught_by_a_blind_sample(tmp_path, embedder):
+    """The code and the tester's suite agree on a wrong answer (the same slip twice): only an
+    independent sample, written without seeing the code, can disagree."""
+    shared = "assert bigger(1, 2) == 1\nassert bigger(5, 3) == 3\nassert bigger(-1, -4) == -4\nassert bigger(7, 7) == 7\n"
+
+    def tester(text: str) -> Any:
+        blind = "The solution is not shown to you" in text
+        return {"tests": STRONG if blind or DISPUTE in text else shared}
+    model = gated(coder=lambda text: RIGHT if "status: failed" in text else WRONG, tester=tester,
+                  critic={"verdict": "accept"})
+    alone = run(tmp_path / "one", model, embedder=embedder, task=TASK, tester_samples=1)
+    assert alone.verdict == "accepted" and alone.final_code == WRONG  # one sample cannot see it
+    model.seen.clear()
+    t = run(tmp_path / "two", model, embedder=embedder, task=TASK, tester_samples=2)
+    assert t.verdict == "accepted" and t.final_code == RIGHT
+    first = prompts_of_tester(model)[:2]
+    assert sum("The solution is not shown to you" in p for p in first) == 1  # one shown the code, one blind
+    assert "if a >= b" not in next(p for p in first if "not shown" in p)  # no line of the code
 
 
 # ---- selection ------------------------------------------------------------------------------------

@@ -50,7 +50,10 @@ def answers(coder: Any = GOOD, critic: Any = None, planner: Any = PLAN, tester: 
 def run(tmp_path: Path, model: RoleModel, task: Task = TASK, embedder: Any = None, memory: ModuleMemory | None = None,
         graph: Any = None, **solve: Any) -> Trajectory:
     """Solve ``task`` with a fresh pool and ``memory`` (default: the one at ``tmp_path / "memory"``); closed
-    afterwards."""
+    afterwards. One tester sample unless asked: these tests count calls and attempts route by route;
+    test_gates.py covers the blind second sample."""
+    solve.setdefault("tester_samples", 1)
+
     async def go() -> Trajectory:
         async with DockerSandbox(SandboxConfig(pool_size=1)) as sandbox:
             deps = SolveDeps(models={r: model for r in AGENT_ROLES}, sandbox=sandbox, memory=memory,
