@@ -4,8 +4,10 @@
     decomposer  decompose                      AMR-Evol: function-module specs from instruction, plan, draft
     coder       draft, write                   AMR-Evol: direct draft, then the response evolved with
                                                retrieved modules; reference_uses, leaks_memory
-    tester      write_tests, suites            SelfCodeAlign: self-written assert tests; the sandbox suites
+    tester      write_tests, suites            SelfCodeAlign: self-written assert tests (shown the code, or
+                                               blind); the sandbox suites
     critic      judge, overrule, weak_tests    the model's verdict under rules no answer may break
+    _suite      refusal, special_cases         what a suite must be before it counts; special-cased inputs
 
 Every model call goes through ``codestill.structured.ask`` and returns its ``Reply``: a bad reply is a
 recorded failure (``Reply.error``), never an exception.

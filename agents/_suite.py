@@ -308,9 +308,9 @@ def _guarded_input(test: ast.expr, params: list[str]) -> object:
         names, value = _names_of(left), _literal(right)
         if names is None or value is _NO:
             return _NO
-        if len(names) == 1:
+        if isinstance(left, ast.Name):
             pairs[names[0]] = value
-        elif isinstance(value, tuple | list) and len(value) == len(names):
+        elif isinstance(value, tuple | list) and len(value) == len(names):  # (a, b) == (1, 2), (xs,) == ([1],)
             pairs.update(zip(names, value, strict=True))
         else:
             return _NO

@@ -19,7 +19,8 @@ SelfCodeAlign's and Evol-Instruct's instructions, which come without tests.
 The sim answers from the plain MBPP references, and some of those fail MBPP+ (35 of the default 200): a
 teacher whose own understanding is wrong writes wrong code *and* tests that agree with it, which no gate
 built on the teacher's own tests can see. The table therefore also splits the accepted samples by whether
-the problem's reference passes MBPP+.
+the problem's reference passes MBPP+, and the line before the last gives precision and yield on the
+problems whose reference passes (the gates' own precision, with the same yield as the last line's).
 
     .venv/bin/python bench/data_precision.py [--n 200] [--seed 0] [--concurrency 32] [--given-tests none|visible]
         [--test-flaw-rate R] [--code-flaw-rate R] [--bend-rate R] [--critic-flaw-rate R] [--plan-flaw-rate R]
@@ -180,6 +181,14 @@ def main() -> None:
                       f"{r['good_accepted']} / {r['good_wrong']}", str(r["bad_accepted"]), f"{r['mutation']:.3f}",
                       f"{r['calls_per']:.1f}", f"{r['runs_per']:.1f}", f"{r['wall']:.0f}")
     console.print(table)
+    # The gates' own precision: on the problems the teacher knows (its reference passes MBPP+). What the
+    # last line adds beyond it are accepted answers to problems whose reference itself is wrong.
+    known = strict["good_accepted"]
+    print(f"known problems ({good} whose reference passes MBPP+): accepted={known} "
+          f"wrong_accepted={strict['good_wrong']} precision={1 - strict['good_wrong'] / known if known else float('nan'):.4f} "
+          f"yield={known / good if good else float('nan'):.4f} baseline_precision="
+          f"{1 - legacy['good_wrong'] / legacy['good_accepted'] if legacy['good_accepted'] else float('nan'):.4f} "
+          f"baseline_yield={legacy['good_accepted'] / good if good else float('nan'):.4f}")
     print(f"precision: accepted={strict['accepted']} wrong_accepted={strict['wrong']} precision={strict['precision']:.4f} "
           f"yield={strict['yield']:.4f} mutation_score={strict['mutation']:.4f} "
           f"baseline_precision={legacy['precision']:.4f}")

@@ -50,13 +50,13 @@ def serve(
         help="default: an answer key; realistic: a teacher that errs as real ones do (the rates below).")]
     = "default",
     test_flaw_rate: Annotated[float | None, typer.Option(
-        help="Share of fresh tester answers that are flawed (realistic: 0.35).")] = None,
+        help="Share of fresh tester answers that are flawed (realistic: 0.4).")] = None,
     code_flaw_rate: Annotated[float | None, typer.Option(
-        help="Share of fresh coder answers that are flawed, besides --bug-rate (realistic: 0.25).")] = None,
+        help="Share of fresh coder answers that are flawed, besides --bug-rate (realistic: 0.3).")] = None,
     bend_rate: Annotated[float | None, typer.Option(
         help="Share of repairs that bend the code to the failing asserts shown (realistic: 0.5).")] = None,
     critic_flaw_rate: Annotated[float | None, typer.Option(
-        help="Share of critic replies that are wrong, unreadable or off the reject taxonomy (realistic: 0.2).")]
+        help="Share of critic replies that are wrong, unreadable or off the reject taxonomy (realistic: 0.25).")]
     = None,
     plan_flaw_rate: Annotated[float | None, typer.Option(help="Share of vague plans (realistic: 0.2).")] = None,
     stubborn_rate: Annotated[float | None, typer.Option(

@@ -227,7 +227,7 @@ class Renderer:
         if done is not None:
             route = {"accepted": "accepted", "rejected": "rejected", "replan": "asks for a new plan"}[done.outcome]
         elif r.get("test_feedback"):
-            route = f"the tests are too weak: the tester writes new ones (repair {r.get('repairs', '?')})"
+            route = f"the tester writes the tests again (round {r.get('test_rounds', '?')})"
         else:
             route = f"the coder repairs it (repair {r.get('repairs', '?')})"
         self.console.print(f"{label} critic: [{style}]{c.verdict}[/] -> {route}")

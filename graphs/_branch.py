@@ -23,6 +23,7 @@ from graphs._state import AttemptRef, BranchOutput, BranchResult, BranchState
 from graphs._verify import (
     adequacy,
     ask_critic,
+    blind_again,
     did_not_run,
     dispute_why,
     disputed,
@@ -145,6 +146,8 @@ async def test(state: BranchState, config: RunnableConfig, runtime: Runtime[Solv
             why=state.get("test_feedback") if strict else None,
             previous=deps.artefacts.get(written_key) if strict and written_key else None,
             **deps.call_options(config)) for c in shown))
+        if len(replies) > 1:
+            replies = await blind_again(deps, config, state["task"], code, state.get("specs", ()), list(replies))
         out["usage"] = sum((r.usage for r in replies), Usage())
         if failed := [f"tester: {r.error}" for r in replies if r.value is None]:
             out["failures"] = failed

@@ -25,12 +25,14 @@ suite ends the branch (``repeated_failure``) and a dispute goes to the coder as 
 
 from __future__ import annotations
 
+import asyncio
+import dataclasses
 import re
 from typing import Any
 
 from langchain_core.runnables import RunnableConfig
 
-from agents import critic
+from agents import critic, tester
 from agents._answers import TestsAnswer
 from agents._common import visible_tests
 from agents._suite import defined_names, distinct_inputs, refusal, special_cases
@@ -54,6 +56,24 @@ def suite_refusal(deps: SolveDeps, task: Task, code: str, reply: Reply[TestsAnsw
             return None  # the task's own tests are enough to go on with
         return f"the tester's reply could not be read: {reply.error or 'no valid answer'}"
     return refusal(written.tests, entry, defined_names(code), deps.config.min_inputs, given_inputs)
+
+
+async def blind_again(deps: SolveDeps, config: RunnableConfig, task: Task, code: str, specs: Any,
+                      replies: list[Reply[TestsAnswer]]) -> list[Reply[TestsAnswer]]:
+    """Each blind sample that would be refused is asked once more, told why: a sample left out is a
+    cross-check lost, and then a wrong value the code and the first suite share goes unseen."""
+    redo = [(i, why) for i, r in enumerate(replies) if i > 0
+            and (why := suite_refusal(deps, task, code, r)) is not None]
+    if not redo:
+        return replies
+    fresh = await asyncio.gather(*(tester.write_tests(
+        deps.model("tester"), task, None, specs, why=f"your tests were refused: {why}",
+        previous=replies[i].value.tests if replies[i].value is not None else None,
+        **deps.call_options(config)) for i, why in redo))
+    out = list(replies)
+    for (i, _), reply in zip(redo, fresh, strict=True):
+        out[i] = dataclasses.replace(reply, usage=replies[i].usage + reply.usage)
+    return out
 
 
 def merge_suites(deps: SolveDeps, task: Task, code: str,

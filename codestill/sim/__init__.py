@@ -32,14 +32,14 @@ How it answers:
 - **Which teacher.** ``teacher="default"`` (the above) is an answer key. ``teacher="realistic"``
   (``--teacher realistic``) errs the way real teachers do, so the verification gates can be tested
   against it (``_teacher``, ``_suites``, ``_special``): the tester writes a flawed suite at
-  ``test_flaw_rate`` (0.35: wrong expected values from a mutant of the reference, tautologies,
+  ``test_flaw_rate`` (0.4: wrong expected values from a mutant of the reference, tautologies,
   shape-only checks, uncalled ``def test_...`` functions, asserts that never call the entry point or a
   copy of the reference named as the entry point ahead of them, a syntax error, a single assert) and,
   asked again over a dispute (``schemas.ASKED_AGAIN`` ... ``DISPUTE``), repeats its previous tests
-  verbatim at ``stubborn_rate`` (0.25); the coder's fresh answer is flawed at ``code_flaw_rate`` (0.25:
+  verbatim at ``stubborn_rate`` (0.25); the coder's fresh answer is flawed at ``code_flaw_rate`` (0.3:
   the given tests hard-coded, a planted bug, prose around the code, a misnamed entry point) and a
   repair shown failing asserts bends the previous solution to them at ``bend_rate`` (0.5); the critic
-  errs at ``critic_flaw_rate`` (0.2: accepts whatever the status, a verdict outside the schema or none,
+  errs at ``critic_flaw_rate`` (0.25: accepts whatever the status, a verdict outside the schema or none,
   a reject reason outside the taxonomy); the planner gives a vague plan at ``plan_flaw_rate`` (0.2).
   Each rate given explicitly applies in either profile (``SimConfig.rates()``); every roll is keyed on
   the seed, the problem, the request's user text and the choice, so a re-ask with another prompt rolls

@@ -33,7 +33,9 @@ class TeacherRates:
 # What a rate left unset (None) is in each profile.
 PROFILES: dict[Teacher, TeacherRates] = {
     "default": TeacherRates(),
-    "realistic": TeacherRates(test_flaw_rate=0.35, code_flaw_rate=0.25, bend_rate=0.5, critic_flaw_rate=0.2,
+    # Above the floors (a third of suites, a quarter of first answers, a fifth of critiques) with
+    # room to spare, so that a sample of a hundred problems does not fall below them by chance.
+    "realistic": TeacherRates(test_flaw_rate=0.4, code_flaw_rate=0.3, bend_rate=0.5, critic_flaw_rate=0.25,
                               plan_flaw_rate=0.2, stubborn_rate=0.25),
 }
 RATE_FLAGS = {"test_flaw_rate": "--test-flaw-rate", "code_flaw_rate": "--code-flaw-rate", "bend_rate": "--bend-rate",
@@ -75,16 +77,16 @@ class SimConfig(BaseModel):
                              "teacher that errs as real ones do, at the rates below (``codestill.sim._teacher``).")
     test_flaw_rate: float | None = _rate(
         "Share of fresh tester answers that are flawed (wrong expected values, tautologies, shape-only checks, "
-        "uncalled test functions, no call of the entry point, a syntax error, a single assert); realistic 0.35.")
+        "uncalled test functions, no call of the entry point, a syntax error, a single assert); realistic 0.4.")
     code_flaw_rate: float | None = _rate(
         "Share of fresh coder answers that are flawed (hard-coded given tests, a planted bug, prose around the "
-        "code, a misnamed entry point), besides ``bug_rate``; realistic 0.25.")
+        "code, a misnamed entry point), besides ``bug_rate``; realistic 0.3.")
     bend_rate: float | None = _rate(
         "Share of repairs with failing asserts shown that bend the previous code to those asserts (special "
         "cases) instead of fixing it; realistic 0.5.")
     critic_flaw_rate: float | None = _rate(
         "Share of critic replies that are wrong (accept whatever the status), unreadable (no valid verdict) or "
-        "off the reject taxonomy; realistic 0.2.")
+        "off the reject taxonomy; realistic 0.25.")
     plan_flaw_rate: float | None = _rate("Share of plans that are vague (one or two generic steps); realistic 0.2.")
     stubborn_rate: float | None = _rate(
         "Share of testers asked again over a dispute (their asserts failed against the solution) that repeat "
