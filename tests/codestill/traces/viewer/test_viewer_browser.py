@@ -110,7 +110,8 @@ def test_filter_rejected_open_one_expand_llm_call_and_see_the_diff(page, viewer_
     # an accepted run with two attempts: the diff between them
     page.goto(viewer_url + "/?verdict=accepted&sort=attempts&dir=desc")
     page.locator("tr.run-row a.run-link").first.click()
-    diff = page.locator("pre.diff").first
+    # (the first diff may be "(the same code)": the tester was asked again before the coder repaired)
+    diff = page.locator("pre.diff:has(.d-add)").first
     expect(diff).to_be_visible()
     expect(diff.locator(".d-add").first).to_be_visible()
     expect(diff.locator(".d-del").first).to_be_visible()

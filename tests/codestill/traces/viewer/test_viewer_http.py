@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import html
+import itertools
 import json
 import re
 from pathlib import Path
@@ -59,8 +60,11 @@ def test_run_page_shows_attempts_with_diff_tests_critique_and_route(client: Test
     task = solved.task_with("accepted", min_attempts=2)
     trajectory = solved.trajectories[task]
     page = client.get(f"/runs/{_run_id(solved, task)}").text
-    first, second = trajectory.attempts[0], trajectory.attempts[1]
-    assert "diff against attempt 1" in page
+    # the first repair that changed the code (a dispute before it asks the tester again and keeps the code)
+    attempts = trajectory.attempts
+    n, (first, second) = next((i, pair) for i, pair in enumerate(itertools.pairwise(attempts), 1)
+                              if pair[0].code != pair[1].code)
+    assert f"diff against attempt {n}" in page
     added = [line[1:] for line in difflib.unified_diff(first.code.splitlines(), second.code.splitlines(), lineterm="")
              if line.startswith("+") and not line.startswith("+++")]
     shown = [html.unescape(t) for t in re.findall(r'<span class="d-add">\+(.*?)</span>', page)]
