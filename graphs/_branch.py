@@ -139,13 +139,17 @@ async def test(state: BranchState, config: RunnableConfig, runtime: Runtime[Solv
     out: dict[str, Any] = {"refused": None}
     if state.get("tests_key") is None or state.get("test_feedback"):
         written_key = state.get("written_key")
-        first = strict and state.get("tests_key") is None
-        shown = [code, *([None] * (deps.config.tester_samples - 1 if first else 0))]  # None: blind, from the task
-        replies = await asyncio.gather(*(tester.write_tests(
-            deps.model("tester"), state["task"], c, state.get("specs", ()),
-            why=state.get("test_feedback") if strict else None,
-            previous=deps.artefacts.get(written_key) if strict and written_key else None,
-            **deps.call_options(config)) for c in shown))
+        why = state.get("test_feedback") if strict else None
+        previous = deps.artefacts.get(written_key) if strict and written_key else None
+        # The first sample sees the code (and, asked again, why and its previous tests); the others are
+        # fresh and blind, every time: a re-derived value that now agrees with the code must agree with
+        # a sample that never saw the code, too.
+        blind = deps.config.tester_samples - 1 if strict else 0
+        replies = await asyncio.gather(
+            tester.write_tests(deps.model("tester"), state["task"], code, state.get("specs", ()), why=why,
+                               previous=previous, **deps.call_options(config)),
+            *(tester.write_tests(deps.model("tester"), state["task"], None, state.get("specs", ()),
+                                 **deps.call_options(config)) for _ in range(blind)))
         if len(replies) > 1:
             replies = await blind_again(deps, config, state["task"], code, state.get("specs", ()), list(replies))
         out["usage"] = sum((r.usage for r in replies), Usage())
