@@ -23,12 +23,13 @@ from codestill.structured import Method, Reply
 
 
 async def write_tests(model: BaseChatModel, task: Task, code: str | None, modules: Sequence[ModuleSpec] = (), *,
-                      why: str | None = None, previous: str | None = None,
+                      why: str | None = None, previous: str | None = None, sample: int = 1,
                       config: RunnableConfig | None = None, method: Method = "auto",
                       repair_rounds: int = 1) -> Reply[TestsAnswer]:
     """Tests for ``code`` (a solution to ``task``) and for each of ``modules``. ``code=None`` asks
     blind, from the task alone: a second sample that cannot copy the code's answers, so that a wrong
-    value shared by the code and the first suite shows as a disagreement (CodeT's dual agreement).
+    value shared by the code and the first suite shows as a disagreement (CodeT's dual agreement);
+    ``sample`` numbers such samples, so that each is a fresh one.
     Asked again, the tester is told ``why`` (its suite did not run, was refused, let mutants live, or
     failed against the code) and shown its ``previous`` tests."""
     listed = "\n".join(f"- `{m.signature}`" + (f": {m.description}" if m.description else "") for m in modules)
@@ -36,7 +37,7 @@ async def write_tests(model: BaseChatModel, task: Task, code: str | None, module
     if why:
         extra += "\n\n" + render("tester_again", why=why.strip(), previous=fenced(previous or "(none)", ""))
     if code is None:
-        user = render("tester_blind_user", task=task_section(task), modules=extra)
+        user = render("tester_blind_user", task=task_section(task), modules=extra, sample=str(sample))
     else:
         user = render("tester_user", task=task_section(task), code=fenced(code), modules=extra)
     return await call(model, "tester", user, TestsAnswer, config=config, method=method,

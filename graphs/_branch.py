@@ -149,7 +149,8 @@ async def test(state: BranchState, config: RunnableConfig, runtime: Runtime[Solv
             tester.write_tests(deps.model("tester"), state["task"], code, state.get("specs", ()), why=why,
                                previous=previous, **deps.call_options(config)),
             *(tester.write_tests(deps.model("tester"), state["task"], None, state.get("specs", ()),
-                                 **deps.call_options(config)) for _ in range(blind)))
+                                 sample=state.get("test_rounds", 0) * blind + k + 1, **deps.call_options(config))
+              for k in range(blind)))
         if len(replies) > 1:
             replies = await blind_again(deps, config, state["task"], code, state.get("specs", ()), list(replies))
         out["usage"] = sum((r.usage for r in replies), Usage())
@@ -157,7 +158,10 @@ async def test(state: BranchState, config: RunnableConfig, runtime: Runtime[Solv
             out["failures"] = failed
         written, why = replies[0].value, None
         if strict:
-            written, why = merge_suites(deps, state["task"], code, replies)
+            earlier = state.get("blind_key")
+            written, why, blind_tests = merge_suites(deps, state["task"], code, replies,
+                                                     deps.artefacts.get(earlier) if earlier else None)
+            out["blind_key"] = deps.artefacts.put(blind_tests) if blind_tests else None
         visible, hidden = tester.suites(state["task"], written)
         out["tests_key"] = deps.artefacts.put(visible.model_dump_json())
         out["hidden_key"] = deps.artefacts.put(hidden.model_dump_json()) if hidden is not None else None

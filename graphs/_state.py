@@ -108,6 +108,7 @@ class BranchState(TypedDict, total=False):
     feedback: str | None  # for the coder: the critique and the failures, or None on the first round
     test_feedback: str | None  # for the tester: why it is asked again
     written_key: str | None  # the tester's own tests (without the task's), shown to it when asked again
+    blind_key: str | None  # the last usable blind samples' tests (graphs._verify.merge_suites)
     refused: str | None  # why the newest suite was refused before it ran (graphs._verify)
     test_rounds: int  # times the tester was asked again
     disputed: list[str]  # the tester's asserts it was already asked to re-derive

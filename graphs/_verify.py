@@ -59,37 +59,45 @@ def suite_refusal(deps: SolveDeps, task: Task, code: str, reply: Reply[TestsAnsw
 
 
 async def blind_again(deps: SolveDeps, config: RunnableConfig, task: Task, code: str, specs: Any,
-                      replies: list[Reply[TestsAnswer]]) -> list[Reply[TestsAnswer]]:
-    """Each blind sample that would be refused is asked once more, told why: a sample left out is a
-    cross-check lost, and then a wrong value the code and the first suite share goes unseen."""
-    redo = [(i, why) for i, r in enumerate(replies) if i > 0
-            and (why := suite_refusal(deps, task, code, r)) is not None]
-    if not redo:
-        return replies
-    fresh = await asyncio.gather(*(tester.write_tests(
-        deps.model("tester"), task, None, specs, why=f"your tests were refused: {why}",
-        previous=replies[i].value.tests if replies[i].value is not None else None,
-        **deps.call_options(config)) for i, why in redo))
+                      replies: list[Reply[TestsAnswer]], tries: int = 2) -> list[Reply[TestsAnswer]]:
+    """Each blind sample that would be refused is asked again (at most ``tries`` times), told why: a
+    sample left out is a cross-check lost, and then a wrong value the code and the first suite share
+    goes unseen."""
     out = list(replies)
-    for (i, _), reply in zip(redo, fresh, strict=True):
-        out[i] = dataclasses.replace(reply, usage=replies[i].usage + reply.usage)
+    for n in range(tries):
+        redo = [(i, why) for i, r in enumerate(out) if i > 0
+                and (why := suite_refusal(deps, task, code, r)) is not None]
+        if not redo:
+            break
+        fresh = await asyncio.gather(*(tester.write_tests(
+            deps.model("tester"), task, None, specs, why=f"your tests were refused: {why}",
+            previous=out[i].value.tests if out[i].value is not None else None, sample=100 * (n + 1) + i,
+            **deps.call_options(config)) for i, why in redo))
+        for (i, _), reply in zip(redo, fresh, strict=True):
+            out[i] = dataclasses.replace(reply, usage=out[i].usage + reply.usage)
     return out
 
 
-def merge_suites(deps: SolveDeps, task: Task, code: str,
-                 replies: list[Reply[TestsAnswer]]) -> tuple[TestsAnswer | None, str | None]:
-    """The tester's samples as one suite, and why it is refused (None: it is not). A sample that is
+def merge_suites(deps: SolveDeps, task: Task, code: str, replies: list[Reply[TestsAnswer]],
+                 earlier_blind: str | None = None) -> tuple[TestsAnswer | None, str | None, str | None]:
+    """The tester's samples as one suite, why it is refused (None: it is not), and the blind samples'
+    tests (to stand in for a later round whose blind samples are all refused). A sample that is
     refused on its own is left out; the suite is refused only when every sample is (the first one's
     reason). Several samples are the suites a CodeT-style agreement compares: run as one, a value the
-    code and one sample share but another contradicts fails, and becomes a dispute."""
+    code and one sample share but another contradicts fails, and becomes a dispute. ``earlier_blind``:
+    an earlier round's blind tests, used when no blind sample of this round is usable."""
     reasons = [suite_refusal(deps, task, code, r) for r in replies]
-    usable = [r.value for r, why in zip(replies, reasons, strict=True) if why is None and r.value is not None]
+    usable = [(i, r.value) for i, (r, why) in enumerate(zip(replies, reasons, strict=True))
+              if why is None and r.value is not None]
     if not usable:
-        return replies[0].value, reasons[0]
-    if len(usable) == 1:
-        return usable[0], None
-    merged = "\n\n".join(a.tests.strip("\n") for a in usable if a.tests.strip()) + "\n"
-    return TestsAnswer(tests=merged, entry_point=usable[0].entry_point), None
+        return replies[0].value, reasons[0], earlier_blind
+    first = next((v for i, v in usable if i == 0), None)
+    blind = "\n\n".join(v.tests.strip("\n") for i, v in usable if i > 0 and v.tests.strip()) or None
+    if blind is None and len(replies) > 1:
+        blind = earlier_blind
+    parts = [p for p in ((first.tests.strip("\n") if first is not None else None), blind) if p]
+    entry = usable[0][1].entry_point
+    return TestsAnswer(tests="\n\n".join(parts) + "\n", entry_point=entry), None, blind
 
 
 def did_not_run(result: ExecResult, code: str, entry: str | None) -> str | None:
