@@ -21,12 +21,14 @@ from codestill.schemas import Critique, ExecResult, MemoryHit, TestSuite, Usage
 from graphs._deps import SolveDeps
 from graphs._state import AttemptRef, BranchOutput, BranchResult, BranchState
 from graphs._verify import (
+    LACKS_BLIND,
     adequacy,
     ask_critic,
     blind_again,
     did_not_run,
     dispute_why,
     disputed,
+    lacks_blind,
     merge_suites,
     rounds_left,
     special,
@@ -227,6 +229,8 @@ async def critique(state: BranchState, config: RunnableConfig, runtime: Runtime[
             score, why = await adequacy(deps, code, tests)
             if why is not None:
                 return _to_tester(state, deps, why, {**ran, "mutation_score": score}, give_up=True)
+            if lacks_blind(deps, task, state.get("blind_key")):
+                return _to_tester(state, deps, LACKS_BLIND, {**ran, "mutation_score": score}, give_up=True)
     verdict, usage, failures = await ask_critic(deps, config, task, code, tests, result, hidden)
     if strict and verdict.verdict == "accept":
         verdict = verdict.model_copy(update={"issues": (_evidence(state, score), *verdict.issues)})

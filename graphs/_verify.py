@@ -15,7 +15,9 @@ or the way on to the next):
 4. The code answers a test's exact input with that test's exact expected value -> the coder
    (``agents._suite.special_cases``), whatever the critic says.
 5. The tests passed: the suite must kill ``min_mutation_score`` of ``mutants`` mutants of the code
-   (``graphs._adequacy``) -> else the tester, with the surviving mutants as counterexamples.
+   (``graphs._adequacy``) -> else the tester, with the surviving mutants as counterexamples. And a
+   suite written without seeing the code must be among them (``tester_samples`` > 1, unless the task
+   brought its own tests) -> else the tester again.
 6. The critic (asked again on an unreadable reply, ``critic_retries``) under ``critic.overrule``,
    which fails closed: an unread verdict is never an accept.
 
@@ -98,6 +100,16 @@ def merge_suites(deps: SolveDeps, task: Task, code: str, replies: list[Reply[Tes
     parts = [p for p in ((first.tests.strip("\n") if first is not None else None), blind) if p]
     entry = usable[0][1].entry_point
     return TestsAnswer(tests="\n\n".join(parts) + "\n", entry_point=entry), None, blind
+
+
+LACKS_BLIND = ("none of your tests written without seeing the solution could be used, so nothing checks the "
+               "suite that saw it: write the suite again, every expected value worked out from the task")
+
+
+def lacks_blind(deps: SolveDeps, task: Task, blind_key: str | None) -> bool:
+    """An accept needs a suite written without the code among the tests it passed (when blind samples
+    are asked for), unless the task brought tests of its own, which are independent of the code too."""
+    return deps.config.tester_samples > 1 and blind_key is None and visible_tests(task) is None
 
 
 def did_not_run(result: ExecResult, code: str, entry: str | None) -> str | None:

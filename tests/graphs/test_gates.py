@@ -217,6 +217,17 @@ def test_a_wrong_value_shared_by_the_code_and_the_suite_is_caught_by_a_blind_sam
     assert "if a >= b" not in next(p for p in first if "not shown" in p)  # no line of the code
 
 
+def test_no_accept_rests_only_on_tests_that_saw_the_code(tmp_path, embedder):
+    def tester(text: str) -> Any:  # blind samples are never usable (one input only)
+        return {"tests": "assert bigger(1, 2) == 2\n" if "not shown to you" in text else STRONG}
+    model = gated(tester=tester)
+    t = run(tmp_path, model, embedder=embedder, task=TASK, tester_samples=2, max_replans=0)
+    assert t.verdict == "rejected" and "written without seeing the solution" in t.reason
+    blind = [p for p in prompts_of_tester(model) if "not shown to you" in p]
+    assert len(blind) == 3 * 3  # each of the three rounds: a blind sample and two more tries, told why
+    assert sum("## Why you are asked again" in p for p in blind) == 6
+
+
 # ---- selection ------------------------------------------------------------------------------------
 
 def test_branches_are_compared_on_each_others_tests(tmp_path, embedder):
