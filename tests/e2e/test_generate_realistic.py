@@ -41,11 +41,6 @@ def test_a_realistic_teacher_gets_no_wrong_sample_through(tmp_path: Path) -> Non
     trajectories = [Trajectory.model_validate_json(line) for line in (run / "trajectories.jsonl").read_text().splitlines()]
     accepted = {t.task.id.rsplit("/", 1)[-1]: t for t in trajectories if t.verdict == "accepted"}
     reasons = Counter(t.reason.split(":")[0] for t in trajectories if t.verdict != "accepted")
-    assert len(accepted) >= 16, reasons
-    # the teacher erred, and the gates saw it: suites sent back, disputes, unread replies
-    attempts = [a for t in trajectories for a in t.attempts]
-    assert sum(a.critique is not None and a.critique.weak_tests for a in attempts) >= 5
-    assert all(t.mutation_score is not None and t.mutation_score >= 0.6 for t in accepted.values())
 
     async def hidden() -> dict:
         async with DockerSandbox(SandboxConfig(pool_size=2)) as sandbox:
@@ -54,4 +49,9 @@ def test_a_realistic_teacher_gets_no_wrong_sample_through(tmp_path: Path) -> Non
     judged = asyncio.run(hidden())
     wrong = {i: (accepted[i.rsplit("/", 1)[-1]].final_code, r.feedback() if r else None)
              for i, r in judged.items() if r is None or not r.passed}
-    assert not wrong, json.dumps(wrong, indent=1)[:4000]
+    assert not wrong, json.dumps(wrong, indent=1)[:4000]  # with wave 1's gates, mbpp/6's planted bug got through
+    assert len(accepted) >= 16, reasons
+    # the teacher erred, and the gates saw it: suites sent back, disputes, unread replies
+    attempts = [a for t in trajectories for a in t.attempts]
+    assert sum(a.critique is not None and a.critique.weak_tests for a in attempts) >= 5
+    assert all(t.mutation_score is not None and t.mutation_score >= 0.6 for t in accepted.values())
