@@ -17,7 +17,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 
 from agents import coder, decomposer, tester
-from codestill.schemas import Critique, ExecResult, MemoryHit, TestSuite, Usage
+from codestill.schemas import DISPUTE, Critique, ExecResult, MemoryHit, TestSuite, Usage
 from graphs._deps import SolveDeps
 from graphs._state import AttemptRef, BranchOutput, BranchResult, BranchState
 from graphs._verify import (
@@ -158,11 +158,12 @@ async def test(state: BranchState, config: RunnableConfig, runtime: Runtime[Solv
         out["usage"] = sum((r.usage for r in replies), Usage())
         if failed := [f"tester: {r.error}" for r in replies if r.value is None]:
             out["failures"] = failed
+        disputing = previous if why and DISPUTE in why else None  # the suite under dispute, if this is a dispute
         written, why = replies[0].value, None
         if strict:
             earlier = state.get("blind_key")
             written, why, blind_tests = merge_suites(deps, state["task"], code, replies,
-                                                     deps.artefacts.get(earlier) if earlier else None)
+                                                     deps.artefacts.get(earlier) if earlier else None, disputing)
             out["blind_key"] = deps.artefacts.put(blind_tests) if blind_tests else None
         visible, hidden = tester.suites(state["task"], written)
         out["tests_key"] = deps.artefacts.put(visible.model_dump_json())

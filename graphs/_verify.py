@@ -81,19 +81,24 @@ async def blind_again(deps: SolveDeps, config: RunnableConfig, task: Task, code:
 
 
 def merge_suites(deps: SolveDeps, task: Task, code: str, replies: list[Reply[TestsAnswer]],
-                 earlier_blind: str | None = None) -> tuple[TestsAnswer | None, str | None, str | None]:
+                 earlier_blind: str | None = None,
+                 disputed_suite: str | None = None) -> tuple[TestsAnswer | None, str | None, str | None]:
     """The tester's samples as one suite, why it is refused (None: it is not), and the blind samples'
     tests (to stand in for a later round whose blind samples are all refused). A sample that is
     refused on its own is left out; the suite is refused only when every sample is (the first one's
     reason). Several samples are the suites a CodeT-style agreement compares: run as one, a value the
     code and one sample share but another contradicts fails, and becomes a dispute. ``earlier_blind``:
-    an earlier round's blind tests, used when no blind sample of this round is usable."""
+    an earlier round's blind tests, used when no blind sample of this round is usable.
+    ``disputed_suite``: on a dispute round, the suite under dispute; a tester whose re-derivation
+    cannot be used did not take its values back, so they stand."""
     reasons = [suite_refusal(deps, task, code, r) for r in replies]
     usable = [(i, r.value) for i, (r, why) in enumerate(zip(replies, reasons, strict=True))
               if why is None and r.value is not None]
     if not usable:
         return replies[0].value, reasons[0], earlier_blind
     first = next((v for i, v in usable if i == 0), None)
+    if first is None and disputed_suite:
+        first = TestsAnswer(tests=disputed_suite, entry_point=usable[0][1].entry_point)
     blind = "\n\n".join(v.tests.strip("\n") for i, v in usable if i > 0 and v.tests.strip()) or None
     if blind is None and len(replies) > 1:
         blind = earlier_blind

@@ -217,6 +217,21 @@ def test_a_wrong_value_shared_by_the_code_and_the_suite_is_caught_by_a_blind_sam
     assert "if a >= b" not in next(p for p in first if "not shown" in p)  # no line of the code
 
 
+def test_disputed_values_stand_when_the_tester_does_not_take_them_back(tmp_path, embedder):
+    """The re-derivation cannot be read, and the fresh blind sample happens to agree with the wrong
+    code: the disputed values were never taken back, so they still judge the code."""
+    shared = "assert bigger(1, 2) == 1\nassert bigger(5, 3) == 3\nassert bigger(-1, -4) == -4\nassert bigger(7, 7) == 7\n"
+
+    def tester(text: str) -> Any:
+        if "not shown to you" in text:
+            return {"tests": STRONG if "Independent sample 1:" in text else shared}
+        return {"tests": "assert bigger(1, 2 == 2\n" if DISPUTE in text else STRONG}
+    model = gated(coder=lambda text: RIGHT if "status: failed" in text else WRONG, tester=tester)
+    t = run(tmp_path, model, embedder=embedder, task=TASK, tester_samples=2, max_replans=0)
+    assert t.final_code != WRONG, t.reason
+    assert any(DISPUTE in p for p in prompts_of_tester(model))
+
+
 def test_no_accept_rests_only_on_tests_that_saw_the_code(tmp_path, embedder):
     def tester(text: str) -> Any:  # blind samples are never usable (one input only)
         return {"tests": "assert bigger(1, 2) == 2\n" if "not shown to you" in text else STRONG}
