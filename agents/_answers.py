@@ -5,16 +5,15 @@ teacher, may add fields of its own (the sim's planner sends ``kind``).
 
 from __future__ import annotations
 
-import re
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from codestill.data import parse_quietly
 from codestill.schemas import Critique, ModuleSpec, Plan, RejectReason
+from codestill.structured import extract_code
 
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
-_FENCED = re.compile(r"```[ \t]*(?:python3?|py)?[ \t]*\n(.*?)```", re.S | re.I)
 
 
 def _parses(code: str) -> bool:
@@ -80,8 +79,10 @@ class CoderAnswer(_Answer):
         a field that does not parse but holds a fenced block that does is that block."""
         if "```" not in code or _parses(code):
             return code
-        blocks = [b for b in _FENCED.findall(code) if b.strip() and _parses(b)]
-        return max(blocks, key=len) if blocks else code
+        block = extract_code(code)
+        if block is None or not block.strip() or not _parses(block):
+            return code
+        return block.rstrip("\n") + "\n"  # a source file ends with its newline, which the fence took
     explanation: str = Field("", description="A short explanation of how the code works.")
     references: list[ReferenceUse] = Field(default_factory=list,
                                            description="For each reference function shown: how you used it.")

@@ -29,12 +29,14 @@ import functools
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from agents._weak import SHAPE_CALLS, VALUE_WORDS, call_name
 from codestill.data import parse_quietly
 
 _BUILTINS = frozenset(dir(builtins))
 # Inputs too plain to tell a hard-coded answer from a base case (``if n == 0: return 1``).
-_SHAPE = frozenset({"isinstance", "issubclass", "callable", "hasattr", "type", "len", "id", "hash", "bool"})
-_VALUE_WORDS = ("close", "equal", "approx", "same")
+# What a value of the entry point may go through and still count as unchecked: ``_weak``'s type and size
+# calls, and truthiness and hashes.
+_SHAPE = SHAPE_CALLS | {"hash", "bool"}
 _TRIVIAL = (0, 1, -1, 2, "", (), None, True, False)
 
 
@@ -47,6 +49,7 @@ class Check:
     expected: ast.expr | None  # None: a truthiness assert (``assert f(x)`` / ``assert not f(x)``)
 
 
+@functools.lru_cache(maxsize=1024)
 def defined_names(code: str) -> frozenset[str]:
     """The top-level functions and classes of ``code`` (nothing if it does not parse)."""
     try:
@@ -83,7 +86,7 @@ def _refusal(tests: str, entry: str | None, candidate: frozenset[str], min_input
                 "asserts never run: write plain top-level assert statements")
     if not entry:
         return None
-    found = {c.args for c in checks(tests, entry)}
+    found = {c.args for c in _checks(tree, entry)}
     if len(found) + given >= min_inputs:
         return None
     if not found:
@@ -100,6 +103,10 @@ def checks(tests: str, entry: str) -> list[Check]:
         tree = parse_quietly(tests)
     except (SyntaxError, ValueError):
         return []
+    return _checks(tree, entry)
+
+
+def _checks(tree: ast.Module, entry: str) -> list[Check]:
     local = _bound_names(tree) - {entry}
     out: list[Check] = []
     for node, names in _asserts(tree, entry):
@@ -137,7 +144,7 @@ def _checks_in(test: ast.expr, entry: frozenset[str], local: frozenset[str]) -> 
     if isinstance(test, ast.Call) and _is_entry_call(test, entry, local):
         yield Check(_args_key(test), test, None)
         return
-    if isinstance(test, ast.Call) and test.args and any(w in _func_name(test.func) for w in _VALUE_WORDS):
+    if isinstance(test, ast.Call) and test.args and any(w in call_name(test.func).lower() for w in VALUE_WORDS):
         # math.isclose(f(x), 2.5), np.array_equal(...): a comparison in a function's clothes
         parts = list(test.args)
         calls = [c for p in parts for c in _entry_calls(p, entry, local)]
@@ -159,11 +166,6 @@ def _checks_in(test: ast.expr, entry: frozenset[str], local: frozenset[str]) -> 
             return
 
 
-def _func_name(func: ast.expr) -> str:
-    name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
-    return name.lower()
-
-
 def _is_bool(node: ast.expr) -> bool:
     return isinstance(node, ast.Constant) and isinstance(node.value, bool)
 
@@ -171,7 +173,7 @@ def _is_bool(node: ast.expr) -> bool:
 def _entry_calls(node: ast.expr, entry: frozenset[str], local: frozenset[str]) -> Iterator[ast.Call]:
     """The entry calls in ``node`` whose value reaches the comparison: not those seen only through
     a type, length or truthiness (``len(f(x)) == 3`` expects no value of ``f``)."""
-    if isinstance(node, ast.Call) and _func_name(node.func) in _SHAPE:
+    if isinstance(node, ast.Call) and call_name(node.func) in _SHAPE:
         return
     if isinstance(node, ast.Call) and _is_entry_call(node, entry, local):
         yield node

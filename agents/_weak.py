@@ -18,8 +18,10 @@ from codestill.data import parse_quietly
 from codestill.schemas import TestSuite
 
 Strength = Literal["value", "true", "false", "shape"]
-_SHAPE_CALLS = frozenset({"isinstance", "issubclass", "callable", "hasattr", "type", "len", "id"})
-_VALUE_WORDS = ("close", "equal", "approx", "same")
+# Calls that only look at a value's type or size, and names of calls that compare two values (shared with
+# ``agents._suite``, which judges whether an assert checks a value of the entry point).
+SHAPE_CALLS = frozenset({"isinstance", "issubclass", "callable", "hasattr", "type", "len", "id"})
+VALUE_WORDS = ("close", "equal", "approx", "same")
 _EXCLUDING = (ast.NotEq, ast.IsNot, ast.NotIn)
 
 
@@ -46,13 +48,13 @@ def _weak_code(code: str) -> str | None:
             "`is not None` or truthiness, which wrong code passes as well")
 
 
-def _name(func: ast.expr) -> str:
+def call_name(func: ast.expr) -> str:
     return func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
 
 
 def _is_shape_call(node: ast.expr) -> bool:
     """A call that only looks at a value's type or size."""
-    return isinstance(node, ast.Call) and _name(node.func) in _SHAPE_CALLS
+    return isinstance(node, ast.Call) and call_name(node.func) in SHAPE_CALLS
 
 
 def _strength(test: ast.expr) -> Strength:
@@ -65,12 +67,12 @@ def _strength(test: ast.expr) -> Strength:
     if isinstance(test, ast.Compare):
         return _compare(test)
     if isinstance(test, ast.Call):
-        name = _name(test.func)
+        name = call_name(test.func)
         if _is_shape_call(test):
             return "shape"
         if name in ("all", "any") and test.args and isinstance(test.args[0], ast.GeneratorExp | ast.ListComp):
             return _strength(test.args[0].elt)
-        if any(w in name.lower() for w in _VALUE_WORDS):
+        if any(w in name.lower() for w in VALUE_WORDS):
             return "value"  # math.isclose(f(x), 2.5), np.array_equal(...)
         return "true"
     return "shape" if isinstance(test, ast.Constant) else "true"

@@ -23,6 +23,7 @@ import asyncio
 from dataclasses import dataclass
 
 from agents._common import keyed_random
+from codestill.data import parse_quietly
 from codestill.schemas import ExecResult, TestSuite
 from tools.mutants import mutants
 from tools.sandbox import Sandbox
@@ -63,26 +64,30 @@ async def judge_suite(sandbox: Sandbox, code: str, suite: TestSuite, k: int) -> 
     results: list[ExecResult] = await asyncio.gather(*(sandbox.run(source, suite) for source, _ in chosen))
     killed = judged = 0
     survivors: list[str] = []
+    original = _lines(code)
     for (source, what), result in zip(chosen, results, strict=True):
         if result.status == "infra_error":
             continue
         judged += 1
         if result.passed:
-            survivors.append(_describe(code, source, what))
+            survivors.append(_describe(original, source, what))
         else:
             killed += 1
     return Adequacy(killed=killed, judged=judged, survivors=tuple(survivors))
 
 
-def _describe(code: str, mutant: str, what: str) -> str:
+def _lines(code: str) -> list[str]:
+    """The code as the mutants print it (``ast.unparse``), line by line, to compare them with."""
+    try:
+        return ast.unparse(parse_quietly(code)).splitlines()
+    except (SyntaxError, ValueError, RecursionError):
+        return []
+
+
+def _describe(before: list[str], mutant: str, what: str) -> str:
     """The mutant as the tester sees it: the changed line before and after."""
     kind, _, where = what.partition(": ")
-    try:
-        before = ast.unparse(ast.parse(code)).splitlines()
-        after = mutant.splitlines()
-        changed = next(((b, a) for b, a in zip(before, after, strict=False) if b != a), None)
-    except (SyntaxError, ValueError, RecursionError):
-        changed = None
+    changed = next(((b, a) for b, a in zip(before, mutant.splitlines(), strict=False) if b != a), None)
     if changed is None:
         return f"{kind}: {where}"
     return f"`{changed[0].strip()}` -> `{changed[1].strip()}` ({kind}, {where.split('(')[-1].rstrip(')')})"

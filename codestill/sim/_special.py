@@ -17,12 +17,11 @@ import ast
 import re
 
 from codestill.data import parse_quietly
+from codestill.sim._roles import _FAILING, _STATUS
 from codestill.sim._suites import read_suite, rename
 
 GIVEN = "The solution must pass these given tests:"
 PREVIOUS_SOLUTION = "## Your previous solution"
-_STATUS = re.compile(r"^status: (\w+)[ \t]*$", re.M)
-_FAILING = frozenset({"failed", "error", "timeout", "oom", "killed"})
 _ITEM = re.compile(r"^- (assert\b.*)$", re.M)
 _OUTCOME = re.compile(r": (?:failed|error|not_run)(?=: |$)")
 
