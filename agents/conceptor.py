@@ -2,9 +2,13 @@
 written from concepts, a category and a difficulty.
 
 Both steps are few-shot: the examples are data (``prompts/selfalign_shots.jsonl``, our own eight:
-snippet, concepts, category, difficulty, instruction), shown as earlier turns of the conversation
-(a user turn with the example's input, an assistant turn with its answer as JSON), eight of them as
-in the paper; which eight, and in which order, is drawn per call from ``key``.
+snippet, concepts, category, difficulty, instruction), eight of them as in the paper; which eight, and
+in which order, is drawn per call from ``key``. They are written into the one user message, each
+example's input followed by its answer as JSON, then the request (SelfCodeAlign's own prompts are one
+text with the examples inline). Why not one conversation turn per example: a request of 18 messages
+costs the OpenAI SDK about 2.5 ms of CPU to prepare (it walks every message against every message
+type), more than the rest of the call together, and the instruction stage makes two calls per seed
+over tens of thousands of seeds (``bench/instruct_throughput.py``).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from functools import cache
 from importlib import resources
 
 from langchain_core.language_models import BaseChatModel
-from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import HumanMessage, SystemMessage
 from langchain_core.runnables import RunnableConfig
 from pydantic import Field
 
@@ -72,9 +76,18 @@ def _instruction_user(concepts: Sequence[str], category: str, difficulty: str) -
                   concepts=", ".join(concepts))
 
 
-async def _ask(model: BaseChatModel, turns: list[BaseMessage], user: str, schema: type[T], *,
-               config: RunnableConfig | None, method: Method, repair_rounds: int) -> Reply[T]:
-    messages = [SystemMessage(prompt("conceptor")), *turns, HumanMessage(user)]
+def with_examples(examples: Sequence[tuple[str, dict[str, object]]], request: str) -> str:
+    """The user message: each example's input and its answer (as JSON), then ``request``."""
+    if not examples:
+        return request
+    blocks = [f"### Example {i}\n\n{user}\n\n### Answer\n{json.dumps(answer)}"
+              for i, (user, answer) in enumerate(examples, 1)]
+    return render("conceptor_shots", n=str(len(examples)), examples="\n\n".join(blocks), request=request)
+
+
+async def _ask(model: BaseChatModel, examples: Sequence[tuple[str, dict[str, object]]], user: str,
+               schema: type[T], *, config: RunnableConfig | None, method: Method, repair_rounds: int) -> Reply[T]:
+    messages = [SystemMessage(prompt("conceptor")), HumanMessage(with_examples(examples, user))]
     return await ask(model, messages, schema, method=method, repair_rounds=repair_rounds, config=config)
 
 
@@ -82,10 +95,8 @@ async def concepts(model: BaseChatModel, snippet: str, *, n_shots: int = 8, key:
                    config: RunnableConfig | None = None, method: Method = "auto",
                    repair_rounds: int = 1) -> Reply[ConceptsAnswer]:
     """The programming concepts ``snippet`` exercises."""
-    turns: list[BaseMessage] = []
-    for s in _draw(n_shots, key):
-        turns += [HumanMessage(_concepts_user(s.snippet)), AIMessage(json.dumps({"concepts": list(s.concepts)}))]
-    return await _ask(model, turns, _concepts_user(snippet), ConceptsAnswer, config=config, method=method,
+    examples = [(_concepts_user(s.snippet), {"concepts": list(s.concepts)}) for s in _draw(n_shots, key)]
+    return await _ask(model, examples, _concepts_user(snippet), ConceptsAnswer, config=config, method=method,
                       repair_rounds=repair_rounds)
 
 
@@ -93,9 +104,7 @@ async def instruction(model: BaseChatModel, concepts: Sequence[str], category: s
                       n_shots: int = 8, key: str = "", config: RunnableConfig | None = None,
                       method: Method = "auto", repair_rounds: int = 1) -> Reply[InstructionAnswer]:
     """A new instruction exercising ``concepts``, of ``category`` and ``difficulty``."""
-    turns: list[BaseMessage] = []
-    for s in _draw(n_shots, key):
-        turns += [HumanMessage(_instruction_user(s.concepts, s.category, s.difficulty)),
-                  AIMessage(json.dumps({"instruction": s.instruction}))]
-    return await _ask(model, turns, _instruction_user(concepts, category, difficulty), InstructionAnswer,
+    examples = [(_instruction_user(s.concepts, s.category, s.difficulty), {"instruction": s.instruction})
+                for s in _draw(n_shots, key)]
+    return await _ask(model, examples, _instruction_user(concepts, category, difficulty), InstructionAnswer,
                       config=config, method=method, repair_rounds=repair_rounds)

@@ -10,6 +10,7 @@ from pathlib import Path
 import openai
 import pytest
 
+from agents import conceptor
 from agents._prompts import prompt, render
 from codestill.records import write_jsonl
 from codestill.schemas import Seed
@@ -81,6 +82,22 @@ def test_concepts_then_an_instruction_for_the_known_seed(sim) -> None:
     [written] = _ask(sim, "conceptor", user)
     assert "Write a Python function `split_pairs(items, size)`" in written["instruction"]
     assert written["instruction"].startswith("An easy function task.")
+
+
+def test_the_request_is_read_after_the_examples_written_before_it(sim) -> None:
+    shots = conceptor.shots()
+    snippet = render("conceptor_concepts_user", snippet=f"```python\n{SPLIT}```")
+    examples = [(render("conceptor_concepts_user", snippet=f"```python\n{s.snippet}```"),
+                 {"concepts": list(s.concepts)}) for s in shots]
+    [concepts] = _ask(sim, "conceptor", conceptor.with_examples(examples, snippet))
+    assert "split pairs (domain)" in concepts["concepts"]
+    examples = [(render("conceptor_instruction_user", category=s.category, difficulty=s.difficulty,
+                        concepts=", ".join(s.concepts)), {"instruction": s.instruction}) for s in shots]
+    user = render("conceptor_instruction_user", category="function", difficulty="easy",
+                  concepts=", ".join(concepts["concepts"]))
+    [written] = _ask(sim, "conceptor", conceptor.with_examples(examples, user))
+    assert written["instruction"].startswith("An easy function task.")
+    assert "`split_pairs(items, size)`" in written["instruction"]
 
 
 def test_concepts_it_knows_no_seed_for_get_an_honest_instruction(sim) -> None:
