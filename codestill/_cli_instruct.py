@@ -31,6 +31,7 @@ from codestill.config import Settings
 from codestill.errors import ConfigError
 from codestill.progress import RateColumn
 from codestill.records import read_appended, read_jsonl, write_json, write_jsonl
+from codestill.runtime import settle_heap
 from codestill.schemas import Seed, Task
 
 ModelOpt = Annotated[str | None, typer.Option(help="Chat model spec (default: llm.model), e.g. "
@@ -63,6 +64,7 @@ async def _with_model(settings: Settings, spec: str, work: Any) -> Any:
     from codestill.llm import aclose, make_chat_model
 
     model = make_chat_model(spec, settings.llm)
+    settle_heap()  # everything is loaded: from here on a full collection would stall every call in flight
     try:
         return await work(model)
     finally:
@@ -125,7 +127,7 @@ def evolve_command(
 ) -> None:
     """Evolve instructions with WizardCoder's Code Evol-Instruct, round after round."""
     from graphs import InstructDeps
-    from graphs.rounds import EvolPaths, run_rounds
+    from graphs.rounds import Eliminated, EvolPaths, run_rounds
 
     settings = settings_from(config, set_, **{"evol.rounds": rounds})
     spec = model or settings.llm.model
@@ -135,20 +137,34 @@ def evolve_command(
     dev = _dev_command(dev_command) if dev_command else _dev_solve(settings, spec, dev_solve) if dev_solve else None
     paths = EvolPaths(out)
     err = Console(stderr=True)
+    used: dict[str, Any] = {}  # what the run used where the settings leave it open
     with _progress(err, "ins") as bar:
-        current: dict[str, Any] = {}
+        bars: dict[int, Any] = {}  # round -> its progress bar; without a dev check all rounds run at once
+        totals: dict[int, int] = {}
 
         def on_round(r: int, todo: int) -> None:
-            current["id"] = bar.add_task(f"round {r}", total=todo)
+            bars[r], totals[r] = bar.add_task(f"round {r}", total=todo), todo
+
+        def on_result(result: Task | Eliminated) -> None:
+            r = result.round if isinstance(result, Eliminated) else result.origin.round if result.origin else 0
+            if r in bars:
+                bar.advance(bars[r])
+            if isinstance(result, Eliminated):  # its lineage will not be in any later round
+                for later in (k for k in bars if k > r):
+                    totals[later] = max(0, totals[later] - 1)
+                    bar.update(bars[later], total=totals[later])
 
         async def work(chat: Any) -> Any:
             deps = InstructDeps(model=chat, evol=settings.evol, structured=settings.llm.structured,
-                                repair_rounds=settings.llm.repair_rounds)
+                                repair_rounds=settings.llm.repair_rounds,
+                                llm_concurrency=settings.llm.max_concurrency)
+            used["concurrency"] = deps.evol_concurrency
             return await run_rounds(tasks, deps, paths, rounds=settings.evol.rounds, dev_check=dev,
-                                    on_round=on_round, on_result=lambda _: bar.advance(current["id"]))
+                                    on_round=on_round, on_result=on_result)
 
         stats = asyncio.run(_with_model(settings, spec, work))
-    summary = {**stats.to_json(), "out": str(out), "model": spec, "settings": settings.record()}
+    summary = {**stats.to_json(), "out": str(out), "model": spec,
+               **used, "settings": settings.record()}
     write_json(paths.stats, summary)
     _report(json_out, summary, "evolve", [("originals", stats.originals),
                                           *((f"round {r}", dict(c)) for r, c in sorted(stats.per_round.items())),
@@ -173,12 +189,15 @@ def instruct_command(
     spec = model or settings.llm.model
     items = _read(seeds, Seed)
     err = Console(stderr=True)
+    used: dict[str, Any] = {}  # what the run used where the settings leave it open
     with _progress(err, "seed") as bar:
         tid = bar.add_task("instruct", total=len(items))
 
         async def work(chat: Any) -> Any:
             deps = InstructDeps(model=chat, selfalign=settings.selfalign, structured=settings.llm.structured,
-                                repair_rounds=settings.llm.repair_rounds)
+                                repair_rounds=settings.llm.repair_rounds,
+                                llm_concurrency=settings.llm.max_concurrency)
+            used["concurrency"] = deps.selfalign_concurrency
             return await run_instruct(items, deps, out, on_result=lambda *_: bar.advance(tid))
 
         usage = asyncio.run(_with_model(settings, spec, work))
@@ -191,7 +210,8 @@ def instruct_command(
     counts = {"seeds": len(items), "instructions": len(written), "seeds_without": len(failed)}
     summary = {**counts, "by_category": dict(sorted(by_category.items())),
                "failures": {stage: sum(f.stage == stage for f in failed) for stage in ("concepts", "instruction")},
-               "usage": usage.model_dump(), "out": str(out), "model": spec, "settings": settings.record()}
+               "usage": usage.model_dump(), "out": str(out), "model": spec,
+               **used, "settings": settings.record()}
     write_json(out.with_name(out.stem + ".stats.json"), summary)
     _report(json_out, summary, "instruct", [("seeds", counts["seeds"]), ("instructions", counts["instructions"]),
                                             ("seeds without one", counts["seeds_without"]),

@@ -167,7 +167,8 @@ class EvolConfig(BaseModel):
                                    "deleted or replaced) barely differs from its parent and is dropped.")
     judge: bool = Field(True, description="Ask the model whether each evolution is still a solvable task.")
     seed: int = Field(0, description="Seeds the choice of heuristic per instruction and round.")
-    concurrency: int = Field(8, ge=1, description="Instructions evolved at once.")
+    concurrency: int | None = Field(None, ge=1, description="Lineages evolved at once; unset: llm.max_concurrency "
+                                    "(every connection to the model server has work).")
 
     @field_validator("weights")
     @classmethod
@@ -192,7 +193,8 @@ class SelfAlignConfig(BaseModel):
     shots: int = Field(8, ge=0, le=8, description="Few-shot examples per call (the paper: 8).")
     per_seed: int = Field(1, ge=1, description="Instructions written per seed.")
     seed: int = Field(0, description="Seeds the draws of examples, category and difficulty.")
-    concurrency: int = Field(8, ge=1, description="Seeds worked on at once.")
+    concurrency: int | None = Field(None, ge=1, description="Seeds worked on at once; unset: llm.max_concurrency "
+                                    "(every connection to the model server has work).")
 
 
 class Settings(BaseSettings):

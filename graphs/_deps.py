@@ -14,15 +14,17 @@ import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
 from codestill.config import EvolConfig, SelfAlignConfig, SolveConfig
 from codestill.schemas import Role
-from memory import Memory
 from tools.sandbox import Sandbox
+
+if TYPE_CHECKING:  # the memory package loads numpy and its embedders: an instruction stage needs neither
+    from memory import Memory
 
 AGENT_ROLES: tuple[Role, ...] = ("planner", "decomposer", "coder", "tester", "critic")
 
@@ -127,3 +129,14 @@ class InstructDeps(_CallOptions):
     selfalign: SelfAlignConfig = field(default_factory=SelfAlignConfig)
     structured: str = "auto"
     repair_rounds: int = 1
+    llm_concurrency: int = 64  # llm.max_concurrency: the model's connections, what the stages fill by default
+
+    @property
+    def evol_concurrency(self) -> int:
+        """Lineages evolved at once: ``evol.concurrency``, else one per connection to the server."""
+        return self.evol.concurrency or self.llm_concurrency
+
+    @property
+    def selfalign_concurrency(self) -> int:
+        """Seeds worked on at once: ``selfalign.concurrency``, else one per connection to the server."""
+        return self.selfalign.concurrency or self.llm_concurrency

@@ -87,21 +87,15 @@ async def _solve_all(g: Graphs, tasks: list[Task]) -> list[Trajectory]:
 
 async def _evolve(g: Graphs, task: Task) -> Work:
     assert g.instruct is not None
-    tasks, eliminated, usage = [task], Counter[str](), Usage()
-    parent = task
-    for r in range(1, g.instruct.evol.rounds + 1):
-        async with g.gate:
-            state = await g.graph("evol").ainvoke({"task": parent, "round": r}, context=g.instruct,
-                                                  config=g.config("evol", parent.id))
-        usage += state.get("usage", Usage())
-        if state.get("reason"):
-            eliminated[state["reason"]] += 1
-            break
-        parent = evol.evolved_task(parent, state)
-        tasks.append(parent)
+    async with g.gate:
+        state = await g.graph("evol").ainvoke({"task": task, "round": 1, "last_round": g.instruct.evol.rounds},
+                                              context=g.instruct, config=g.config("evol", task.id))
+    tasks: list[Task] = [task, *state.get("made", [])]
+    eliminated = Counter([state["reason"]]) if state.get("reason") else Counter[str]()
     trajectories = await _solve_all(g, tasks)
     return Work(trajectories, {"instructions": len(tasks), "evolved": len(tasks) - 1,
-                               "eliminated": dict(eliminated), "instruct_usage": usage.model_dump()})
+                               "eliminated": dict(eliminated),
+                               "instruct_usage": state.get("usage", Usage()).model_dump()})
 
 
 async def _selfalign(g: Graphs, seed: Seed) -> Work:

@@ -1,18 +1,28 @@
-"""Code Evol-Instruct (WizardCoder) as a graph: one instruction, one round, one heuristic.
+"""Code Evol-Instruct (WizardCoder) as a graph: one lineage, evolved round after round.
 
-    evolve (the evolver, with the heuristic drawn for this instruction and round)
-      -> screen (the text rules: unchanged, copied prompt, refusal)
+    evolve (the evolver, with the heuristic drawn for this instruction and round; then the text rules:
+            unchanged, copied prompt, refusal)
       -> judge (is it still a solvable task?; skipped with ``evol.judge`` off)
+      -> the next round from the survivor, until ``last_round`` (default: ``round``, one evolution)
 
-An evolution that fails any of them is eliminated with its reason (``agents.evolver.ELIMINATIONS``).
-``run_rounds`` (``graphs._rounds``) evolves each round's survivors again, keeping every round.
-Nodes and routing functions are coroutine functions (see ``graphs.solve``: no worker-thread hop).
+An evolution that fails any check is eliminated with its reason (``agents.evolver.ELIMINATIONS``) and
+its lineage ends there. Each decided round goes out on LangGraph's custom stream as an ``Outcome``
+(the survivor, or the elimination) the moment it is decided, so a caller that streams
+(``graphs.rounds.run_rounds``) writes it at once; the final state lists the survivors in ``made``.
+
+Why one run per lineage, not per round, and the text rules inside the evolve node: a LangGraph run
+costs ~0.4 ms of CPU to set up and ~0.2 ms per step, on the order of the model call it wraps in a
+batch of thousands (``bench/instruct_throughput.py``); and a lineage that moves on when its own call
+returns waits for no other lineage's slowest call. Nodes and routing functions are coroutine
+functions (see ``graphs.solve``: no worker-thread hop).
 """
 
 from __future__ import annotations
 
+import operator
 import re
-from typing import Any, TypedDict
+from dataclasses import dataclass
+from typing import Annotated, Any, TypedDict
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
@@ -26,13 +36,30 @@ _ROUND = re.compile(r"#r\d+$")
 
 
 class EvolState(TypedDict, total=False):
-    task: Task  # the parent
-    round: int  # the round this evolution belongs to (1 = the first evolution of an original)
+    task: Task  # the parent of the evolution in progress: the original, then each round's survivor
+    round: int  # the round of that evolution (1 = the first evolution of an original)
+    last_round: int  # evolve until this round; absent: ``round`` (one evolution)
     heuristic: str
     text: str
     reason: str | None  # why the evolution was eliminated; None while it survives
     why: str  # the judge's sentence, or the model's error
+    round_usage: Usage  # this round's calls
+    usage: Usage  # every call of this run
+    made: Annotated[list[Task], operator.add]  # this run's survivors, in round order
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """One decided round of one lineage: the survivor (``child``), or why the evolution was eliminated."""
+
+    parent: Task
+    round: int
+    heuristic: str
+    text: str
+    reason: str | None
+    why: str
     usage: Usage
+    child: Task | None
 
 
 def original_id(task: Task) -> str:
@@ -40,56 +67,80 @@ def original_id(task: Task) -> str:
     return _ROUND.sub("", task.id)
 
 
+def _decided(state: EvolState, update: dict[str, Any], runtime: Runtime[InstructDeps]) -> dict[str, Any]:
+    """The round is decided: say so on the stream, and move the lineage to its survivor."""
+    now: dict[str, Any] = {**state, **update}
+    parent, r = now["task"], now["round"]
+    child = None if now.get("reason") else evolved_task(parent, now)
+    runtime.stream_writer(Outcome(parent=parent, round=r, heuristic=now["heuristic"], text=now.get("text", ""),
+                                  reason=now.get("reason"), why=now.get("why", ""), usage=now["round_usage"],
+                                  child=child))
+    if child is None:
+        return update
+    return {**update, "task": child, "round": r + 1, "made": [child]}
+
+
 async def evolve(state: EvolState, config: RunnableConfig, runtime: Runtime[InstructDeps]) -> dict[str, Any]:
     deps, task = runtime.context, state["task"]
     heuristic = evolver.pick_heuristic(deps.evol.weights, f"{deps.evol.seed}|{original_id(task)}|{state['round']}")
     reply = await evolver.evolve(deps.model, task.instruction, heuristic, **deps.call_options(config))
+    update: dict[str, Any] = {"heuristic": heuristic, "round_usage": reply.usage,
+                              "usage": state.get("usage", Usage()) + reply.usage, "why": ""}
     if reply.value is None:
-        return {"heuristic": heuristic, "text": reply.raw, "reason": "no_answer", "why": reply.error or "",
-                "usage": reply.usage}
-    return {"heuristic": heuristic, "text": reply.value.instruction.strip(), "reason": None, "usage": reply.usage}
-
-
-async def screen(state: EvolState, runtime: Runtime[InstructDeps]) -> dict[str, Any]:
-    reason = evolver.screen(state["task"].instruction, state["text"],
-                            min_changed_words=runtime.context.evol.min_changed_words)
-    return {"reason": reason}
+        update.update(text=reply.raw, reason="no_answer", why=reply.error or "")
+    else:
+        text = reply.value.instruction.strip()
+        update.update(text=text, reason=evolver.screen(task.instruction, text,
+                                                       min_changed_words=deps.evol.min_changed_words))
+    if update["reason"] or not deps.evol.judge:
+        return _decided(state, update, runtime)
+    return update
 
 
 async def judge(state: EvolState, config: RunnableConfig, runtime: Runtime[InstructDeps]) -> dict[str, Any]:
     deps = runtime.context
     reply = await evolver.judge(deps.model, state["text"], **deps.call_options(config))
-    usage = state.get("usage", Usage()) + reply.usage
+    update: dict[str, Any] = {"round_usage": state.get("round_usage", Usage()) + reply.usage,
+                              "usage": state.get("usage", Usage()) + reply.usage}
     if reply.value is None:
         # A judge that cannot answer does not condemn the evolution: the solve graph checks it anyway.
-        return {"why": f"judge gave no answer: {reply.error}", "usage": usage}
-    return {"reason": None if reply.value.solvable else "lost_task", "why": reply.value.reason, "usage": usage}
+        update.update(reason=None, why=f"judge gave no answer: {reply.error}")
+    else:
+        update.update(reason=None if reply.value.solvable else "lost_task", why=reply.value.reason)
+    return _decided(state, update, runtime)
 
 
-async def _after_evolve(state: EvolState) -> str:
-    return END if state.get("reason") else "screen"
+def _next(state: EvolState) -> str:
+    """After a decided round: the next evolution of the survivor, or the end of the lineage."""
+    if state.get("reason") or state["round"] > state.get("last_round", state["round"] - 1):
+        return END
+    return "evolve"
 
 
-async def _after_screen(state: EvolState, runtime: Runtime[InstructDeps]) -> str:
-    return END if state.get("reason") or not runtime.context.evol.judge else "judge"
+async def _after_evolve(state: EvolState, runtime: Runtime[InstructDeps]) -> str:
+    if not state.get("reason") and runtime.context.evol.judge:
+        return "judge"
+    return _next(state)
+
+
+async def _after_judge(state: EvolState) -> str:
+    return _next(state)
 
 
 def build_graph() -> Any:
     g = StateGraph(EvolState, context_schema=InstructDeps)
     g.add_node("evolve", evolve)
-    g.add_node("screen", screen)
     g.add_node("judge", judge)
     g.add_edge(START, "evolve")
-    g.add_conditional_edges("evolve", _after_evolve, ["screen", END])
-    g.add_conditional_edges("screen", _after_screen, ["judge", END])
-    g.add_edge("judge", END)
+    g.add_conditional_edges("evolve", _after_evolve, ["judge", "evolve", END])
+    g.add_conditional_edges("judge", _after_judge, ["evolve", END])
     return g.compile()
 
 
 graph = build_graph()  # what langgraph.json points LangGraph Studio at
 
 
-def evolved_task(parent: Task, state: EvolState) -> Task:
+def evolved_task(parent: Task, state: EvolState | dict[str, Any]) -> Task:
     """The surviving evolution as a task: id ``<original id>#r<round>``, lineage and origin filled in."""
     r = state["round"]
     seed = parent.origin.seed_id if parent.origin is not None and parent.origin.seed_id else original_id(parent)

@@ -6,10 +6,13 @@ lineage; every eliminated evolution goes to a second file with its reason. Re-ru
 either file already holds (a line torn by a crash is simply done again), so an interrupted run goes
 on where it stopped.
 
-After each round an optional dev check (``DevCheck``: a held-out measure, e.g. a user command that
-trains and evaluates on the data so far, or the solve graph's accept rate on a sample of the round)
-gives a number; when it drops below the previous round's, the rounds stop, as WizardCoder v2 stops
-evolving when its dev set score falls. Each round's number is kept in the rounds file.
+Without a dev check the rounds have no barrier: each lineage is one run of the evol graph and moves
+to its next round the moment its own call returns, so no lineage waits for the slowest call of a
+round. With one (``DevCheck``: a held-out measure, e.g. a user command that trains and evaluates on
+the data so far, or the solve graph's accept rate on a sample of the round), the check must see a
+whole round before the next begins: every lineage evolves once, then the check gives a number, and
+when it drops below the previous round's the rounds stop, as WizardCoder v2 stops evolving when its
+dev set score falls. Each round's number is kept in the rounds file.
 """
 
 from __future__ import annotations
@@ -26,7 +29,7 @@ from pydantic import BaseModel, ConfigDict
 from codestill.records import JsonlAppender, read_appended
 from codestill.schemas import SCHEMA_VERSION, Origin, Task, Usage
 from graphs._deps import InstructDeps
-from graphs.evol import EvolState, build_graph, evolved_task
+from graphs.evol import EvolState, Outcome, build_graph
 
 DevCheck = Callable[[int, Sequence[Task]], Awaitable[float]]
 
@@ -112,67 +115,104 @@ def _as_original(task: Task) -> Task:
 async def run_rounds(originals: Sequence[Task], deps: InstructDeps, paths: EvolPaths, *, rounds: int,
                      dev_check: DevCheck | None = None, on_round: Callable[[int, int], None] | None = None,
                      on_result: Callable[[Task | Eliminated], None] | None = None) -> EvolStats:
-    """Evolve ``originals`` for up to ``rounds`` rounds into ``paths``; ``on_round(round, todo)`` and
-    ``on_result`` report progress. Returns the stats of everything in the files (earlier runs too)."""
+    """Evolve ``originals`` for up to ``rounds`` rounds into ``paths``. ``on_round(round, todo)`` gives
+    each round's number of evolutions to try (without a dev check, all rounds at the start, each an
+    upper bound that every elimination in an earlier round lowers by one); ``on_result`` reports each
+    decided evolution. Returns the stats of everything in the files (earlier runs too)."""
     have = {t.id: t for t in read_appended(paths.tasks, Task)}
     gone = read_appended(paths.eliminated, Eliminated)
     records = {r.round: r for r in read_appended(paths.rounds, RoundRecord)}
-    stats = EvolStats(originals=len(originals))
+    stopped = min((r.round for r in records.values() if r.stopped), default=None)
+    stats = EvolStats(originals=len(originals), usage=Usage())
     graph = build_graph()
     with JsonlAppender(paths.tasks) as out, JsonlAppender(paths.eliminated) as bin_, \
             JsonlAppender(paths.rounds) as log:
-        parents = []
+        starts = []
         for t in originals:
             if t.id not in have:
                 have[t.id] = _as_original(t)
                 out.write(have[t.id])
-            parents.append(have[t.id])
+            starts.append(have[t.id])
         by_parent: dict[str, Task] = {t.origin.parent_id: t for t in have.values()
                                       if t.origin is not None and t.origin.parent_id}
         failed = {(e.parent_id, e.round): e for e in gone}
-        sem = asyncio.Semaphore(deps.evol.concurrency)
-        for r in range(1, rounds + 1):
-            todo = [p for p in parents if p.id not in by_parent and (p.id, _round_of(p) + 1) not in failed]
+        limit = min(rounds, stopped or rounds)
+
+        def tip(start: Task) -> tuple[Task, int]:
+            """The lineage's latest survivor, and how many evolutions it took to get there."""
+            task, made = start, 0
+            while task.id in by_parent:
+                task, made = by_parent[task.id], made + 1
+            return task, made
+
+        def open_(start: Task) -> bool:
+            task, made = tip(start)
+            return made < limit and (task.id, _round_of(task) + 1) not in failed
+
+        def record(outcome: Outcome) -> None:
+            stats.usage += outcome.usage
+            result: Task | Eliminated
+            if outcome.child is None:
+                result = Eliminated(parent_id=outcome.parent.id, round=outcome.round, heuristic=outcome.heuristic,
+                                    reason=outcome.reason or "", text=outcome.text, why=outcome.why)
+                failed[(outcome.parent.id, outcome.round)] = result
+                bin_.write(result)
+            else:
+                result = by_parent[outcome.parent.id] = outcome.child
+                out.write(result)
+            if on_result is not None:
+                on_result(result)
+
+        sem = asyncio.Semaphore(deps.evol_concurrency)
+
+        async def lineage(start: Task, steps: int) -> None:
+            """``steps`` more evolutions of the lineage from ``start`` (fewer if one is eliminated)."""
+            parent, made = tip(start)
+            state: EvolState = {"task": parent, "round": _round_of(parent) + 1,
+                                "last_round": _round_of(parent) + min(steps, limit - made)}
+            async with sem:
+                async for outcome in graph.astream(state, context=deps, stream_mode="custom", config={
+                        "run_name": "evol", "metadata": {"task_id": start.id}}):
+                    record(outcome)
+
+        if dev_check is None:
+            todo = [s for s in starts if open_(s)]
             if on_round is not None:
-                on_round(r, len(todo))
-
-            async def one(parent: Task) -> None:
-                async with sem:
-                    state: EvolState = await graph.ainvoke(
-                        {"task": parent, "round": _round_of(parent) + 1}, context=deps,
-                        config={"run_name": "evol", "metadata": {"task_id": parent.id}})
-                stats.usage += state.get("usage", Usage())
-                result: Task | Eliminated
-                if state.get("reason"):
-                    result = Eliminated(parent_id=parent.id, round=state["round"], heuristic=state["heuristic"],
-                                        reason=state["reason"], text=state.get("text", ""), why=state.get("why", ""))
-                    failed[(parent.id, result.round)] = result
-                    bin_.write(result)
-                else:
-                    result = evolved_task(parent, state)
-                    by_parent[parent.id] = result
-                    out.write(result)
-                if on_result is not None:
-                    on_result(result)
-
-            await asyncio.gather(*(one(p) for p in todo))
-            children = [by_parent[p.id] for p in parents if p.id in by_parent]
-            for p in parents:
-                if p.id in by_parent:
+                for r in range(1, limit + 1):
+                    on_round(r, sum(tip(s)[1] < r for s in todo))
+            await asyncio.gather(*(lineage(s, limit) for s in todo))
+        for r in range(1, limit + 1):
+            if dev_check is not None:
+                todo = [s for s in starts if tip(s)[1] == r - 1 and open_(s)]
+                if on_round is not None:
+                    on_round(r, len(todo))
+                await asyncio.gather(*(lineage(s, 1) for s in todo))
+            children = []
+            for s in starts:
+                task, made = tip(s)
+                if made >= r:
                     stats.count(r, "survived")
-                elif (e := failed.get((p.id, _round_of(p) + 1))) is not None:
+                    children.append(_nth(s, r, by_parent))
+                elif made == r - 1 and (e := failed.get((task.id, _round_of(task) + 1))) is not None:
                     stats.count(r, e.reason)
-            record = records.get(r)
-            if record is None:
+            rec = records.get(r)
+            if rec is None:
                 metric = await dev_check(r, children) if dev_check is not None and children else None
                 previous = [m for k, m in stats.metrics.items() if k < r]
-                stopped = metric is not None and bool(previous) and metric < previous[-1]
-                record = RoundRecord(round=r, survivors=len(children), metric=metric, stopped=stopped)
-                log.write(record)
-            if record.metric is not None:
-                stats.metrics[r] = record.metric
-            parents = children
-            if record.stopped:
+                rec = RoundRecord(round=r, survivors=len(children), metric=metric,
+                                  stopped=metric is not None and bool(previous) and metric < previous[-1])
+                log.write(rec)
+            if rec.metric is not None:
+                stats.metrics[r] = rec.metric
+            if rec.stopped:
                 stats.stopped_after = r
                 break
     return stats
+
+
+def _nth(start: Task, n: int, by_parent: dict[str, Task]) -> Task:
+    """The ``n``-th evolution of the lineage from ``start``."""
+    task = start
+    for _ in range(n):
+        task = by_parent[task.id]
+    return task

@@ -109,7 +109,7 @@ async def run_instruct(seeds: Sequence[Seed], deps: InstructDeps, out: Path, *,
     done = {t.origin.seed_id for t in read_appended(out, Task) if t.origin is not None}
     done |= {f.seed_id for f in read_appended(failed_path(out), NoInstruction)}
     todo = [s for s in seeds if s.id not in done]
-    sem, usage, compiled = asyncio.Semaphore(deps.selfalign.concurrency), Usage(), build_graph()
+    sem, usage, compiled = asyncio.Semaphore(deps.selfalign_concurrency), Usage(), build_graph()
     with JsonlAppender(out) as sink, JsonlAppender(failed_path(out)) as failed:
 
         async def one(seed: Seed) -> None:

@@ -41,15 +41,17 @@ def model(seeds_file) -> Iterator[str]:
 
 def test_instruct_then_evolve_with_a_dev_command_that_stops_the_rounds(tmp_path, seeds_file, model) -> None:
     ins, evo = tmp_path / "ins.jsonl", tmp_path / "evo.jsonl"
-    done = _run("instruct", "--seeds", str(seeds_file), "--out", str(ins), "--model", model)
+    done = _run("instruct", "--seeds", str(seeds_file), "--out", str(ins), "--model", model,
+                "--set", "llm.max_concurrency=5")
     assert done.returncode == 0, done.stderr
     assert "instructions" in done.stdout and len(list(read_jsonl(ins, Task))) == 4
     stats = json.loads(ins.with_name("ins.stats.json").read_text())
     assert stats["settings"]["selfalign"]["shots"] == 8 and stats["instructions"] == 4
+    assert stats["concurrency"] == 5  # unset: one seed per connection to the model server
     # the metric falls after round 2: rounds 1-2 run, round 3 does not
     dev = f"{sys.executable} -c \"import sys; print({{1: 0.5, 2: 0.4, 3: 0.9}}[int(sys.argv[1])])\" {{round}}"
     done = _run("evolve", "--seeds", str(ins), "--rounds", "4", "--out", str(evo), "--model", model,
-                "--dev-command", dev, "--json")
+                "--dev-command", dev, "--json", "--set", "evol.concurrency=3")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
     assert out["stopped_after_round"] == 2 and out["dev_metric"] == {"1": 0.5, "2": 0.4}
@@ -57,6 +59,7 @@ def test_instruct_then_evolve_with_a_dev_command_that_stops_the_rounds(tmp_path,
     assert rounds == {0, 1, 2}
     saved = json.loads(evo.with_name("evo.stats.json").read_text())
     assert saved["settings"]["evol"]["rounds"] == 4 and "api_key" not in json.dumps(saved)
+    assert saved["concurrency"] == 3
 
 
 def test_a_dev_command_without_a_number_is_one_clear_error(tmp_path, seeds_file, model) -> None:

@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 from collections import Counter
 from pathlib import Path
 from typing import Any
+
+from langchain_core.messages import BaseMessage
+from langchain_core.outputs import ChatResult
 
 from codestill.config import EvolConfig, SelfAlignConfig
 from codestill.records import read_jsonl
@@ -94,6 +98,43 @@ def test_a_rerun_skips_what_is_done_and_a_torn_line_is_done_again(tmp_path: Path
     assert sorted(ids) == sorted(set(ids)) and len(ids) == 12
 
 
+class _Held(RoleModel):
+    """Holds its answer to ``held`` (a parent instruction) until ``release`` is set, at most 5 s."""
+
+    held: str = ""
+    release: Any = None
+
+    async def _agenerate(self, messages: list[BaseMessage], stop: Any = None, run_manager: Any = None,
+                         **kwargs: Any) -> ChatResult:
+        given = _GIVEN.search("\n".join(str(m.content) for m in messages))
+        if given is not None and given.group(1) == self.held:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.release.wait(), 5)
+        return self._generate(messages, stop, run_manager, **kwargs)
+
+
+def test_without_a_dev_check_a_lineage_does_not_wait_for_another_lineages_slow_call(tmp_path: Path) -> None:
+    tasks, order = _tasks(2), []
+
+    async def main() -> None:
+        release = asyncio.Event()
+        model = _Held(answer=_evolver().answer, held=tasks[0].instruction, release=release)
+
+        def on_result(result: Task | Eliminated) -> None:
+            order.append(result.id if isinstance(result, Task) else f"eliminated {result.parent_id}")
+            if result.id == "t1#r3":
+                release.set()
+
+        await run_rounds(tasks, _deps(model, judge=False), EvolPaths(tmp_path / "o.jsonl"), rounds=3,
+                         on_result=on_result)
+
+    asyncio.run(main())
+    # t1 went through all three rounds while t0's first call was still out; behind a round barrier
+    # t1's second round would have waited for it (and t0#r1 would come first, after the 5 s hold).
+    assert order.index("t1#r3") < order.index("t0#r1")
+    assert sorted(order) == ["t0#r1", "t0#r2", "t0#r3", "t1#r1", "t1#r2", "t1#r3"]
+
+
 def test_the_dev_check_stops_the_rounds_when_its_metric_drops(tmp_path: Path) -> None:
     scores = {1: 0.6, 2: 0.7, 3: 0.5, 4: 0.9}
     seen: list[int] = []
@@ -103,9 +144,11 @@ def test_the_dev_check_stops_the_rounds_when_its_metric_drops(tmp_path: Path) ->
         assert all(t.origin is not None and t.origin.round == round_ for t in tasks)
         return scores[round_]
 
-    paths = EvolPaths(tmp_path / "out.jsonl")
-    stats = asyncio.run(run_rounds(_tasks(2), _deps(_evolver()), paths, rounds=5, dev_check=dev))
+    paths, rounds = EvolPaths(tmp_path / "out.jsonl"), []
+    stats = asyncio.run(run_rounds(_tasks(2), _deps(_evolver()), paths, rounds=5, dev_check=dev,
+                                   on_result=lambda t: rounds.append(t.origin.round)))  # type: ignore[union-attr]
     assert seen == [1, 2, 3] and stats.stopped_after == 3 and stats.metrics == {1: 0.6, 2: 0.7, 3: 0.5}
+    assert rounds == [1, 1, 2, 2, 3, 3]  # the check sees whole rounds: a barrier between them
     assert [r.stopped for r in read_jsonl(paths.rounds, RoundRecord)] == [False, False, True]
     # A rerun neither evolves nor checks again: the stop is on record.
     model = _evolver()
