@@ -40,6 +40,7 @@ lint: install
 bench: setup
 	$(BIN)/python bench/sandbox_throughput.py
 	$(BIN)/python bench/llm_overhead.py
+	$(BIN)/python bench/instruct_throughput.py
 	$(BIN)/python bench/memory_scale.py
 	$(BIN)/python bench/train_throughput.py
 	$(BIN)/python bench/solve_overhead.py

@@ -117,6 +117,9 @@ def test_evol_and_selfalign_pipelines_count_their_stages(tmp_path):
                     for line in (tmp_path / "evol" / "trajectories.jsonl").read_bytes().splitlines()]
     assert {t.task.source for t in trajectories} == {"mbpp", "evol"}
     assert all(t.task.origin is not None and t.task.origin.heuristic for t in trajectories if t.task.source == "evol")
+    # one evol-graph run per input goes on round after round, up to evol.rounds and no further
+    assert {t.task.origin.round for t in trajectories if t.task.origin is not None} <= {0, 1, 2}
+    assert any(t.task.origin is not None and t.task.origin.round == 2 for t in trajectories)
     assert selfalign.returncode == 0, selfalign.stderr
     stats = json.loads(selfalign.stdout)
     mined_seeds = len((tmp_path / "seeds.jsonl").read_text().splitlines())
