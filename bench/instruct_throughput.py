@@ -15,6 +15,10 @@ schema, requests counted) and runs, one after another, each as its own process w
 
     efficiency = calls per second (from process start to exit) / (concurrency / latency)
 
+For reference (not in the verdict) the same calls are also made asking for a pydantic object each
+(``structured N`` rows: ``codestill.structured.ask``, a forced tool call read and validated, as every
+agent call of the stages is made), still without a graph.
+
 The ceiling process is set up as the CLI sets up its own (``codestill.runtime.settle_heap`` once its
 client is made), so the comparison is of the work per call, not of process tuning. Start-up (process
 start to the server's first request), run (first request to last answer) and tail (last answer to
@@ -185,13 +189,17 @@ def lost_seeds(seeds_path: Path, out: Path) -> int:
     return sum(s.id not in done for s in read_jsonl(seeds_path, Seed))
 
 
-def ceiling(n: int, url: str, concurrency: int) -> None:
-    """N plain traced chat calls through make_chat_model, as a process of their own (``--ceiling``)."""
+def ceiling(n: int, url: str, concurrency: int, structured: bool) -> None:
+    """N plain traced chat calls through make_chat_model, as a process of their own (``--ceiling``);
+    with ``structured``, each asks for a pydantic object (``codestill.structured.ask``: a forced tool
+    call, read and validated) as every agent call of the stages does, still without a graph."""
     from langchain_core.messages import HumanMessage, SystemMessage
 
+    from agents.conceptor import InstructionAnswer
     from codestill.config import LLMConfig
     from codestill.llm import aclose, make_chat_model
     from codestill.runtime import settle_heap
+    from codestill.structured import ask
     from codestill.traces import SqliteTracer
 
     async def main(store: Path) -> int:
@@ -206,7 +214,11 @@ def ceiling(n: int, url: str, concurrency: int) -> None:
                             HumanMessage(f"Task {i}: write a function that returns the sum of a list of integers.")]
                 async with gate:
                     try:
-                        await model.ainvoke(messages, config={"callbacks": [tracer]})
+                        if structured:
+                            reply = await ask(model, messages, InstructionAnswer, config={"callbacks": [tracer]})
+                            failed += reply.value is None
+                        else:
+                            await model.ainvoke(messages, config={"callbacks": [tracer]})
                     except Exception:  # counted: a ceiling with failed calls is no ceiling
                         failed += 1
 
@@ -228,9 +240,10 @@ def main() -> None:
     parser.add_argument("--latency", type=float, default=0.2)
     parser.add_argument("--ceiling", type=int, default=0, help=argparse.SUPPRESS)
     parser.add_argument("--url", default="", help=argparse.SUPPRESS)
+    parser.add_argument("--structured", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.ceiling:
-        ceiling(args.ceiling, args.url, args.concurrency)
+        ceiling(args.ceiling, args.url, args.concurrency, args.structured)
         return
     c, lat = args.concurrency, args.latency
     with tempfile.TemporaryDirectory(prefix="instruct-bench-") as tmp_name, stub(lat) as url:
@@ -248,6 +261,10 @@ def main() -> None:
                                                           "--url", url, "--concurrency", str(c)],
                                    url, r.calls, tmp / f"ceiling-{r.label}.log")
                     for r in (evolve, instruct)}
+        asking = {r.label: timed(f"structured {r.calls}", [sys.executable, __file__, "--ceiling", str(r.calls),
+                                                            "--url", url, "--concurrency", str(c), "--structured"],
+                                 url, r.calls, tmp / f"structured-{r.label}.log")
+                  for r in (evolve, instruct)}
         lost = lost_evolutions(tasks, tmp / "evolved.jsonl", args.rounds) + \
             lost_seeds(seeds, tmp / "instructions.jsonl")
     ideal = c / lat
@@ -259,7 +276,7 @@ def main() -> None:
     verdicts = []
     for stage in (evolve, instruct):
         top = ceilings[stage.label]
-        for r in (top, stage):
+        for r in (top, asking[stage.label], stage):
             ratio = r.efficiency(c, lat) / top.efficiency(c, lat)
             table.add_row(r.label, str(r.calls), f"{r.wall_s:.2f}", f"{r.startup_s:.2f}", f"{r.run_s:.2f}",
                           f"{r.tail_s:.2f}", f"{r.calls / r.wall_s:.1f}", f"{r.efficiency(c, lat):.3f}",
