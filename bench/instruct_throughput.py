@@ -195,12 +195,14 @@ def ceiling(n: int, url: str, concurrency: int, structured: bool) -> None:
     call, read and validated) as every agent call of the stages does, still without a graph."""
     from langchain_core.messages import HumanMessage, SystemMessage
 
-    from agents.conceptor import InstructionAnswer
     from codestill.config import LLMConfig
     from codestill.llm import aclose, make_chat_model
     from codestill.runtime import settle_heap
-    from codestill.structured import ask
     from codestill.traces import SqliteTracer
+
+    if structured:  # only then: the plain ceiling loads nothing the client does not need
+        from agents.conceptor import InstructionAnswer
+        from codestill.structured import ask
 
     async def main(store: Path) -> int:
         model = make_chat_model(f"openai:stub@{url}", LLMConfig(max_concurrency=concurrency))

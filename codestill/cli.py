@@ -2,53 +2,76 @@
 
 from __future__ import annotations
 
+import importlib
 import sys
+from typing import Any
 
 import typer
+import typer.main
 from rich.console import Console
+from typer.core import TyperGroup
 
-from codestill._cli_config import app as config_app
-from codestill._cli_demo import demo_command
-from codestill._cli_eval import eval_command
-from codestill._cli_export import export_command
-from codestill._cli_generate import generate_command
-from codestill._cli_instruct import evolve_command, instruct_command
-from codestill._cli_llm import app as llm_app
-from codestill._cli_memory import app as memory_app
-from codestill._cli_replay import replay_command
-from codestill._cli_sandbox import app as sandbox_app
-from codestill._cli_seeds import app as seeds_app
-from codestill._cli_sim import app as sim_app
-from codestill._cli_solve import chat_command, solve_command
-from codestill._cli_traces import app as traces_app
-from codestill._cli_train import train as train_cmd
-from codestill._cli_ui import ui_command
 from codestill.errors import CodestillError
 from codestill.runtime import prefer_passive_openmp
 
+# Each command's module, imported when that command runs (or when the help lists them all): a command
+# loads its own dependencies and no other command's (`codestill instruct` loads no sandbox client, UI
+# or trainer), which is most of a short command's start-up.
+_COMMANDS: dict[str, str] = {
+    "sandbox": "codestill._cli_sandbox:app",
+    "config": "codestill._cli_config:app",
+    "llm": "codestill._cli_llm:app",
+    "sim": "codestill._cli_sim:app",
+    "traces": "codestill._cli_traces:app",
+    "memory": "codestill._cli_memory:app",
+    "seeds": "codestill._cli_seeds:app",
+    "train": "codestill._cli_train:train",
+    "eval": "codestill._cli_eval:eval_command",
+    "solve": "codestill._cli_solve:solve_command",
+    "chat": "codestill._cli_solve:chat_command",
+    "evolve": "codestill._cli_instruct:evolve_command",
+    "instruct": "codestill._cli_instruct:instruct_command",
+    "generate": "codestill._cli_generate:generate_command",
+    "export": "codestill._cli_export:export_command",
+    "replay": "codestill._cli_replay:replay_command",
+    "demo": "codestill._cli_demo:demo_command",
+    "ui": "codestill._cli_ui:ui_command",
+}
+
+
+class _Commands(TyperGroup):
+    """The root command, whose subcommands are built from ``_COMMANDS`` when asked for."""
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(_COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in _COMMANDS:
+            return None
+        module, _, attr = _COMMANDS[cmd_name].partition(":")
+        target = getattr(importlib.import_module(module), attr)
+        if isinstance(target, typer.Typer):
+            command: Any = typer.main.get_group(target)
+        else:
+            single = typer.Typer(add_completion=False)
+            single.command(cmd_name)(target)
+            command = typer.main.get_command(single)
+        command.name = cmd_name
+        return command
+
+
 app = typer.Typer(
+    cls=_Commands,
     no_args_is_help=True,
     pretty_exceptions_enable=False,
     help="codestill: verified code-training data from LLM agents, and small code models trained on it.",
 )
-app.add_typer(sandbox_app, name="sandbox")
-app.add_typer(config_app, name="config")
-app.add_typer(llm_app, name="llm")
-app.add_typer(sim_app, name="sim")
-app.add_typer(traces_app, name="traces")
-app.add_typer(memory_app, name="memory")
-app.add_typer(seeds_app, name="seeds")
-app.command("train")(train_cmd)
-app.command("eval")(eval_command)
-app.command("solve")(solve_command)
-app.command("chat")(chat_command)
-app.command("evolve")(evolve_command)
-app.command("instruct")(instruct_command)
-app.command("generate")(generate_command)
-app.command("export")(export_command)
-app.command("replay")(replay_command)
-app.command("demo")(demo_command)
-app.command("ui")(ui_command)
+
+
+@app.callback()
+def _root() -> None:
+    # A callback makes the app a group of commands, though none is registered with Typer itself.
+    pass
 
 
 def main() -> None:
