@@ -186,12 +186,11 @@ def lost_evolutions(tasks_path: Path, out: Path, rounds: int) -> int:
 
 
 def lost_seeds(seeds_path: Path, out: Path) -> int:
-    from codestill.records import read_appended, read_jsonl
-    from codestill.schemas import Seed, Task
-    from graphs.selfalign import NoInstruction, failed_path
+    from codestill.records import read_jsonl
+    from codestill.schemas import Seed
+    from graphs.selfalign import seeds_done
 
-    done = {t.origin.seed_id for t in read_appended(out, Task) if t.origin is not None}
-    done |= {f.seed_id for f in read_appended(failed_path(out), NoInstruction)}
+    done = seeds_done(out)
     return sum(s.id not in done for s in read_jsonl(seeds_path, Seed))
 
 

@@ -110,7 +110,7 @@ async def judge(state: EvolState, config: RunnableConfig, runtime: Runtime[Instr
     return _decided(state, update, runtime)
 
 
-def _next(state: EvolState) -> str:
+async def _next(state: EvolState) -> str:
     """After a decided round: the next evolution of the survivor, or the end of the lineage."""
     if state.get("reason") or state["round"] > state.get("last_round", state["round"] - 1):
         return END
@@ -120,11 +120,7 @@ def _next(state: EvolState) -> str:
 async def _after_evolve(state: EvolState, runtime: Runtime[InstructDeps]) -> str:
     if not state.get("reason") and runtime.context.evol.judge:
         return "judge"
-    return _next(state)
-
-
-async def _after_judge(state: EvolState) -> str:
-    return _next(state)
+    return await _next(state)
 
 
 def build_graph() -> Any:
@@ -133,7 +129,7 @@ def build_graph() -> Any:
     g.add_node("judge", judge)
     g.add_edge(START, "evolve")
     g.add_conditional_edges("evolve", _after_evolve, ["judge", "evolve", END])
-    g.add_conditional_edges("judge", _after_judge, ["evolve", END])
+    g.add_conditional_edges("judge", _next, ["evolve", END])
     return g.compile()
 
 

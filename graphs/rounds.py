@@ -123,7 +123,7 @@ async def run_rounds(originals: Sequence[Task], deps: InstructDeps, paths: EvolP
     gone = read_appended(paths.eliminated, Eliminated)
     records = {r.round: r for r in read_appended(paths.rounds, RoundRecord)}
     stopped = min((r.round for r in records.values() if r.stopped), default=None)
-    stats = EvolStats(originals=len(originals), usage=Usage())
+    stats = EvolStats(originals=len(originals))
     graph = build_graph()
     with JsonlAppender(paths.tasks) as out, JsonlAppender(paths.eliminated) as bin_, \
             JsonlAppender(paths.rounds) as log:
@@ -138,16 +138,18 @@ async def run_rounds(originals: Sequence[Task], deps: InstructDeps, paths: EvolP
         failed = {(e.parent_id, e.round): e for e in gone}
         limit = min(rounds, stopped or rounds)
 
-        def tip(start: Task) -> tuple[Task, int]:
-            """The lineage's latest survivor, and how many evolutions it took to get there."""
-            task, made = start, 0
-            while task.id in by_parent:
-                task, made = by_parent[task.id], made + 1
-            return task, made
+        def evolutions(start: Task) -> list[Task]:
+            """The lineage's evolutions so far, in round order."""
+            made = [start]
+            while made[-1].id in by_parent:
+                made.append(by_parent[made[-1].id])
+            return made[1:]
 
         def open_(start: Task) -> bool:
-            task, made = tip(start)
-            return made < limit and (task.id, _round_of(task) + 1) not in failed
+            """May the lineage evolve again: under the limit, and its last evolution not eliminated?"""
+            made = evolutions(start)
+            last = made[-1] if made else start
+            return len(made) < limit and (last.id, _round_of(last) + 1) not in failed
 
         def record(outcome: Outcome) -> None:
             stats.usage += outcome.usage
@@ -167,9 +169,10 @@ async def run_rounds(originals: Sequence[Task], deps: InstructDeps, paths: EvolP
 
         async def lineage(start: Task, steps: int) -> None:
             """``steps`` more evolutions of the lineage from ``start`` (fewer if one is eliminated)."""
-            parent, made = tip(start)
+            made = evolutions(start)
+            parent = made[-1] if made else start
             state: EvolState = {"task": parent, "round": _round_of(parent) + 1,
-                                "last_round": _round_of(parent) + min(steps, limit - made)}
+                                "last_round": _round_of(parent) + min(steps, limit - len(made))}
             async with sem:
                 async for outcome in graph.astream(state, context=deps, stream_mode="custom", config={
                         "run_name": "evol", "metadata": {"task_id": start.id}}):
@@ -179,21 +182,22 @@ async def run_rounds(originals: Sequence[Task], deps: InstructDeps, paths: EvolP
             todo = [s for s in starts if open_(s)]
             if on_round is not None:
                 for r in range(1, limit + 1):
-                    on_round(r, sum(tip(s)[1] < r for s in todo))
+                    on_round(r, sum(len(evolutions(s)) < r for s in todo))
             await asyncio.gather(*(lineage(s, limit) for s in todo))
         for r in range(1, limit + 1):
             if dev_check is not None:
-                todo = [s for s in starts if tip(s)[1] == r - 1 and open_(s)]
+                todo = [s for s in starts if len(evolutions(s)) == r - 1 and open_(s)]
                 if on_round is not None:
                     on_round(r, len(todo))
                 await asyncio.gather(*(lineage(s, 1) for s in todo))
             children = []
             for s in starts:
-                task, made = tip(s)
-                if made >= r:
+                made = evolutions(s)
+                last = made[-1] if made else s
+                if len(made) >= r:
                     stats.count(r, "survived")
-                    children.append(_nth(s, r, by_parent))
-                elif made == r - 1 and (e := failed.get((task.id, _round_of(task) + 1))) is not None:
+                    children.append(made[r - 1])
+                elif len(made) == r - 1 and (e := failed.get((last.id, _round_of(last) + 1))) is not None:
                     stats.count(r, e.reason)
             rec = records.get(r)
             if rec is None:
@@ -209,10 +213,3 @@ async def run_rounds(originals: Sequence[Task], deps: InstructDeps, paths: EvolP
                 break
     return stats
 
-
-def _nth(start: Task, n: int, by_parent: dict[str, Task]) -> Task:
-    """The ``n``-th evolution of the lineage from ``start``."""
-    task = start
-    for _ in range(n):
-        task = by_parent[task.id]
-    return task

@@ -103,11 +103,16 @@ def failed_path(out: Path) -> Path:
     return out.with_name(out.stem + ".failed.jsonl")
 
 
+def seeds_done(out: Path) -> set[str]:
+    """The seeds ``out`` is done with: each has an instruction in it, or a recorded failure beside it."""
+    done = {t.origin.seed_id for t in read_appended(out, Task) if t.origin is not None}
+    return done | {f.seed_id for f in read_appended(failed_path(out), NoInstruction)}
+
+
 async def run_instruct(seeds: Sequence[Seed], deps: InstructDeps, out: Path, *,
                        on_result: Callable[[Seed, list[Task], list[str]], None] | None = None) -> Usage:
-    """Instructions for every seed not yet done in ``out`` (done: it has a task or a recorded failure)."""
-    done = {t.origin.seed_id for t in read_appended(out, Task) if t.origin is not None}
-    done |= {f.seed_id for f in read_appended(failed_path(out), NoInstruction)}
+    """Instructions for every seed not yet done in ``out`` (``seeds_done``)."""
+    done = seeds_done(out)
     todo = [s for s in seeds if s.id not in done]
     sem, usage, compiled = asyncio.Semaphore(deps.selfalign_concurrency), Usage(), build_graph()
     with JsonlAppender(out) as sink, JsonlAppender(failed_path(out)) as failed:

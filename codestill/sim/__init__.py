@@ -59,29 +59,11 @@ teacher: ``codestill sim serve --teacher realistic``, with any rate overridden, 
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
-
 from codestill.schemas import SCHEMA_MARKER
+from codestill.sim._app import DESCRIPTION, OWNER, create_app, warm_tester
 from codestill.sim._config import FAULT_KINDS, PROFILES, TEACHERS, FaultKind, SimConfig, Teacher, TeacherRates
 from codestill.sim._serve import ANNOUNCE, run_server, serve_subprocess
-
-if TYPE_CHECKING:
-    from codestill.sim._app import DESCRIPTION, OWNER, create_app, warm_tester
-    from tools.mutants import MUTATIONS, mutants, plant_bug
-
-# The app (Starlette, the problem bank, the roles) loads when first asked for: every `codestill`
-# command imports this package for its settings and options, and only `sim serve` runs the app.
-_LAZY = {"DESCRIPTION": "codestill.sim._app", "OWNER": "codestill.sim._app", "create_app": "codestill.sim._app",
-         "warm_tester": "codestill.sim._app", "MUTATIONS": "tools.mutants", "mutants": "tools.mutants",
-         "plant_bug": "tools.mutants"}
-
-
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        import importlib
-
-        return getattr(importlib.import_module(_LAZY[name]), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+from tools.mutants import MUTATIONS, mutants, plant_bug
 
 __all__ = [
     "ANNOUNCE",
