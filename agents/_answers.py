@@ -1,17 +1,24 @@
 """What each agent asks its model for: pydantic schemas whose field descriptions become the JSON
 schema the model sees. Tolerant of extra fields (``extra="ignore"``): a model, or the simulated
 teacher, may add fields of its own (the sim's planner sends ``kind``).
+
+Plans, code and tests have a text form (``codestill.structured.TextForm``), the one every model writes
+best and a server without tool calling still gets: a numbered list, a fenced ```python block with the
+explanation as prose around it, a fenced block of asserts. ``text_format`` is what the prompt asks for
+(``prompts/format_*.md``), ``from_text`` reads it back; a JSON or tool-call answer is read as well.
 """
 
 from __future__ import annotations
 
-from typing import Literal
+import re
+from typing import Any, ClassVar, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from agents._prompts import prompt
 from codestill.data import parse_quietly
 from codestill.schemas import Critique, ModuleSpec, Plan, RejectReason
-from codestill.structured import extract_code
+from codestill.structured import code_blocks, extract_code
 
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
 
@@ -28,10 +35,54 @@ class _Answer(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
 
-class PlanAnswer(_Answer):
+class _Text:
+    """The text form's request: ``prompts/format_<FORM>.md``; brief (a repair after a cut-off reply):
+    ``prompts/format_<FORM>_brief.md``."""
+
+    FORM: ClassVar[str] = ""
+
+    @classmethod
+    def text_format(cls, brief: bool = False) -> str:
+        return prompt(f"format_{cls.FORM}_brief" if brief else f"format_{cls.FORM}").strip()
+
+
+# "1. Sort ...", "2) ...", "Step 3: ...", "- ...", "* ..." at the start of a line.
+_STEP = re.compile(r"^\s*(?:(?:step\s*)?\d{1,2}\s*[.):]|[-*\u2022])\s+(.*\S)\s*$", re.I)
+_RATIONALE = re.compile(r"^\s*\**\s*(?:rationale|why|reason(?:ing)?|key idea)\s*\**\s*[:\-]\s*(.*)$", re.I)
+_HEADING = re.compile(r"^\s*(?:#+\s*|\*\*)?\s*(?:plan|steps|the plan)\s*(?:\*\*)?\s*:?\s*$", re.I)
+
+
+class PlanAnswer(_Text, _Answer):
+    FORM: ClassVar[str] = "plan"
     steps: list[str] = Field(min_length=1, description="The plan: short, concrete steps in the order the "
                                                        "code carries them out, in words (no code).")
     rationale: str = Field("", description="Why this approach: the key idea and the edge cases it handles.")
+
+    @classmethod
+    def from_text(cls, text: str) -> dict[str, Any] | None:
+        """Numbered (or bulleted) lines are the steps, a line's continuation joins its step; a
+        "Rationale:" line, and what follows it, is the rationale. Code blocks are not steps."""
+        steps: list[str] = []
+        rationale: list[str] = []
+        in_fence = in_rationale = False
+        for line in text.splitlines():
+            if line.strip().startswith("```"):
+                in_fence = not in_fence
+                continue
+            if in_fence or _HEADING.match(line):
+                continue
+            if (m := _RATIONALE.match(line)) is not None:
+                in_rationale = True
+                rationale.append(m.group(1))
+            elif in_rationale:
+                rationale.append(line.strip())
+            elif (m := _STEP.match(line)) is not None:
+                steps.append(m.group(1).strip())
+            elif steps and line.strip() and line[:1].isspace():
+                steps[-1] += " " + line.strip()
+        if not steps:
+            return None
+        return {"steps": steps, "rationale": " ".join(r for r in rationale if r).strip()}
 
     def to_plan(self, kind: Literal["forward", "backward"] = "forward") -> Plan:
         return Plan(steps=tuple(s.strip() for s in self.steps if s.strip()) or tuple(self.steps),
@@ -68,7 +119,8 @@ class ReferenceUse(_Answer):
     why: str = Field("", description="One short reason.")
 
 
-class CoderAnswer(_Answer):
+class CoderAnswer(_Text, _Answer):
+    FORM: ClassVar[str] = "code"
     code: str = Field(description="The complete, self-contained Python solution: imports, every helper, "
                                   "the main function. No tests, no example calls, no prints.")
 
@@ -87,15 +139,45 @@ class CoderAnswer(_Answer):
     references: list[ReferenceUse] = Field(default_factory=list,
                                            description="For each reference function shown: how you used it.")
 
+    @classmethod
+    def from_text(cls, text: str) -> dict[str, Any] | None:
+        """The program is the last complete block that parses and defines a function (later blocks of
+        a reply are corrections; usage examples define nothing), else the last one that parses; the
+        prose around the blocks is the explanation."""
+        blocks = [b for b in code_blocks(text) if b.strip() and _parses(b)]
+        if not blocks:
+            return None
+        defining = [b for b in blocks if re.search(r"^(?:async\s+)?def\s|^class\s", b, re.M)]
+        code = (defining or blocks)[-1]
+        return {"code": code.rstrip("\n") + "\n", "explanation": _prose(text)}
 
-class TestsAnswer(_Answer):
+
+class TestsAnswer(_Text, _Answer):
     __test__ = False  # not a pytest class
+    FORM: ClassVar[str] = "tests"
     tests: str = Field(description="Python test code: top-level assert statements, each comparing a call "
                                    "with its exact expected value.")
     entry_point: str | None = Field(None, description="The name of the function under test.")
 
+    @classmethod
+    def from_text(cls, text: str) -> dict[str, Any] | None:
+        """Every complete block with an assert, in order (a model may split its suite by function)."""
+        blocks = [b.strip("\n") for b in code_blocks(text) if re.search(r"^\s*assert\b", b, re.M)]
+        return {"tests": "\n\n".join(blocks) + "\n"} if blocks else None
 
-class CriticAnswer(_Answer):
+
+def _prose(text: str) -> str:
+    """``text`` without its fenced blocks: what a reply says around its code."""
+    out = re.sub(r"```[^\n]*\n.*?(?:\n```|```|$)", "", text, flags=re.S)
+    return re.sub(r"\n{3,}", "\n\n", out).strip()
+
+
+_FIELD = re.compile(r"^\s*[*_#]*\s*(verdict|reason|weak[ _]tests|issues|suggestion)\s*[*_]*\s*:\s*[*_]*\s*(.*?)\s*$",
+                    re.I)
+
+
+class CriticAnswer(_Text, _Answer):
+    FORM: ClassVar[str] = "verdict"
     verdict: Literal["accept", "repair", "replan", "reject"] = Field(
         description="accept: correct and well tested; repair: fixable bugs; replan: the approach is wrong; "
                     "reject: the task cannot or should not be done.")
@@ -103,6 +185,31 @@ class CriticAnswer(_Answer):
     suggestion: str = Field("", description="What to change next, concretely.")
     reason: RejectReason | None = Field(None, description="With reject only: why, from the fixed list.")
     weak_tests: bool = Field(False, description="True if the tests are too weak to show the code is right.")
+
+    @classmethod
+    def from_text(cls, text: str) -> dict[str, Any] | None:
+        """``Verdict: <word>`` lines and the rest (``prompts/format_verdict.md``). No verdict line, no
+        answer: a verdict is never guessed from prose (an unread verdict is never an accept)."""
+        fields: dict[str, Any] = {"issues": []}
+        current = ""
+        for line in text.splitlines():
+            if (m := _FIELD.match(line)) is not None:
+                current, value = m.group(1).lower().replace(" ", "_"), m.group(2).strip()
+                if current == "issues":
+                    fields["issues"] += [value] if value and value.lower() not in ("none", "-") else []
+                elif current == "weak_tests":
+                    fields["weak_tests"] = value.lower().startswith(("yes", "true"))
+                elif current in ("verdict", "reason"):
+                    word = re.match(r"[A-Za-z_]+", value)
+                    if word and not (current == "reason" and word.group(0).lower() in ("none", "n")):
+                        fields[current] = word.group(0).lower()
+                else:
+                    fields[current] = value
+            elif current == "issues" and (item := re.match(r"^\s*(?:[-*\u2022]|\d+[.)])\s+(.*\S)", line)):
+                fields["issues"].append(item.group(1))
+            elif current == "suggestion" and line.strip():
+                fields["suggestion"] += " " + line.strip()
+        return fields if "verdict" in fields else None
 
     def to_critique(self) -> Critique:
         """The answer as a record: a reject always has a reason ("unsolvable" if none was given),

@@ -17,7 +17,7 @@ from langchain_core.runnables import RunnableConfig
 
 from agents._prompts import fenced, prompt
 from codestill.schemas import Plan, Task, TestSuite
-from codestill.structured import Method, Reply, T, ask
+from codestill.structured import Method, Reply, T, ask, text_form
 
 
 def keyed_random(key: str) -> random.Random:
@@ -60,8 +60,14 @@ def plan_text(plan: Plan) -> str:
 
 
 async def call(model: BaseChatModel, role: str, user: str, schema: type[T], *,
-               config: RunnableConfig | None, method: Method, repair_rounds: int) -> Reply[T]:
-    """One structured call: the role's system prompt (``prompts/<role>.md``), then ``user``."""
+               config: RunnableConfig | None, method: Method, repair_rounds: int,
+               max_tokens: int | None = None) -> Reply[T]:
+    """One structured call: the role's system prompt (``prompts/<role>.md``), then ``user`` and, for an
+    answer with a text form, how to write it (the last thing the model reads before answering)."""
+    form = text_form(schema)
+    if form is not None:
+        user = f"{user}\n\n{form.text_format()}"
     messages = [SystemMessage(prompt(role)), HumanMessage(user)]
-    return await ask(model, messages, schema, method=method, repair_rounds=repair_rounds, config=config)
+    return await ask(model, messages, schema, method=method, repair_rounds=repair_rounds, config=config,
+                     role=role, max_tokens=max_tokens)
 

@@ -45,17 +45,17 @@ _LEAK = re.compile("|".join((
 
 
 async def draft(model: BaseChatModel, task: Task, plan: Plan, *, config: RunnableConfig | None = None,
-                method: Method = "auto", repair_rounds: int = 1) -> Reply[CoderAnswer]:
+                method: Method = "auto", repair_rounds: int = 1, max_tokens: int | None = None) -> Reply[CoderAnswer]:
     """A direct response to ``task`` following ``plan`` (what the decomposer decomposes)."""
     user = render("coder_draft_user", task=task_section(task), plan=plan_text(plan))
     return await call(model, "coder", user, CoderAnswer, config=config, method=method,
-                      repair_rounds=repair_rounds)
+                      repair_rounds=repair_rounds, max_tokens=max_tokens)
 
 
 async def write(model: BaseChatModel, task: Task, plan: Plan, hits: Sequence[MemoryHit], *,
                 previous_code: str | None = None, feedback: str | None = None,
                 config: RunnableConfig | None = None, method: Method = "auto",
-                repair_rounds: int = 1) -> Reply[CoderAnswer]:
+                repair_rounds: int = 1, max_tokens: int | None = None) -> Reply[CoderAnswer]:
     """The final response: ``plan`` evolved with the retrieved ``hits``; a repair with ``feedback``."""
     references = "\n\n".join(_reference(h) for h in hits)
     parts = [render("coder_references", references=references)] if hits else []
@@ -65,7 +65,7 @@ async def write(model: BaseChatModel, task: Task, plan: Plan, hits: Sequence[Mem
     extra = "".join("\n\n" + p for p in parts)
     user = render("coder_user", task=task_section(task), plan=plan_text(plan), extra=extra)
     return await call(model, "coder", user, CoderAnswer, config=config, method=method,
-                      repair_rounds=repair_rounds)
+                      repair_rounds=repair_rounds, max_tokens=max_tokens)
 
 
 def _reference(hit: MemoryHit) -> str:

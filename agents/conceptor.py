@@ -86,25 +86,27 @@ def with_examples(examples: Sequence[tuple[str, dict[str, object]]], request: st
 
 
 async def _ask(model: BaseChatModel, examples: Sequence[tuple[str, dict[str, object]]], user: str,
-               schema: type[T], *, config: RunnableConfig | None, method: Method, repair_rounds: int) -> Reply[T]:
+               schema: type[T], *, config: RunnableConfig | None, method: Method, repair_rounds: int,
+               max_tokens: int | None = None) -> Reply[T]:
     messages = [SystemMessage(prompt("conceptor")), HumanMessage(with_examples(examples, user))]
-    return await ask(model, messages, schema, method=method, repair_rounds=repair_rounds, config=config)
+    return await ask(model, messages, schema, method=method, repair_rounds=repair_rounds, config=config,
+                     role="conceptor", max_tokens=max_tokens)
 
 
 async def concepts(model: BaseChatModel, snippet: str, *, n_shots: int = 8, key: str = "",
                    config: RunnableConfig | None = None, method: Method = "auto",
-                   repair_rounds: int = 1) -> Reply[ConceptsAnswer]:
+                   repair_rounds: int = 1, max_tokens: int | None = None) -> Reply[ConceptsAnswer]:
     """The programming concepts ``snippet`` exercises."""
     examples = [(_concepts_user(s.snippet), {"concepts": list(s.concepts)}) for s in _draw(n_shots, key)]
     return await _ask(model, examples, _concepts_user(snippet), ConceptsAnswer, config=config, method=method,
-                      repair_rounds=repair_rounds)
+                      repair_rounds=repair_rounds, max_tokens=max_tokens)
 
 
 async def instruction(model: BaseChatModel, concepts: Sequence[str], category: str, difficulty: str, *,
                       n_shots: int = 8, key: str = "", config: RunnableConfig | None = None,
-                      method: Method = "auto", repair_rounds: int = 1) -> Reply[InstructionAnswer]:
+                      method: Method = "auto", repair_rounds: int = 1, max_tokens: int | None = None) -> Reply[InstructionAnswer]:
     """A new instruction exercising ``concepts``, of ``category`` and ``difficulty``."""
     examples = [(_instruction_user(s.concepts, s.category, s.difficulty), {"instruction": s.instruction})
                 for s in _draw(n_shots, key)]
     return await _ask(model, examples, _instruction_user(concepts, category, difficulty), InstructionAnswer,
-                      config=config, method=method, repair_rounds=repair_rounds)
+                      config=config, method=method, repair_rounds=repair_rounds, max_tokens=max_tokens)

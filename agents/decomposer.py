@@ -20,8 +20,8 @@ from codestill.structured import Method, Reply
 
 async def decompose(model: BaseChatModel, task: Task, plan: Plan, draft: str, *,
                     config: RunnableConfig | None = None, method: Method = "auto",
-                    repair_rounds: int = 1) -> Reply[Decomposition]:
+                    repair_rounds: int = 1, max_tokens: int | None = None) -> Reply[Decomposition]:
     """The module specs of a solution to ``task`` that follows ``plan``, read off ``draft``."""
     user = render("decomposer_user", task=task_section(task), plan=plan_text(plan), draft=fenced(draft))
     return await call(model, "decomposer", user, Decomposition, config=config, method=method,
-                      repair_rounds=repair_rounds)
+                      repair_rounds=repair_rounds, max_tokens=max_tokens)

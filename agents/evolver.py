@@ -86,16 +86,16 @@ def screen(parent: str, child: str, *, min_changed_words: int = 3) -> Eliminatio
 
 async def evolve(model: BaseChatModel, instruction: str, heuristic: Heuristic, *,
                  config: RunnableConfig | None = None, method: Method = "auto",
-                 repair_rounds: int = 1) -> Reply[EvolvedAnswer]:
+                 repair_rounds: int = 1, max_tokens: int | None = None) -> Reply[EvolvedAnswer]:
     """``instruction`` rewritten to be a bit harder with ``heuristic``."""
     user = render("evolver_user", method=prompt(f"evol_{heuristic}").strip(), instruction=instruction.strip())
     return await call(model, "evolver", user, EvolvedAnswer, config=config, method=method,
-                      repair_rounds=repair_rounds)
+                      repair_rounds=repair_rounds, max_tokens=max_tokens)
 
 
 async def judge(model: BaseChatModel, instruction: str, *, config: RunnableConfig | None = None,
-                method: Method = "auto", repair_rounds: int = 1) -> Reply[JudgeAnswer]:
+                method: Method = "auto", repair_rounds: int = 1, max_tokens: int | None = None) -> Reply[JudgeAnswer]:
     """Whether ``instruction`` is still a solvable programming task with a clear contract."""
     user = render("evolver_judge_user", instruction=instruction.strip())
     return await call(model, "evolver", user, JudgeAnswer, config=config, method=method,
-                      repair_rounds=repair_rounds)
+                      repair_rounds=repair_rounds, max_tokens=max_tokens)

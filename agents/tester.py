@@ -25,7 +25,7 @@ from codestill.structured import Method, Reply
 async def write_tests(model: BaseChatModel, task: Task, code: str | None, modules: Sequence[ModuleSpec] = (), *,
                       why: str | None = None, previous: str | None = None, sample: int = 1,
                       config: RunnableConfig | None = None, method: Method = "auto",
-                      repair_rounds: int = 1) -> Reply[TestsAnswer]:
+                      repair_rounds: int = 1, max_tokens: int | None = None) -> Reply[TestsAnswer]:
     """Tests for ``code`` (a solution to ``task``) and for each of ``modules``. ``code=None`` asks
     blind, from the task alone: a second sample that cannot copy the code's answers, so that a wrong
     value shared by the code and the first suite shows as a disagreement (CodeT's dual agreement);
@@ -41,7 +41,7 @@ async def write_tests(model: BaseChatModel, task: Task, code: str | None, module
     else:
         user = render("tester_user", task=task_section(task), code=fenced(code), modules=extra)
     return await call(model, "tester", user, TestsAnswer, config=config, method=method,
-                      repair_rounds=repair_rounds)
+                      repair_rounds=repair_rounds, max_tokens=max_tokens)
 
 
 def suites(task: Task, written: TestsAnswer | None) -> tuple[TestSuite, TestSuite | None]:

@@ -1,6 +1,8 @@
 """Everything a batch runs on, opened once and shared by every input: a chat-model client per endpoint,
 the Docker sandbox pool, the module memory, the run's trace store. Used by `codestill generate` and by
-each Ray worker, so a worker's run is the same as a local one."""
+each Ray worker, so a worker's run is the same as a local one. With ``llm.structured=auto`` each endpoint is
+asked once which structured method it honours (``codestill._capability``); ``Opened.structured`` says what
+the agents use."""
 
 from __future__ import annotations
 
@@ -23,11 +25,13 @@ class Opened:
     graphs: Any  # graphs._pipelines.Graphs
     sandbox: Any  # graphs._metered.MeteredSandbox
     tracer: Any = None
+    structured: dict[str, str] | None = None  # the method of the solve agents ("solve") and the instruct stages
 
 
 @asynccontextmanager
 async def open_batch(settings: Settings, specs: Mapping[str, str], instruct_spec: str, run_dir: Path, *,
                      concurrency: int, pipeline: str) -> AsyncIterator[Opened]:
+    from codestill._capability import StructuredProbes
     from codestill._session import _secrets, build_models
     from codestill.traces import SqliteTracer
     from graphs import InstructDeps, SolveDeps
@@ -39,6 +43,11 @@ async def open_batch(settings: Settings, specs: Mapping[str, str], instruct_spec
     async with AsyncExitStack() as stack:
         wants_instruct = pipeline != "solve"
         models = build_models(settings, specs, stack, {"instruct": instruct_spec} if wants_instruct else None)
+        probes = StructuredProbes()  # each endpoint asked once, by whichever use comes first
+        llm = settings.llm
+        structured = {"solve": await probes.resolve(llm.structured, ((specs[r], models[r]) for r in specs))}
+        if wants_instruct:
+            structured["instruct"] = await probes.resolve(llm.structured, [(instruct_spec, models["instruct"])])
         tracer = None
         if settings.traces.enabled:
             tracer = SqliteTracer(run_dir / TRACES, redact=_secrets(settings))
@@ -47,16 +56,17 @@ async def open_batch(settings: Settings, specs: Mapping[str, str], instruct_spec
                                      if settings.memory.process else ModuleMemory(settings.memory))
         pool = await stack.enter_async_context(DockerSandbox(settings.sandbox))
         sandbox = MeteredSandbox(pool, capacity=settings.sandbox.pool_size)
-        llm = settings.llm
         deps = SolveDeps(models={r: models[r] for r in specs}, sandbox=sandbox, memory=memory, config=settings.solve,
-                         model_names=dict(specs), structured=llm.structured, repair_rounds=llm.repair_rounds)
+                         model_names=dict(specs), structured=structured["solve"], repair_rounds=llm.repair_rounds,
+                         role_max_tokens=llm.role_max_tokens)
         instruct = (InstructDeps(model=models["instruct"], evol=settings.evol, selfalign=settings.selfalign,
-                                 structured=llm.structured, repair_rounds=llm.repair_rounds)
+                                 structured=structured["instruct"], repair_rounds=llm.repair_rounds,
+                                 role_max_tokens=llm.role_max_tokens)
                     if wants_instruct else None)
         graphs = Graphs(solve=deps, instruct=instruct, gate=asyncio.Semaphore(concurrency),
                         callbacks=[tracer] if tracer is not None else [])
         try:
-            yield Opened(graphs=graphs, sandbox=sandbox, tracer=tracer)
+            yield Opened(graphs=graphs, sandbox=sandbox, tracer=tracer, structured=structured)
         finally:
             if tracer is not None:
                 tracer.flush(10.0)

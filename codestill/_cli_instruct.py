@@ -6,7 +6,9 @@
 
 Both stream their results to ``--out`` as they come; running the same command again skips what is
 done. Beside ``--out`` go the failures (``*.eliminated.jsonl``, ``*.failed.jsonl``) and the stats with
-the settings used (``*.stats.json``). Progress goes to stderr, the summary to stdout.
+the settings used (``*.stats.json``; ``structured`` is the method the agents used, which
+``llm.structured=auto`` finds out by asking the endpoint once, ``codestill._capability``). Progress goes
+to stderr, the summary to stdout.
 """
 
 from __future__ import annotations
@@ -19,7 +21,7 @@ import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
@@ -33,6 +35,9 @@ from codestill.progress import RateColumn
 from codestill.records import read_appended, read_jsonl, write_json, write_jsonl
 from codestill.runtime import settle_heap
 from codestill.schemas import Seed, Task
+
+if TYPE_CHECKING:
+    from codestill._capability import StructuredProbes
 
 ModelOpt = Annotated[str | None, typer.Option(help="Chat model spec (default: llm.model), e.g. "
                                                    "openai:codestill-sim@http://127.0.0.1:8000/v1.")]
@@ -92,15 +97,16 @@ def _dev_command(command: str) -> Any:
     return check
 
 
-def _dev_solve(settings: Settings, spec: str, n: int) -> Any:
-    """A dev check: the solve graph's accept rate on ``n`` of the round's instructions (chosen stably)."""
+def _dev_solve(settings: Settings, spec: str, n: int, probes: StructuredProbes) -> Any:
+    """A dev check: the solve graph's accept rate on ``n`` of the round's instructions (chosen stably);
+    ``probes``: the command's, so the endpoint is probed once for all rounds."""
 
     async def check(round_: int, tasks: Sequence[Task]) -> float:
         from codestill._session import AGENTS, open_session
         from graphs import solve
 
         sample = sorted(tasks, key=lambda t: hashlib.sha256(t.id.encode()).hexdigest())[:n]
-        session = await open_session(settings, dict.fromkeys(AGENTS, spec), interactive=False)
+        session = await open_session(settings, dict.fromkeys(AGENTS, spec), interactive=False, probes=probes)
         try:
             trajectories = await asyncio.gather(*(solve(t, session.deps) for t in sample))
         finally:
@@ -126,6 +132,7 @@ def evolve_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Evolve instructions with WizardCoder's Code Evol-Instruct, round after round."""
+    from codestill._capability import StructuredProbes
     from graphs import InstructDeps
     from graphs.rounds import Eliminated, EvolPaths, run_rounds
 
@@ -134,7 +141,9 @@ def evolve_command(
     tasks = _read(seeds, Task)
     if dev_command and dev_solve:
         raise ConfigError("give --dev-command or --dev-solve, not both")
-    dev = _dev_command(dev_command) if dev_command else _dev_solve(settings, spec, dev_solve) if dev_solve else None
+    probes = StructuredProbes()  # the endpoint is asked once which structured method it honours
+    dev = (_dev_command(dev_command) if dev_command else _dev_solve(settings, spec, dev_solve, probes) if dev_solve
+           else None)
     paths = EvolPaths(out)
     err = Console(stderr=True)
     used: dict[str, Any] = {}  # what the run used where the settings leave it open
@@ -155,8 +164,10 @@ def evolve_command(
                     bar.update(bars[later], total=totals[later])
 
         async def work(chat: Any) -> Any:
-            deps = InstructDeps(model=chat, evol=settings.evol, structured=settings.llm.structured,
+            used["structured"] = await probes.resolve(settings.llm.structured, [(spec, chat)])
+            deps = InstructDeps(model=chat, evol=settings.evol, structured=used["structured"],
                                 repair_rounds=settings.llm.repair_rounds,
+                                role_max_tokens=settings.llm.role_max_tokens,
                                 llm_concurrency=settings.llm.max_concurrency)
             used["concurrency"] = deps.evol_concurrency
             return await run_rounds(tasks, deps, paths, rounds=settings.evol.rounds, dev_check=dev,
@@ -182,6 +193,7 @@ def instruct_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Write instructions from seed functions (SelfCodeAlign): concepts first, then a task from them."""
+    from codestill._capability import StructuredProbes
     from graphs import InstructDeps
     from graphs.selfalign import NoInstruction, failed_path, run_instruct
 
@@ -194,8 +206,10 @@ def instruct_command(
         tid = bar.add_task("instruct", total=len(items))
 
         async def work(chat: Any) -> Any:
-            deps = InstructDeps(model=chat, selfalign=settings.selfalign, structured=settings.llm.structured,
+            used["structured"] = await StructuredProbes().resolve(settings.llm.structured, [(spec, chat)])
+            deps = InstructDeps(model=chat, selfalign=settings.selfalign, structured=used["structured"],
                                 repair_rounds=settings.llm.repair_rounds,
+                                role_max_tokens=settings.llm.role_max_tokens,
                                 llm_concurrency=settings.llm.max_concurrency)
             used["concurrency"] = deps.selfalign_concurrency
             return await run_instruct(items, deps, out, on_result=lambda *_: bar.advance(tid))

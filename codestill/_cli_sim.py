@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from codestill.errors import CodestillError
-from codestill.sim import FAULT_KINDS, SimConfig, Teacher, run_server
+from codestill.sim import FAULT_KINDS, Server, SimConfig, Teacher, run_server
 
 app = typer.Typer(no_args_is_help=True, help="The simulated teacher: an OpenAI-compatible server that answers "
                   "from MBPP / HumanEval reference solutions (a simulator, not a language model).")
@@ -35,8 +35,12 @@ def serve(
     hang_s: Annotated[float, typer.Option(help="Longest a 'hang' fault holds a request.")] = 600.0,
     retry_after_ms: Annotated[int, typer.Option(help="What a 429 fault asks the client to wait.")] = 200,
     model: Annotated[str, typer.Option(help="The model id served.")] = "codestill-sim",
-    no_tools: Annotated[bool, typer.Option("--no-tools", help="Ignore tools / response_format; answer in prose.")]
-    = False,
+    no_tools: Annotated[bool, typer.Option("--no-tools", help="Ignore tools / response_format; answer in prose "
+                                          "(the same as --server transformers-serve).")] = False,
+    server: Annotated[Server, typer.Option(
+        help="Act as this server in how it treats tools and response_format: sim, openai, vllm honour both; "
+             "vllm-no-tool-parser refuses tool_choice (HTTP 400) but honours json_schema; transformers-serve "
+             "ignores both and answers in prose.")] = "sim",
     no_strong_tests: Annotated[bool, typer.Option(
         "--no-strong-tests", help="The tester gives the task's own tests only, no edge cases or variants.")] = False,
     knowledge: Annotated[list[Path] | None, typer.Option(
@@ -67,7 +71,7 @@ def serve(
     try:
         config = SimConfig(seed=seed, latency_s=latency, tokens_per_s=tokens_per_s, bug_rate=bug_rate,
                            fault_rate=fault_rate, faults=_faults(faults), hang_s=hang_s,
-                           retry_after_ms=retry_after_ms, model=model, tools=not no_tools,
+                           retry_after_ms=retry_after_ms, model=model, tools=not no_tools, server=server,
                            strong_tests=not no_strong_tests, evol_fail_rate=evol_fail_rate,
                            knowledge=tuple(str(p) for p in knowledge or ()),
                            cache_dir=str(cache_dir) if cache_dir else None, teacher=teacher,

@@ -6,7 +6,9 @@ artefact store beside it (``SqliteArtefacts``), and compiles the graph over them
 runs a thread until it pauses for a person (an ``interrupt`` in ``review_plans`` or ``confirm``) or
 ends; the caller answers with ``Command(resume=...)`` and advances again. Several tasks in a row
 (``codestill chat``) share one session. Everything heavy is imported when a session opens, never when
-the CLI module is imported.
+the CLI module is imported. With ``llm.structured=auto`` the session asks each endpoint once which
+structured method it honours (``codestill._capability``) and its agents use that one
+(``Session.structured``); give ``probes`` to share what was found between sessions of one process.
 """
 
 from __future__ import annotations
@@ -18,11 +20,14 @@ from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from codestill.config import Settings
 from codestill.errors import CodestillError
 from codestill.schemas import Task, Trajectory
+
+if TYPE_CHECKING:
+    from codestill._capability import StructuredProbes
 
 AGENTS: tuple[str, ...] = ("planner", "decomposer", "coder", "tester", "critic")  # graphs.AGENT_ROLES
 Event = Callable[[tuple[str, ...], str, Any], None]  # (namespace, stream mode, data)
@@ -79,6 +84,11 @@ class Session:
     tracer: Any = None
     stack: AsyncExitStack = field(default_factory=AsyncExitStack)
     traces: dict[str, list[str]] = field(default_factory=dict)  # thread id -> trace ids of its runs
+
+    @property
+    def structured(self) -> str:
+        """The structured method the agents use (``llm.structured``, "auto" resolved by probing)."""
+        return str(self.deps.structured)
 
     def config(self, thread_id: str, task: Task | None = None, run_id: uuid.UUID | None = None) -> dict[str, Any]:
         from graphs import recursion_limit
@@ -160,8 +170,11 @@ def build_models(settings: Settings, specs: Mapping[str, str], stack: AsyncExitS
     return models
 
 
-async def open_session(settings: Settings, specs: Mapping[str, str], *, interactive: bool) -> Session:
-    """Open every store a session needs (closed by ``Session.aclose``, also when opening fails)."""
+async def open_session(settings: Settings, specs: Mapping[str, str], *, interactive: bool,
+                       probes: StructuredProbes | None = None) -> Session:
+    """Open every store a session needs (closed by ``Session.aclose``, also when opening fails).
+    ``probes``: what earlier sessions of this process found out about the endpoints (else a fresh cache)."""
+    from codestill._capability import StructuredProbes
     from codestill.checkpoints import open_checkpointer
     from codestill.traces import SqliteTracer
     from graphs import SolveDeps, SqliteArtefacts, build_graph
@@ -173,6 +186,9 @@ async def open_session(settings: Settings, specs: Mapping[str, str], *, interact
     try:
         # The chat models first: a bad spec or a missing key fails before anything is opened.
         models = build_models(settings, specs, stack)
+        # ... and what each endpoint honours (llm.structured=auto): an unreachable one fails here too
+        structured = await (probes or StructuredProbes()).resolve(settings.llm.structured,
+                                                                  ((specs[r], models[r]) for r in specs))
         tracer = None
         if settings.traces.enabled:
             tracer = SqliteTracer(settings.traces.path, redact=_secrets(settings))
@@ -184,8 +200,9 @@ async def open_session(settings: Settings, specs: Mapping[str, str], *, interact
         artefacts = SqliteArtefacts(artefacts_path(solve.checkpoints))
         stack.callback(artefacts.close)
         deps = SolveDeps(models=models, sandbox=sandbox, memory=memory, config=solve, artefacts=artefacts,
-                         model_names=dict(specs), interactive=interactive, structured=settings.llm.structured,
-                         repair_rounds=settings.llm.repair_rounds)
+                         model_names=dict(specs), interactive=interactive, structured=structured,
+                         repair_rounds=settings.llm.repair_rounds,
+                         role_max_tokens=settings.llm.role_max_tokens)
         return Session(graph=build_graph(checkpointer), deps=deps, settings=settings, tracer=tracer, stack=stack)
     except BaseException:
         await stack.aclose()

@@ -21,6 +21,7 @@ _COMMANDS: dict[str, str] = {
     "sandbox": "codestill._cli_sandbox:app",
     "config": "codestill._cli_config:app",
     "llm": "codestill._cli_llm:app",
+    "models": "codestill._cli_models:app",
     "sim": "codestill._cli_sim:app",
     "traces": "codestill._cli_traces:app",
     "memory": "codestill._cli_memory:app",

@@ -59,6 +59,12 @@ class SandboxConfig(BaseModel):
     limits: Limits = Limits()
 
 
+# The default longest reply per role: room for a complete answer of each kind (a plan of 8 steps is
+# ~250 tokens; the code and tests roles keep max_tokens' room for long programs and suites).
+ROLE_MAX_TOKENS: dict[str, int] = {"planner": 512, "decomposer": 768, "critic": 512}
+_LIMITED_ROLES = ("planner", "decomposer", "coder", "tester", "critic", "evolver", "conceptor")
+
+
 class LLMConfig(BaseModel):
     """How chat models are reached. See ``codestill.llm.make_chat_model`` for the spec forms."""
 
@@ -76,6 +82,21 @@ class LLMConfig(BaseModel):
     structured: Literal["auto", "tools", "json_schema", "prompt"] = Field(
         "auto", description="How replies are made structured: tool calls, JSON schema, or prompt + parser.")
     repair_rounds: int = Field(1, ge=0, description="Re-asks after a reply that does not parse.")
+    role_max_tokens: dict[str, int] = Field(
+        default_factory=lambda: dict(ROLE_MAX_TOKENS),
+        description="Longest reply per agent role, in tokens (over max_tokens for that role): a plan or a "
+        "verdict needs few, and a local model that loops must not run on to max_tokens. A role not listed "
+        "gets max_tokens.")
+
+    @field_validator("role_max_tokens")
+    @classmethod
+    def _known_roles(cls, limits: dict[str, int]) -> dict[str, int]:
+        unknown = sorted(set(limits) - set(_LIMITED_ROLES))
+        if unknown:
+            raise ValueError(f"unknown role(s) {', '.join(unknown)}; roles: {', '.join(_LIMITED_ROLES)}")
+        if any(n < 1 for n in limits.values()):
+            raise ValueError("a role's limit must be at least 1 token")
+        return limits
 
 
 class TracesConfig(BaseModel):

@@ -21,7 +21,7 @@ import socket
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import openai
 from langchain_core.language_models import BaseChatModel
@@ -100,26 +100,24 @@ def _openai_model(spec: ModelSpec, config: LLMConfig) -> BaseChatModel:
 
 
 def _hf_model(model: str, config: LLMConfig) -> BaseChatModel:
-    import torch
-    from langchain_huggingface import HuggingFacePipeline
+    from rich.console import Console
 
-    from codestill._hf_chat import LocalChatHuggingFace
+    from codestill._hf_chat import LocalChatModel
 
     local = Path(model).expanduser()
     try:
-        pipe = HuggingFacePipeline.from_model_id(
-            model_id=str(local) if local.exists() else model,
-            task="text-generation",
-            device=0 if torch.cuda.is_available() else None,
-            pipeline_kwargs={"max_new_tokens": config.max_tokens or 512, "return_full_text": False,
-                             "do_sample": config.temperature > 0,
-                             **({"temperature": config.temperature} if config.temperature > 0 else {})},
-        )
-        return LocalChatHuggingFace(llm=pipe, max_tokens=config.max_tokens)
+        chat = LocalChatModel.load(
+            str(local) if local.exists() else model, max_tokens=config.max_tokens or 512,
+            temperature=config.temperature, timeout_s=config.timeout_s, max_batch=config.max_concurrency)
     except (OSError, ValueError) as e:
         raise UnknownModel(
             f"hf:{model}: cannot load it ({str(e).splitlines()[0][:200]}); give a local model directory "
             "or a hub id you can download") from None
+    lm = chat.lm
+    Console(stderr=True, highlight=False).print(
+        f"hf:{model}: {lm.num_parameters() / 1e6:.0f}M parameters on {lm.device.type}, "
+        f"{str(lm.dtype).removeprefix('torch.')}")
+    return chat
 
 
 def _refused(error: BaseException) -> bool:
@@ -158,18 +156,31 @@ def explain(error: BaseException, spec: str) -> LLMError | None:
     return None
 
 
+if TYPE_CHECKING:
+    from codestill._capability import Capability
+
+
 @dataclass(frozen=True)
 class CheckResult:
+    """What ``check_model`` found: what the endpoint serves, how the tiny call went (its reply's first
+    200 characters, usage as the server reported it, 0 where it reported none), and which structured
+    method works there (``codestill._capability``; None when not probed)."""
+
     spec: str
     served: tuple[str, ...]
     latency_s: float
     prompt_tokens: int
     completion_tokens: int
     reply: str
+    finish_reason: str | None = None
+    capability: Capability | None = None
 
 
-async def check_model(spec: str, config: LLMConfig | None = None) -> CheckResult:
-    """List what the endpoint serves, then make one tiny call. Raises an ``LLMError`` saying the fix."""
+async def check_model(spec: str, config: LLMConfig | None = None, *, probe: bool = True) -> CheckResult:
+    """List what the endpoint serves, make one tiny call, then (``probe``) find out which structured
+    method the server honours. Raises an ``LLMError`` saying the fix."""
+    from codestill._capability import detect_structured
+
     model = make_chat_model(spec, config)
     served: tuple[str, ...] = ()
     parsed = parse_spec(spec)
@@ -182,10 +193,13 @@ async def check_model(spec: str, config: LLMConfig | None = None) -> CheckResult
                                    f"{', '.join(served[:10])}; fix the model name in the spec")
         start = time.perf_counter()
         reply = await model.ainvoke([HumanMessage("Reply with the single word: ready")])
+        latency_s = time.perf_counter() - start
+        capability = await detect_structured(model, spec) if probe else None
     except openai.OpenAIError as e:
         raise explain(e, spec) or LLMError(f"{spec}: the call failed ({e}); try again later") from None
     finally:
         await aclose(model)
     usage = getattr(reply, "usage_metadata", None) or {}
-    return CheckResult(spec, served, time.perf_counter() - start, usage.get("input_tokens", 0),
-                       usage.get("output_tokens", 0), str(reply.content)[:200])
+    finish = (getattr(reply, "response_metadata", None) or {}).get("finish_reason")
+    return CheckResult(spec, served, latency_s, usage.get("input_tokens", 0), usage.get("output_tokens", 0),
+                       str(reply.content)[:200], finish, capability)

@@ -125,8 +125,9 @@ class ExecResult(_Versioned):
 
 # Prompt conventions shared by the agents and the simulated teacher that reads their requests:
 # an agent's system prompt starts with "You are the codestill <role>."; a prompt-mode structured
-# request ends with SCHEMA_MARKER and the schema in a ```json fence.
-SCHEMA_MARKER = "Reply with one JSON object that follows this JSON schema:"
+# request ends with SCHEMA_MARKER and an example answer in a ```json fence (whose values say what goes
+# where; a JSON Schema there is read as one too).
+SCHEMA_MARKER = "Reply with one JSON object of this form (each value says what goes there):"
 # A tester asked again gets, after the task and the solution, a section headed ASKED_AGAIN saying why
 # (its tests did not run, were refused, let mutants of the solution live, or failed against the
 # solution: then the why starts with DISPUTE and lists each failing assert's first line and what the
@@ -273,6 +274,17 @@ class Critique(_Record):
     weak_tests: bool = False
 
 
+def _merged(a: dict[str, int], b: dict[str, int]) -> dict[str, int]:
+    if not b:
+        return a
+    if not a:
+        return b
+    out = dict(a)
+    for k, v in b.items():
+        out[k] = out.get(k, 0) + v
+    return out
+
+
 class Usage(_Record):
     """Tokens and time spent on model calls."""
 
@@ -280,11 +292,17 @@ class Usage(_Record):
     prompt_tokens: int = 0
     completion_tokens: int = 0
     latency_s: float = 0.0
+    replies: dict[str, int] = Field(default_factory=dict, description="Replies per agent role.")
+    cut_off: dict[str, int] = Field(default_factory=dict, description="Replies per role that ended at the token "
+                                    "limit (finish_reason=length).")
+    unreadable: dict[str, int] = Field(default_factory=dict, description="Replies per role that no parser could "
+                                       "read (each one was re-asked or failed the step).")
 
     def __add__(self, other: Usage) -> Usage:
         return Usage(calls=self.calls + other.calls, prompt_tokens=self.prompt_tokens + other.prompt_tokens,
                      completion_tokens=self.completion_tokens + other.completion_tokens,
-                     latency_s=self.latency_s + other.latency_s)
+                     latency_s=self.latency_s + other.latency_s, replies=_merged(self.replies, other.replies),
+                     cut_off=_merged(self.cut_off, other.cut_off), unreadable=_merged(self.unreadable, other.unreadable))
 
     @property
     def total_tokens(self) -> int:

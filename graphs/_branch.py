@@ -35,6 +35,8 @@ from graphs._verify import (
     to_tester,
 )
 
+UNREADABLE = "your previous reply could not be used"
+
 
 def _spent(state: BranchState) -> tuple[int, float]:
     return state.get("usage", Usage()).total_tokens, time.time() - state["started"]
@@ -68,7 +70,7 @@ def _budget_end(state: BranchState) -> dict[str, Any] | None:
 
 async def draft(state: BranchState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
     deps = runtime.context
-    reply = await coder.draft(deps.model("coder"), state["task"], state["plan"], **deps.call_options(config))
+    reply = await coder.draft(deps.model("coder"), state["task"], state["plan"], **deps.call_options(config, "coder"))
     out: dict[str, Any] = {"usage": reply.usage, "draft_key": None}
     if reply.value is None:
         out["failures"] = [f"coder (draft): {reply.error}"]
@@ -84,7 +86,7 @@ async def decompose(state: BranchState, config: RunnableConfig, runtime: Runtime
     if state.get("draft_key") is None:  # nothing to decompose: the coder writes from the plan alone
         return {"specs": [], "descriptions": {}}
     reply = await decomposer.decompose(deps.model("decomposer"), state["task"], state["plan"],
-                                       deps.artefacts.get(state["draft_key"]), **deps.call_options(config))
+                                       deps.artefacts.get(state["draft_key"]), **deps.call_options(config, "decomposer"))
     if reply.value is None:
         return {"usage": reply.usage, "specs": [], "descriptions": {},
                 "failures": [f"decomposer: {reply.error}"]}
@@ -117,9 +119,11 @@ async def write_code(state: BranchState, config: RunnableConfig, runtime: Runtim
     previous = state.get("code_key")
     reply = await coder.write(deps.model("coder"), state["task"], state["plan"], state.get("branch_hits", []),
                               previous_code=deps.artefacts.get(previous) if previous else None,
-                              feedback=state.get("feedback"), **deps.call_options(config))
+                              feedback=state.get("feedback"), **deps.call_options(config, "coder"))
     if reply.value is None:
-        return {"usage": reply.usage, "code_key": None, "failures": [f"coder: {reply.error}"]}
+        # Asked again, the coder is told what was wrong with its reply (never the same prompt twice).
+        return {"usage": reply.usage, "code_key": None, "failures": [f"coder: {reply.error}"],
+                "feedback": f"{UNREADABLE}: {reply.error}"}
     return {"usage": reply.usage, "code_key": deps.artefacts.put(reply.value.code), "code_len": len(reply.value.code)}
 
 
@@ -149,9 +153,9 @@ async def test(state: BranchState, config: RunnableConfig, runtime: Runtime[Solv
         blind = deps.config.tester_samples - 1 if strict else 0
         replies = await asyncio.gather(
             tester.write_tests(deps.model("tester"), state["task"], code, state.get("specs", ()), why=why,
-                               previous=previous, **deps.call_options(config)),
+                               previous=previous, **deps.call_options(config, "tester")),
             *(tester.write_tests(deps.model("tester"), state["task"], None, state.get("specs", ()),
-                                 sample=state.get("test_rounds", 0) * blind + k + 1, **deps.call_options(config))
+                                 sample=state.get("test_rounds", 0) * blind + k + 1, **deps.call_options(config, "tester"))
               for k in range(blind)))
         if len(replies) > 1:
             replies = await blind_again(deps, config, state["task"], code, state.get("specs", ()), list(replies))
@@ -201,8 +205,13 @@ async def critique(state: BranchState, config: RunnableConfig, runtime: Runtime[
     attempt = {"plan_round": state["plan_round"], "plan_index": state["plan_index"],
                "round": state.get("repairs", 0), "code_key": state.get("code_key")}
     if state.get("code_key") is None:
-        verdict = Critique(verdict="repair", issues=("the coder's reply could not be read",),
-                           suggestion="Answer with the complete code in the requested format.")
+        why = state.get("feedback") or UNREADABLE
+        if state.get("repairs", 0) >= deps.config.max_repairs:
+            # The model's failure, not the plan's: no replan (a new plan gets the same unreadable replies).
+            verdict = Critique(verdict="reject", issues=(why,), reason="model_failure")
+        else:
+            verdict = Critique(verdict="repair", issues=(why,),
+                               suggestion="Answer with the complete code in the requested format.")
         return _after(state, deps, verdict, AttemptRef(**attempt, critique=verdict), Usage())
     code, task = a.get(state["code_key"]), state["task"]
     strict = deps.config.gates == "strict"

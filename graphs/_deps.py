@@ -87,10 +87,13 @@ class SqliteArtefacts:
 class _CallOptions:
     structured: str
     repair_rounds: int
+    role_max_tokens: Mapping[str, int]
 
-    def call_options(self, config: RunnableConfig) -> dict[str, Any]:
-        """The keywords every agent call takes: the node's config (callbacks, tags) and how to ask."""
-        return {"config": config, "method": self.structured, "repair_rounds": self.repair_rounds}
+    def call_options(self, config: RunnableConfig, role: str = "") -> dict[str, Any]:
+        """The keywords every agent call takes: the node's config (callbacks, tags), how to ask, and the
+        longest reply ``role`` may write (``llm.role_max_tokens``; None: the model's own limit)."""
+        return {"config": config, "method": self.structured, "repair_rounds": self.repair_rounds,
+                "max_tokens": self.role_max_tokens.get(role)}
 
 
 @dataclass(frozen=True)
@@ -108,6 +111,7 @@ class SolveDeps(_CallOptions):
     interactive: bool = False
     structured: str = "auto"
     repair_rounds: int = 1
+    role_max_tokens: Mapping[str, int] = field(default_factory=dict)
 
     def model(self, role: Role) -> BaseChatModel:
         return self.models[role]
@@ -129,6 +133,7 @@ class InstructDeps(_CallOptions):
     selfalign: SelfAlignConfig = field(default_factory=SelfAlignConfig)
     structured: str = "auto"
     repair_rounds: int = 1
+    role_max_tokens: Mapping[str, int] = field(default_factory=dict)
     llm_concurrency: int = 64  # llm.max_concurrency: the model's connections, what the stages fill by default
 
     @property

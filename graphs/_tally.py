@@ -76,6 +76,13 @@ class Tally:
     def llm_calls(self) -> int:
         return self.usage.calls + self.instruct_usage.calls
 
+    def replies(self) -> dict[str, dict[str, int]]:
+        """Per agent role: its replies, those cut off at the token limit (finish_reason=length) and those
+        no parser could read (each one was re-asked or failed its step)."""
+        u = self.usage + self.instruct_usage
+        return {role: {"replies": n, "cut_off": u.cut_off.get(role, 0), "unreadable": u.unreadable.get(role, 0)}
+                for role, n in sorted(u.replies.items())}
+
     @classmethod
     def from_run(cls, run_dir: Path) -> Tally:
         """Everything committed in a run directory (or one shard's)."""
@@ -98,6 +105,7 @@ class Tally:
             "tokens": {"solve": self.usage.model_dump(), "instructions": self.instruct_usage.model_dump(),
                        "total": self.tokens, "per_accepted": round(self.tokens / per, 1) if per else None},
             "llm_calls": self.llm_calls,
+            "replies": self.replies(),
             "wall_s": round(wall_s, 3),
             "wall_s_per_accepted": round(wall_s / per, 4) if per else None,
             "accept_rate": round(self.accepted / self.stages["solved_tasks"], 4) if self.stages["solved_tasks"] else None,

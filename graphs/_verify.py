@@ -74,7 +74,7 @@ async def blind_again(deps: SolveDeps, config: RunnableConfig, task: Task, code:
         fresh = await asyncio.gather(*(tester.write_tests(
             deps.model("tester"), task, None, specs, why=f"your tests were refused: {why}",
             previous=out[i].value.tests if out[i].value is not None else None, sample=100 * (n + 1) + i,
-            **deps.call_options(config)) for i, why in redo))
+            **deps.call_options(config, "tester")) for i, why in redo))
         for (i, _), reply in zip(redo, fresh, strict=True):
             out[i] = dataclasses.replace(reply, usage=out[i].usage + reply.usage)
     return out
@@ -191,7 +191,7 @@ async def ask_critic(deps: SolveDeps, config: RunnableConfig, task: Task, code: 
     reply = None
     for _ in range(tries):
         reply = await critic.judge(deps.model("critic"), task, code, tests, result, hidden=hidden,
-                                   **deps.call_options(config))
+                                   **deps.call_options(config, "critic"))
         usage = reply.usage if usage is None else usage + reply.usage
         if reply.value is not None:
             break

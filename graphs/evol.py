@@ -83,7 +83,7 @@ def _decided(state: EvolState, update: dict[str, Any], runtime: Runtime[Instruct
 async def evolve(state: EvolState, config: RunnableConfig, runtime: Runtime[InstructDeps]) -> dict[str, Any]:
     deps, task = runtime.context, state["task"]
     heuristic = evolver.pick_heuristic(deps.evol.weights, f"{deps.evol.seed}|{original_id(task)}|{state['round']}")
-    reply = await evolver.evolve(deps.model, task.instruction, heuristic, **deps.call_options(config))
+    reply = await evolver.evolve(deps.model, task.instruction, heuristic, **deps.call_options(config, "evolver"))
     update: dict[str, Any] = {"heuristic": heuristic, "round_usage": reply.usage,
                               "usage": state.get("usage", Usage()) + reply.usage, "why": ""}
     if reply.value is None:
@@ -99,7 +99,7 @@ async def evolve(state: EvolState, config: RunnableConfig, runtime: Runtime[Inst
 
 async def judge(state: EvolState, config: RunnableConfig, runtime: Runtime[InstructDeps]) -> dict[str, Any]:
     deps = runtime.context
-    reply = await evolver.judge(deps.model, state["text"], **deps.call_options(config))
+    reply = await evolver.judge(deps.model, state["text"], **deps.call_options(config, "evolver"))
     update: dict[str, Any] = {"round_usage": state.get("round_usage", Usage()) + reply.usage,
                               "usage": state.get("usage", Usage()) + reply.usage}
     if reply.value is None:

@@ -57,7 +57,7 @@ def draw(categories: Mapping[str, float], difficulties: Sequence[str], key: str)
 async def concepts(state: SelfAlignState, config: RunnableConfig, runtime: Runtime[InstructDeps]) -> dict[str, Any]:
     deps, seed = runtime.context, state["seed"]
     reply = await conceptor.concepts(deps.model, seed.code, n_shots=deps.selfalign.shots,
-                                     key=f"{deps.selfalign.seed}|{seed.id}", **deps.call_options(config))
+                                     key=f"{deps.selfalign.seed}|{seed.id}", **deps.call_options(config, "conceptor"))
     if reply.value is None:
         return {"concepts": [], "errors": [f"concepts: {reply.error}"], "usage": reply.usage}
     found = [c.strip() for c in reply.value.concepts if c.strip()]
@@ -69,7 +69,7 @@ async def write(state: SelfAlignState, config: RunnableConfig, runtime: Runtime[
     draws = [draw(cfg.categories, cfg.difficulties, f"{cfg.seed}|{seed.id}|{k}") for k in range(cfg.per_seed)]
     replies = await asyncio.gather(*(conceptor.instruction(
         deps.model, state["concepts"], category, difficulty, n_shots=cfg.shots, key=f"{cfg.seed}|{seed.id}|{k}",
-        **deps.call_options(config)) for k, (category, difficulty) in enumerate(draws)))
+        **deps.call_options(config, "conceptor")) for k, (category, difficulty) in enumerate(draws)))
     tasks, errors, usage = [], list(state.get("errors", [])), state.get("usage", Usage())
     for k, ((category, difficulty), reply) in enumerate(zip(draws, replies, strict=True)):
         usage += reply.usage

@@ -45,7 +45,7 @@ async def plan(state: SolveState, config: RunnableConfig, runtime: Runtime[Solve
     a branch)."""
     deps, start = runtime.context, time.perf_counter()
     replies = await asyncio.gather(*(planner.plan(deps.model("planner"), state["task"],
-                                                  feedback=state.get("plan_feedback"), **deps.call_options(config))
+                                                  feedback=state.get("plan_feedback"), **deps.call_options(config, "planner"))
                                      for _ in range(deps.config.plans)))
     usage = sum((r.usage for r in replies), Usage())
     failures = [f"planner: {r.error}" for r in replies if r.value is None]
@@ -194,7 +194,7 @@ async def backward(state: SolveState, config: RunnableConfig, runtime: Runtime[S
         return {}
     start = time.perf_counter()
     code = deps.artefacts.get(state["chosen"].code_key)
-    reply = await planner.backward_plan(deps.model("planner"), code, **deps.call_options(config))
+    reply = await planner.backward_plan(deps.model("planner"), code, **deps.call_options(config, "planner"))
     out: dict[str, Any] = {"usage": reply.usage, "tail_s": time.perf_counter() - start}
     if reply.value is None:
         out["failures"] = [f"planner (backward): {reply.error}"]

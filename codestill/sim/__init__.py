@@ -48,6 +48,14 @@ How it answers:
 - **How.** ``latency_s`` before the first token, ``tokens_per_s`` after; faults (429, 500, hang,
   bad_json, truncate) at ``fault_rate``, rolled per request so a retry of the same request rolls again.
 
+- **Which server.** ``server`` (``--server``) copies how a real server treats tools and
+  ``response_format``, so that ``llm.structured=auto`` can be checked against each: "sim" (the
+  default), "openai" and "vllm" honour tool calls (named, "auto", "required") and JSON schemas;
+  "vllm-no-tool-parser" (``vllm serve`` without ``--enable-auto-tool-choice --tool-call-parser``)
+  refuses any ``tool_choice`` but "none" with HTTP 400 and honours JSON schemas; "transformers-serve"
+  ignores both and answers in prose (``tools=False``, ``--no-tools``, means the same). ``/health``
+  counts the chat requests received.
+
 Everything random is keyed on ``SimConfig.seed``: the same seed and requests give the same replies.
 
     with serve_subprocess(SimConfig(bug_rate=0.3)) as base_url:   # "http://127.0.0.1:PORT/v1"
@@ -61,7 +69,17 @@ from __future__ import annotations
 
 from codestill.schemas import SCHEMA_MARKER
 from codestill.sim._app import DESCRIPTION, OWNER, create_app, warm_tester
-from codestill.sim._config import FAULT_KINDS, PROFILES, TEACHERS, FaultKind, SimConfig, Teacher, TeacherRates
+from codestill.sim._config import (
+    FAULT_KINDS,
+    PROFILES,
+    SERVERS,
+    TEACHERS,
+    FaultKind,
+    Server,
+    SimConfig,
+    Teacher,
+    TeacherRates,
+)
 from codestill.sim._serve import ANNOUNCE, run_server, serve_subprocess
 from tools.mutants import MUTATIONS, mutants, plant_bug
 
@@ -73,8 +91,10 @@ __all__ = [
     "OWNER",
     "PROFILES",
     "SCHEMA_MARKER",
+    "SERVERS",
     "TEACHERS",
     "FaultKind",
+    "Server",
     "SimConfig",
     "Teacher",
     "TeacherRates",

@@ -3,7 +3,14 @@
     GET  /v1/models, /v1/models/{id}   the one model, marked as a simulator (owned_by, description)
     POST /v1/chat/completions          non-stream and SSE stream (stream_options.include_usage),
                                        n choices, tool calls, response_format
-    GET  /health                       {"status": "ok"}
+    GET  /health                       {"status": "ok", "chat_requests": n}: n chat requests received so far
+
+How tools and ``response_format`` are handled follows ``SimConfig.server`` (``profile``): "sim", "openai"
+and "vllm" honour both; "vllm-no-tool-parser" refuses any ``tool_choice`` but "none" (absent with tools
+means "auto", as in vLLM) with HTTP 400, as ``vllm serve`` without ``--enable-auto-tool-choice
+--tool-call-parser`` refuses "auto", and honours ``response_format``; "transformers-serve" ignores both
+and answers in prose. (A current vLLM does honour a named or "required" tool choice without a parser,
+through guided decoding; the profile is the stricter server, where only a JSON schema gets structure.)
 
 A realistic teacher's flaws (``_teacher``) are labelled in the ``x-codestill-sim-flaws`` header, one
 label per choice ("-" for none); the header is absent when no choice has one.
@@ -67,7 +74,7 @@ def tokens(chars: int) -> int:
     return math.ceil(chars / CHARS_PER_TOKEN)
 
 
-def error(status: int, message: str, kind: str, code: str | None = None, param: str | None = None,
+def error(status: int, message: str, kind: str, code: str | int | None = None, param: str | None = None,
           headers: dict[str, str] | None = None) -> Response:
     body = {"error": {"message": message, "type": kind, "param": param, "code": code}}
     return Response(orjson.dumps(body), status_code=status, media_type="application/json", headers=headers)
@@ -84,6 +91,23 @@ def _text(content: Any) -> str:
     if isinstance(content, list):
         return "\n".join(p.get("text", "") for p in content if isinstance(p, dict) and isinstance(p.get("text"), str))
     return ""
+
+
+def refused_tool_choice(body: dict) -> str | None:
+    """Why a vLLM started without a tool-call parser refuses this request (None: it does not): a request
+    with tools whose ``tool_choice`` is "auto" (also when absent), "required" or a named function."""
+    if not body.get("tools"):
+        return None
+    choice = body.get("tool_choice", "auto")
+    if choice == "none":
+        return None
+    if choice in ("auto", None):  # vLLM's own words
+        return '"auto" tool choice requires --enable-auto-tool-choice and --tool-call-parser to be set'
+    what = ('"required" tool choice' if choice == "required" else
+            f"named tool choice ({((choice.get('function') or {}).get('name'))!r})" if isinstance(choice, dict)
+            else f"tool choice {choice!r}")
+    return (f"{what} requires --enable-auto-tool-choice and --tool-call-parser to be set (codestill sim: "
+            "server profile vllm-no-tool-parser)")
 
 
 @dataclass(frozen=True)
@@ -144,6 +168,7 @@ class SimServer:
         self.seed_tests = StrongTests(config.seed, make=seed_tests, cache_dir=cache)
         self.mutant_runs = MutantRuns()  # the realistic tester's wrong expected values
         self.started = int(time.time())
+        self.chat_requests = 0  # received, answered or not: what /health reports
 
     def model_card(self) -> dict:
         return {"id": self.config.model, "object": "model", "created": self.started, "owned_by": OWNER,
@@ -158,12 +183,13 @@ class SimServer:
         return _json(self.model_card())
 
     async def health(self, request: Request) -> Response:
-        return _json({"status": "ok", "description": DESCRIPTION})
+        return _json({"status": "ok", "description": DESCRIPTION, "chat_requests": self.chat_requests})
 
     def _unknown_model(self, model: str) -> Response:
         return error(404, f"The model `{model}` does not exist", "invalid_request_error", "model_not_found", "model")
 
     async def chat(self, request: Request) -> Response:
+        self.chat_requests += 1
         try:
             req = parse(await request.body())
         except BadRequest as e:
@@ -171,6 +197,8 @@ class SimServer:
         if req.model != self.config.model:
             return self._unknown_model(req.model)
         cfg = self.config
+        if cfg.profile == "vllm-no-tool-parser" and (refusal := refused_tool_choice(req.body)) is not None:
+            return error(400, refusal, "BadRequestError", 400)
         digest = body_digest(req.body)
         occurrence = self.dice.occurrence(digest)
         fault = self.dice.roll(digest, occurrence)
@@ -236,8 +264,8 @@ class SimServer:
         """What each of the request's n choices asks the role handler."""
         cfg = self.config
         users = [text for r, text in req.messages if r == "user"]
-        tool = pick_tool(req.body.get("tools"), req.body.get("tool_choice")) if cfg.tools else None
-        response_format = req.body.get("response_format") if cfg.tools else None
+        tool = pick_tool(req.body.get("tools"), req.body.get("tool_choice")) if cfg.tool_calls else None
+        response_format = req.body.get("response_format") if cfg.response_formats else None
         prompt = "\n".join(text for _, text in req.messages)
         structured = (tool is not None or marked_schema(prompt) is not None
                       or (isinstance(response_format, dict) and response_format.get("type") in _SCHEMA_FORMATS))
@@ -259,8 +287,8 @@ class SimServer:
     def _replies(self, req: ChatRequest, fault: str | None, role: str, asks: list[Ask]) -> list[Reply]:
         cfg = self.config
         handler = self.handlers.get(role, generic)
-        tool = pick_tool(req.body.get("tools"), req.body.get("tool_choice")) if cfg.tools else None
-        response_format = req.body.get("response_format") if cfg.tools else None
+        tool = pick_tool(req.body.get("tools"), req.body.get("tool_choice")) if cfg.tool_calls else None
+        response_format = req.body.get("response_format") if cfg.response_formats else None
         prompt = "\n".join(text for _, text in req.messages)
         replies = []
         for ask in asks:

@@ -1,17 +1,20 @@
-"""How the simulated teacher behaves: timing, planted bugs, injected faults, and how often it errs
-(the teacher profile and its per-role rates, ``TeacherRates``)."""
+"""How the simulated teacher behaves: timing, planted bugs, injected faults, how often it errs (the
+teacher profile and its per-role rates, ``TeacherRates``) and which real server it acts as (``Server``)."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 FaultKind = Literal["429", "500", "hang", "bad_json", "truncate"]
 FAULT_KINDS: tuple[FaultKind, ...] = ("429", "500", "hang", "bad_json", "truncate")
 Teacher = Literal["default", "realistic"]
 TEACHERS: tuple[Teacher, ...] = ("default", "realistic")
+# Which real server's handling of tools / response_format the simulator copies (``SimConfig.server``).
+Server = Literal["sim", "openai", "vllm", "vllm-no-tool-parser", "transformers-serve"]
+SERVERS: tuple[Server, ...] = ("sim", "openai", "vllm", "vllm-no-tool-parser", "transformers-serve")
 
 
 @dataclass(frozen=True)
@@ -62,7 +65,13 @@ class SimConfig(BaseModel):
     hang_s: float = Field(600.0, gt=0, description="How long a 'hang' fault holds a request at most.")
     retry_after_ms: int = Field(200, ge=0, description="What a 429 fault tells the client to wait.")
     model: str = Field("codestill-sim", min_length=1, description="The one model id served.")
-    tools: bool = Field(True, description="False: ignore tools / response_format and answer in prose.")
+    tools: bool = Field(True, description="False: ignore tools / response_format and answer in prose (the same as "
+                        "server='transformers-serve').")
+    server: Server = Field("sim", description="The real server whose handling of tools and response_format is "
+                           "copied: sim, openai, vllm: tool calls (named, auto, required) and json_schema honoured; "
+                           "vllm-no-tool-parser (vllm serve without --enable-auto-tool-choice --tool-call-parser): "
+                           "any tool_choice but 'none' is refused with HTTP 400, json_schema honoured; "
+                           "transformers-serve: tools and response_format ignored, prose answers.")
     knowledge: tuple[str, ...] = Field((), description="Seed JSONL files (``codestill seeds mine``) whose "
                                        "functions the simulator knows as problems, besides MBPP and HumanEval.")
     evol_fail_rate: float = Field(0.0, ge=0, le=1, description="Share of evolutions that fail (unchanged, "
@@ -92,6 +101,29 @@ class SimConfig(BaseModel):
         "Share of testers asked again over a dispute (their asserts failed against the solution) that repeat "
         "their previous tests verbatim; realistic 0.25.")
 
+    @model_validator(mode="after")
+    def _tools_agree(self) -> SimConfig:
+        # tools=False is the older spelling of a server that ignores tools; with another server it contradicts it
+        if not self.tools and self.server not in ("sim", "transformers-serve"):
+            raise ValueError(f"tools=False (--no-tools) means server='transformers-serve', not {self.server!r}; "
+                             "give one of them")
+        return self
+
+    @property
+    def profile(self) -> Server:
+        """The server acted as, ``tools=False`` read as "transformers-serve"."""
+        return "transformers-serve" if not self.tools else self.server
+
+    @property
+    def tool_calls(self) -> bool:
+        """Does the server answer a request with tools with a tool call (vllm-no-tool-parser: with a 400)?"""
+        return self.profile in ("sim", "openai", "vllm")
+
+    @property
+    def response_formats(self) -> bool:
+        """Does the server honour ``response_format`` (json_schema, json_object)?"""
+        return self.profile != "transformers-serve"
+
     def rates(self) -> TeacherRates:
         """The rates in effect: each one given, else the profile's."""
         profile = PROFILES[self.teacher]
@@ -105,7 +137,8 @@ class SimConfig(BaseModel):
             "--bug-rate", repr(self.bug_rate), "--fault-rate", repr(self.fault_rate),
             "--faults", ",".join(self.faults), "--hang-s", repr(self.hang_s),
             "--retry-after-ms", str(self.retry_after_ms), "--model", self.model,
-            *([] if self.tools else ["--no-tools"]), *([] if self.strong_tests else ["--no-strong-tests"]),
+            *([] if self.tools else ["--no-tools"]), *([] if self.server == "sim" else ["--server", self.server]),
+            *([] if self.strong_tests else ["--no-strong-tests"]),
             "--evol-fail-rate", repr(self.evol_fail_rate), *(f for k in self.knowledge for f in ("--knowledge", k)),
             *([] if self.teacher == "default" else ["--teacher", self.teacher]),
             *(f for name, flag in RATE_FLAGS.items() if getattr(self, name) is not None

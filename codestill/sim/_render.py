@@ -6,9 +6,10 @@
     response_format json_object                           -> content: the answer dict as JSON
     otherwise                                             -> prose: a sentence and a ```python block (coder
                                                              code, tester tests, a plain request's code), a
-                                                             numbered plan (a plain "write a plan" request) or
-                                                             a ```json block (others); some styles put the
-                                                             JSON inline, unfenced
+                                                             numbered plan (a plain "write a plan" request, or
+                                                             the planner: codestill's text form) or a ```json
+                                                             block (others); some styles put the JSON inline,
+                                                             unfenced
 
 In prose, a prompt that contains ``codestill.schemas.SCHEMA_MARKER`` and then a ```json fenced schema gets
 JSON fitted to that schema, whatever the role. Two faults change the text itself: ``bad_json``
@@ -75,11 +76,29 @@ def _parse_schema(text: str) -> Any:
 
 
 def marked_schema(prompt: str) -> Any:
-    """The schema a prompt asks prose JSON to follow, if it carries the marker."""
+    """The schema a prompt asks prose JSON to follow, if it carries the marker: the JSON Schema given,
+    or the one an example answer implies (codestill's prompt mode shows an example)."""
     if SCHEMA_MARKER.lower() not in prompt.lower():
         return None
     m = _MARKED_SCHEMA.search(prompt)
-    return _parse_schema(m.group(1)) if m else None
+    shown = _parse_schema(m.group(1)) if m else None
+    if isinstance(shown, dict) and ("$defs" in shown or (shown.get("type") == "object" and "properties" in shown)):
+        return shown
+    return _schema_of(shown) if shown is not None else None
+
+
+def _schema_of(example: Any) -> Any:
+    """A JSON Schema that ``example`` is an instance of: its keys and the types of its values."""
+    if isinstance(example, dict):
+        # nothing required: an optional field the answer lacks stays out (a made-up default may not fit)
+        return {"type": "object", "properties": {k: _schema_of(v) for k, v in example.items()}}
+    if isinstance(example, list):
+        return {"type": "array", "items": _schema_of(example[0]) if example else {}}
+    if isinstance(example, bool):
+        return {"type": "boolean"}
+    if isinstance(example, int | float):
+        return {"type": "number"}
+    return {}  # a string: what goes there, not a type to hold the answer to
 
 
 def _dumps(value: Any, pretty: bool = False) -> str:
@@ -133,6 +152,10 @@ def _render(answer: dict, raw: tuple[str, ...], role: str, *, tool: dict | None,
         text = _code_prose(answer["code"], answer.get("explanation", ""), style, broken)
     elif role == "unknown" and "plan" in answer:  # a plain "write a plan" request: the plan as text
         text = f"Here is a plan.\n\n{answer['plan']}"
+    elif role == "planner" and isinstance(answer.get("steps"), list):  # codestill's text form of a plan
+        text = _plan_prose(answer["steps"], str(answer.get("rationale") or ""), style, broken)
+    elif role == "critic":  # codestill's text form of a verdict
+        text = _verdict_prose(answer, broken)
     elif role == "tester" and "tests" in answer:
         about = f"These tests check {answer.get('entry_point') or 'the function'}."
         text = _code_prose(answer["tests"], about, style, broken)
@@ -168,7 +191,32 @@ def _json_prose(value: Any, role: str, style: int, broken: bool) -> str:
     return f"Sure. The {what}, in the requested format:\n{block}\nLet me know if anything should change."
 
 
+def _plan_prose(steps: list, rationale: str, style: int, broken: bool) -> str:
+    lines = [f"{i}. {step}" for i, step in enumerate(steps, 1)]
+    if rationale.strip():
+        lines.append(f"Rationale: {rationale.strip()}")
+    body = "\n".join(lines)
+    if broken:  # cut inside the list: the steps that made it are an incomplete plan
+        body = _cut(body, 0.66)
+    return body if style % PROSE_STYLES == 0 else f"Here is the plan.\n\n{body}"
+
+
+def _verdict_prose(answer: dict, broken: bool) -> str:
+    """``Verdict: ...`` lines; a verdict the answer lacks (a realistic critic's flaw) is left out."""
+    lines = [f"Verdict: {answer['verdict']}"] if answer.get("verdict") is not None else []
+    if answer.get("reason"):
+        lines.append(f"Reason: {answer['reason']}")
+    lines.append(f"Weak tests: {'yes' if answer.get('weak_tests') else 'no'}")
+    lines += ["Issues:", *(f"- {i}" for i in answer.get("issues") or ())]
+    if answer.get("suggestion"):
+        lines.append(f"Suggestion: {answer['suggestion']}")
+    body = "\n".join(lines)
+    return _cut(body, 0.2) if broken else body
+
+
 def _code_prose(code: str, note: str, style: int, broken: bool) -> str:
+    if "```" in code:  # already prose around a fenced block (a realistic coder's flaw): sent as it is
+        return _cut(code, 0.66) if broken else code
     block = _fence("python", code, broken)
     s = style % PROSE_STYLES
     if s == 0:

@@ -60,3 +60,41 @@ def test_schemas_describe_their_fields_to_the_model():
                    agents.CriticAnswer, agents.ReferenceUse):
         props = schema.model_json_schema()["properties"]
         assert all(p.get("description") for p in props.values()), schema.__name__
+
+
+# The text forms: what models write when simply asked (cf. issue 23's SmolLM2 replies), read back.
+
+def test_plan_from_a_numbered_list_with_prose_and_continuations():
+    text = ("Sure! Here is the plan:\n\n**Plan:**\n1. Sort the intervals by start.\n2) Walk them in order,\n"
+            "   merging each one that overlaps the last kept.\nStep 3: Return the kept intervals.\n\n"
+            "Rationale: sorting makes overlaps adjacent; O(n log n).")
+    assert PlanAnswer.from_text(text) == {
+        "steps": ["Sort the intervals by start.", "Walk them in order, merging each one that overlaps the last kept.",
+                  "Return the kept intervals."],
+        "rationale": "sorting makes overlaps adjacent; O(n log n)."}
+    assert PlanAnswer.from_text("- Count the words.\n- Return the count.")["steps"] == ["Count the words.",
+                                                                                         "Return the count."]
+    # no list: no plan (the prose is not split into made-up steps); code lines are never steps
+    assert PlanAnswer.from_text("I would sort the list and then return it.") is None
+    assert PlanAnswer.from_text("```python\n1. x\n```") is None
+
+
+def test_code_from_a_reply_that_opens_with_its_block_and_rambles():
+    text = ("```python\ndef square_perimeter(a):\n    return 4 * a\n```\n\nThis returns four times the side.\n\n"
+            "Example:\n```python\nprint(square_perimeter(10))\n```\nAnd then we can also consider")
+    answer = agents.CoderAnswer.model_validate(agents.CoderAnswer.from_text(text))
+    assert answer.code == "def square_perimeter(a):\n    return 4 * a\n"  # the usage example is not the program
+    assert answer.explanation.startswith("This returns four times the side.") and "```" not in answer.explanation
+    # a later complete program is a correction and wins; a block that does not parse is nobody's program
+    fixed = text + "\n\nCorrected:\n```python\ndef square_perimeter(a: int) -> int:\n    return a * 4\n```"
+    assert "a * 4" in agents.CoderAnswer.from_text(fixed)["code"]
+    assert agents.CoderAnswer.from_text("```python\ndef f(:\n```") is None
+    # a block left open (the reply was cut inside it) is not a program
+    assert agents.CoderAnswer.from_text("Here:\n```python\ndef f():\n    return 1\n") is None
+
+
+def test_tests_from_every_block_with_asserts():
+    text = ("Tests:\n```python\nassert f(1) == 2\n```\nand the edge case\n```python\nassert f(0) == 0\n```\n"
+            "```python\nprint('no assert here')\n```")
+    assert agents.TestsAnswer.from_text(text) == {"tests": "assert f(1) == 2\n\nassert f(0) == 0\n"}
+    assert agents.TestsAnswer.from_text("assert f(1) == 2") is None  # not in a block: not the requested form

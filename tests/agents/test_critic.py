@@ -36,7 +36,9 @@ def test_judge_returns_a_validated_answer(mbpp):
     assert model.system.startswith("You are the codestill critic.")
     for reason in ("unsolvable", "ambiguous_instruction", "tests_wrong", "unsafe"):
         assert reason in model.system
-    assert "weak_tests" in model.system
+    assert "weak tests: yes" in model.system
+    # the verdict is asked for in its text form, the last thing the model reads
+    assert model.user.rstrip().endswith(CriticAnswer.text_format())
 
 
 def test_prompt_order_and_the_last_status_line_is_the_visible_result(mbpp):
@@ -46,7 +48,8 @@ def test_prompt_order_and_the_last_status_line_is_the_visible_result(mbpp):
     assert mbpp.instruction in user
     assert user.index(mbpp.instruction) < user.index(CODE.strip()) < user.index("assert f(0) == 0") \
         < user.index("hidden tests: 1/1 passed") < user.index("status: failed")
-    assert user.endswith(FAILED.feedback())
+    # the visible result is the last part of the task; only the answer's form follows it
+    assert user.removesuffix(CriticAnswer.text_format()).rstrip().endswith(FAILED.feedback())
     assert STATUS.findall(user)[-1] == "failed"
 
 

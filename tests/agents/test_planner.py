@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from agents import PlanAnswer
 from agents.planner import backward_plan, plan
 from codestill.schemas import Plan
 from tests.agents.conftest import run, scripted
@@ -36,7 +37,9 @@ def test_backward_plan_shows_only_the_code(mbpp, bank):
     assert reply.ok and reply.value is not None and reply.value.to_plan("backward").kind == "backward"
     assert model.system.startswith("You are the codestill planner.")
     assert mbpp.instruction not in model.everything
-    assert model.user.rstrip().endswith(f"```python\n{reference.strip(chr(10))}\n```")
+    block = f"```python\n{reference.strip(chr(10))}\n```"
+    # the code is the last block; only the answer's form (a numbered list) comes after it
+    assert block in model.user and model.user.rstrip().endswith(PlanAnswer.text_format())
 
 
 @pytest.mark.parametrize("call", ["forward", "backward"])

@@ -15,6 +15,7 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 from pydantic import BaseModel
 
+from agents import PlanAnswer
 from codestill.config import LLMConfig
 from codestill.data import load_bank
 from codestill.errors import ModelUnreachable, UnknownModel
@@ -76,8 +77,10 @@ def test_prose_server_without_tool_calling_is_parsed_tolerantly():
         model = make_chat_model(_spec(url), FAST)
         replies = _all([ask(model, _messages(role, i), schema, method="tools")
                                                 for i in range(4)
-                        for role, schema in (("planner", Plan), ("coder", Code))])
+                        for role, schema in (("planner", PlanAnswer), ("coder", Code))])
     assert all(r.ok for r in replies), [r.error for r in replies if not r.ok]
+    # the planner's prose is the plan's text form, a numbered list, read back step by step
+    assert all(len(r.value.steps) > 1 for r in replies if isinstance(r.value, PlanAnswer))
 
 
 def test_the_critic_follows_the_test_results(sim_url):

@@ -47,7 +47,10 @@ def test_parse_reply_from_each_place():
     assert parse_reply(fenced, Code)[0] == Code(code="def f():\n    return 1")
     value, error, _ = parse_reply(AIMessage('{"steps": []}'), Plan)
     assert value is None and "steps" in error
-    cut = AIMessage('{"steps": ["a"]}', response_metadata={"finish_reason": "length"})
+    # A complete answer in a reply cut off at the token limit is an answer; an incomplete one is not.
+    cut = AIMessage('{"steps": ["a"]}\nNow let me explain each step in det', response_metadata={"finish_reason": "length"})
+    assert parse_reply(cut, Plan)[0] == Plan(steps=("a",))
+    cut = AIMessage('{"steps": ["a", "b', response_metadata={"finish_reason": "length"})
     value, error, _ = parse_reply(cut, Plan)
     assert value is None and "cut off" in error
 
@@ -76,4 +79,7 @@ def test_prompt_mode_puts_the_schema_in_the_prompt():
             return await super()._agenerate(messages, *a, **kw)
 
     asyncio.run(ask(Spy(responses=[AIMessage('{"steps": ["x"]}')]), [HumanMessage("q")], Plan, method="prompt"))
-    assert SCHEMA_MARKER in seen[0][-1].content and '"steps"' in seen[0][-1].content
+    shown = seen[0][-1].content
+    assert SCHEMA_MARKER in shown and '"steps"' in shown
+    # an example answer, not a JSON Schema: nothing a small model would copy back instead of answering
+    assert "$defs" not in shown and '"properties"' not in shown and '"title"' not in shown

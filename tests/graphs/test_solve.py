@@ -176,8 +176,20 @@ def test_unreadable_replies_are_recorded_failures(tmp_path, embedder):
 def test_unreadable_coder_and_critic_replies_do_not_crash(tmp_path, embedder):
     model = RoleModel(answer=answers(coder=None, critic="not json"))
     t = run(tmp_path, model, embedder=embedder, max_repairs=1, max_replans=0)
-    assert t.verdict == "rejected" and t.reason.startswith("repeated_failure")
+    # the model failed, not the plan: a model_failure (no replan would get readable replies either)
+    assert t.verdict == "rejected" and t.reason.startswith("model_failure")
     assert any(f.startswith("coder") for f in t.failures)
+    # asked again, the coder is told what was wrong: never the identical request twice
+    coder = [text for role, text in model.seen if role == "coder"]
+    assert len(coder) > 2 and len(set(coder)) == len(coder)
+    assert "your previous reply could not be used" in coder[-1]
+
+
+def test_unreadable_coder_replies_do_not_trigger_a_replan(tmp_path, embedder):
+    model = RoleModel(answer=answers(coder=None))
+    t = run(tmp_path, model, embedder=embedder, max_repairs=1, max_replans=2)
+    assert t.verdict == "rejected" and t.reason.startswith("model_failure")
+    assert model.calls("planner") == 1  # a formatting failure is not the plan's fault
 
 
 def test_plan_sampling_keeps_the_branch_that_passes(tmp_path, embedder):

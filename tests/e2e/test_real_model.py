@@ -1,0 +1,119 @@
+"""The real-model tier: SmolLM2-135M-Instruct (a real, weak LLM) drives every agent of `codestill generate`
+with the real sandbox and memory, behind `transformers serve` (a real OpenAI-compatible server that
+ignores tools and response formats) and in-process through `hf:` (batched local generation).
+
+What must hold with a model this weak is not that it solves much, but that nothing breaks: every input
+ends with a verdict and a reason, every model call and its tokens are in the trace, nothing that MBPP+
+finds wrong is accepted, and nothing crashes or hangs. The run is small on purpose (a few easy problems,
+short role limits): it runs in `make test` on two CPU cores. ``bench/real_model.py`` measures the same
+path on 30 problems.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from codestill._models import transformers_serve
+from codestill.config import SandboxConfig
+from codestill.data import load_mbpp
+from codestill.schemas import Trajectory
+from codestill.traces import TraceStore
+from tests.e2e.test_generate_sim import CODESTILL
+from tests.real_model import smollm2
+from tools.sandbox import DockerSandbox
+from training.evaluate import judge
+
+# Easy problems of the sanitized MBPP test split (short references): square perimeter, a list's last
+# digit, the smallest of three numbers.
+PROBLEMS = ("17", "435", "227")
+CONFIG = """
+[llm]
+temperature = 0
+timeout_s = 120
+max_retries = 1
+max_tokens = 320
+[llm.role_max_tokens]
+planner = 160
+decomposer = 160
+critic = 96
+tester = 256
+coder = 320
+[solve]
+max_repairs = 1
+max_replans = 0
+"""
+
+
+@pytest.fixture(scope="module")
+def model_dir() -> Path:
+    return smollm2()
+
+
+def _generate(tmp_path: Path, spec: str) -> tuple[list[Trajectory], dict, Path]:
+    bank = {p.id.rsplit("/", 1)[-1]: p for p in load_mbpp()}
+    seeds = tmp_path / "tasks.jsonl"
+    seeds.write_text("".join(bank[i].to_task().model_dump_json() + "\n" for i in PROBLEMS))
+    config = tmp_path / "codestill.toml"
+    config.write_text(CONFIG + f'[memory]\npath = "{tmp_path / "memory"}"\n')
+    run = tmp_path / "run"
+    done = subprocess.run([CODESTILL, "generate", "--seeds", str(seeds), "--out", str(run), "--model", spec,
+                           "--config", str(config), "--concurrency", str(len(PROBLEMS)), "--json"],
+                          capture_output=True, text=True, timeout=900, env={"OMP_WAIT_POLICY": "PASSIVE",
+                                                                            **_env()})
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = (run / "trajectories.jsonl").read_text().splitlines()
+    return [Trajectory.model_validate_json(x) for x in lines], json.loads((run / "stats.json").read_text()), run
+
+
+def _env() -> dict[str, str]:
+    import os
+
+    return dict(os.environ)
+
+
+def _check(tmp_path: Path, trajectories: list[Trajectory], stats: dict, run: Path) -> None:
+    # every input ends with a verdict and a reason
+    assert sorted(t.task.id for t in trajectories) == sorted(f"mbpp/{i}" for i in PROBLEMS)
+    assert all(t.verdict in ("accepted", "rejected", "failed") and t.reason.strip() for t in trajectories)
+    # every model call, with its tokens, is in the trace
+    store = TraceStore(run / "traces.sqlite")
+    try:
+        runs = store.list_runs(limit=100)
+        llm_spans = [s for r in runs for s in store.tree(r.id, payloads=False).walk() if s.kind == "llm"]
+    finally:
+        store.close()
+    assert len(llm_spans) == stats["llm_calls"] > 0
+    answered = [s for s in llm_spans if s.status == "ok"]
+    assert answered and all(s.prompt_tokens and s.completion_tokens for s in answered)
+    assert stats["tokens"]["total"] == sum(s.tokens for s in llm_spans)
+    # every reply is counted per role (a call that failed outright made none), unreadable ones among them
+    replies = stats["replies"]
+    assert sum(r["replies"] for r in replies.values()) == len(answered)
+    assert all(r["unreadable"] <= r["replies"] and r["cut_off"] <= r["replies"] for r in replies.values())
+    # nothing wrong is accepted: MBPP+'s inputs judge every accepted solution
+    accepted = {t.task.id: t.final_code for t in trajectories if t.verdict == "accepted"}
+
+    async def truth() -> dict:
+        if not accepted:
+            return {}
+        async with DockerSandbox(SandboxConfig(pool_size=2)) as sandbox:
+            return await judge("mbpp+", accepted, sandbox, tmp_path / "truth")
+
+    wrong = {i: r.feedback() if r else None for i, r in asyncio.run(truth()).items() if r is None or not r.passed}
+    assert not wrong, wrong
+    print(f"accepted {len(accepted)}/{len(PROBLEMS)}; replies per role: {json.dumps(replies)}; "
+          f"reasons: {[t.reason[:160] for t in trajectories]}")
+
+
+def test_smollm2_behind_transformers_serve(tmp_path: Path, model_dir: Path) -> None:
+    with transformers_serve(model_dir, extra=("--continuous-batching",)) as url:
+        _check(tmp_path, *_generate(tmp_path, f"openai:{model_dir}@{url}"))
+
+
+def test_smollm2_in_process_through_hf(tmp_path: Path, model_dir: Path) -> None:
+    _check(tmp_path, *_generate(tmp_path, f"hf:{model_dir}"))
