@@ -49,6 +49,7 @@ class _Text:
 # "1. Sort ...", "2) ...", "Step 3: ...", "- ...", "* ..." at the start of a line.
 _STEP = re.compile(r"^\s*(?:(?:step\s*)?\d{1,2}\s*[.):]|[-*\u2022])\s+(.*\S)\s*$", re.I)
 _RATIONALE = re.compile(r"^\s*\**\s*(?:rationale|why|reason(?:ing)?|key idea)\s*\**\s*[:\-]\s*(.*)$", re.I)
+_PLACEHOLDER = re.compile(r"^\s*<[^<>]*>\s*\.?\s*$|^\.\.\.$")
 _HEADING = re.compile(r"^\s*(?:#+\s*|\*\*)?\s*(?:plan|steps|the plan)\s*(?:\*\*)?\s*:?\s*$", re.I)
 
 
@@ -77,7 +78,8 @@ class PlanAnswer(_Text, _Answer):
             elif in_rationale:
                 rationale.append(line.strip())
             elif (m := _STEP.match(line)) is not None:
-                steps.append(m.group(1).strip())
+                if not _PLACEHOLDER.match(m.group(1)):  # "<the first step>": a form copied, not a step
+                    steps.append(m.group(1).strip())
             elif steps and line.strip() and line[:1].isspace():
                 steps[-1] += " " + line.strip()
         if not steps:

@@ -25,8 +25,9 @@ _MAX_ISSUES = 5
 async def judge(model: BaseChatModel, task: Task, code: str, tests: TestSuite, result: ExecResult, *,
                 hidden: ExecResult | None = None, config: RunnableConfig | None = None,
                 method: Method = "auto", repair_rounds: int = 1, max_tokens: int | None = None) -> Reply[CriticAnswer]:
-    """The critic's answer for one attempt. The visible result's ``feedback()`` is the last thing in
-    the prompt (its ``status:`` line is the last one); the hidden result comes before it, as counts."""
+    """The critic's answer for one attempt. The visible result's ``feedback()`` is the last part of the
+    task (its ``status:`` line is the last one; only the answer's form follows); the hidden result comes
+    before it, as counts."""
     extra = "\n\n" + render("critic_hidden", summary=hidden_summary(hidden)) if hidden is not None else ""
     user = render("critic_user", task=task_section(task), code=fenced(code), tests=fenced(suite_text(tests)),
                   hidden=extra, result=result.feedback())

@@ -143,6 +143,9 @@ class SolveConfig(BaseModel):
     plan_temperature: float = Field(0.7, ge=0, description="Sampling temperature of the planner when plans > 1.")
     max_repairs: int = Field(2, ge=0, description="Repair rounds per branch (critic -> coder or tester).")
     max_replans: int = Field(1, ge=0, description="Times the planner starts over after every branch failed.")
+    without_plan: bool = Field(True, description="When no plan can be read from the planner's replies, one branch "
+                               "works from the task alone (no plan is recorded for it) instead of rejecting the "
+                               "task as model_failure: a weak model that cannot plan may still write code.")
     token_budget: int = Field(200_000, ge=1, description="Tokens (prompt + completion) one task may spend.")
     time_budget_s: float = Field(900.0, gt=0, description="Seconds of work one task may take (human pauses excluded).")
     memory_k: int = Field(1, ge=0, description="Modules retrieved per spec (AMR-Evol: top-1); 0 turns retrieval off.")

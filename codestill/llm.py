@@ -137,6 +137,9 @@ async def aclose(model: BaseChatModel) -> None:
     client = getattr(model, "root_async_client", None)
     if client is not None:
         await client.close()
+    local = getattr(model, "aclose", None)  # an hf: model's batching worker
+    if local is not None:
+        await local()
 
 
 def explain(error: BaseException, spec: str) -> LLMError | None:

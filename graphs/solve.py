@@ -7,6 +7,10 @@
     replan (bounded) | [confirm: a person may reject] -> backward plan and commit (memory), side by
     side -> finish
 
+When no plan can be read from the planner (a weak model that writes code when asked for a plan), one
+branch works from the task alone (``NO_PLAN``, ``solve.without_plan``): its attempts belong to no
+recorded plan, so nothing is exported as plan data for it.
+
 The bracketed steps are the session graph's (``build_graph(reviews=True)``, the default and what
 Studio shows); batch runs compile the graph without them.
 
@@ -77,17 +81,27 @@ async def review_plans(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[s
     return {}
 
 
+# The branch of a task whose planner wrote nothing readable, when ``solve.without_plan`` allows it.
+NO_PLAN = Plan(steps=("Work out the solution directly from the task statement and its examples.",),
+               rationale="No plan could be read from the planner's reply.")
+NO_PLAN_INDEX = -1  # not an index of the trajectory's plans: its attempts belong to no recorded plan
+
+
 async def fan_out(state: SolveState, runtime: Runtime[SolveDeps]) -> list[Send] | str:
-    if not state.get("round_plans"):
-        # No plan this round: regenerate after a person asked for it, or give up after a planner failure.
-        return "plan" if state.get("regenerate") else "select"
     deps = runtime.context
     tokens_left = deps.config.token_budget - state.get("usage", Usage()).total_tokens
     seconds_left = deps.config.time_budget_s - state.get("spent_s", 0.0)
-    return [Send("branch", {"task": state["task"], "plan": state["plans"][i], "plan_round": state["plan_round"],
-                            "plan_index": i, "tokens_left": tokens_left, "seconds_left": seconds_left,
-                            "started": time.time()})
-            for i in state["round_plans"]]
+    budget = {"task": state["task"], "plan_round": state["plan_round"], "tokens_left": tokens_left,
+              "seconds_left": seconds_left, "started": time.time()}
+    if not state.get("round_plans"):
+        if state.get("regenerate"):  # a person asked for other plans
+            return "plan"
+        # The planner's replies could not be read. A weak model that cannot plan may still write code:
+        # one branch works from the task alone, and no plan is recorded for it (it is no plan data).
+        if deps.config.without_plan and state.get("plan_round", 0) == 0:
+            return [Send("branch", {**budget, "plan": NO_PLAN, "plan_index": NO_PLAN_INDEX})]
+        return "select"
+    return [Send("branch", {**budget, "plan": state["plans"][i], "plan_index": i}) for i in state["round_plans"]]
 
 
 def _rank(b: BranchResult) -> tuple[int, int, int, int]:

@@ -98,3 +98,7 @@ def test_tests_from_every_block_with_asserts():
             "```python\nprint('no assert here')\n```")
     assert agents.TestsAnswer.from_text(text) == {"tests": "assert f(1) == 2\n\nassert f(0) == 0\n"}
     assert agents.TestsAnswer.from_text("assert f(1) == 2") is None  # not in a block: not the requested form
+
+
+def test_a_copied_form_is_no_plan():
+    assert PlanAnswer.from_text("1. <the first step for this task>\n2. <the next step>\n3. ...") is None

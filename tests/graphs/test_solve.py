@@ -170,7 +170,8 @@ def test_unreadable_replies_are_recorded_failures(tmp_path, embedder):
     model = RoleModel(answer=lambda role, text: "I would rather not say.")
     t = run(tmp_path, model, embedder=embedder)
     assert t.verdict == "rejected" and t.reason.startswith("model_failure")
-    assert t.failures and all(f.startswith("planner") for f in t.failures)
+    # the planner first, then the branch without a plan, whose coder fared no better
+    assert t.failures[0].startswith("planner") and any(f.startswith("coder") for f in t.failures)
 
 
 def test_unreadable_coder_and_critic_replies_do_not_crash(tmp_path, embedder):
@@ -239,3 +240,18 @@ def test_hidden_tests_block_acceptance_and_never_reach_a_prompt(tmp_path, embedd
 def test_the_trajectory_round_trips_as_a_record(tmp_path, embedder, interactive):
     t = run(tmp_path, RoleModel(answer=answers()), embedder=embedder)
     assert Trajectory.model_validate_json(t.model_dump_json()) == t
+
+
+def test_a_planner_that_cannot_plan_still_gets_code_tested(tmp_path, embedder):
+    # what SmolLM2-135M does when asked for a plan: it writes code (no numbered list, no JSON)
+    code_not_plan = "```python\ndef add_pair(a, b):\n    return a + b\n```\nThis function adds."
+    model = RoleModel(answer=answers(planner=code_not_plan))
+    t = run(tmp_path / "a", model, embedder=embedder)
+    assert t.verdict == "accepted" and t.final_code == GOOD
+    assert t.plans == ()  # no plan was read, so none is recorded as plan data (nor a backward one)
+    assert t.attempts and all(a.plan_index == -1 for a in t.attempts)
+    assert any(f.startswith("planner") for f in t.failures)
+    # without_plan=False: wave 1's rule, the task ends at the planner
+    model = RoleModel(answer=answers(planner=code_not_plan))
+    t = run(tmp_path / "b", model, embedder=embedder, without_plan=False)
+    assert t.verdict == "rejected" and t.reason.startswith("model_failure") and model.calls("coder") == 0

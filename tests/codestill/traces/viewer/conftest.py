@@ -20,7 +20,7 @@ import pytest
 from codestill.config import LLMConfig, MemoryConfig, SandboxConfig, SolveConfig
 from codestill.data import load_mbpp
 from codestill.llm import aclose, make_chat_model
-from codestill.schemas import Trajectory
+from codestill.schemas import Task, TestSuite, Trajectory
 from codestill.sim import SimConfig, serve_subprocess
 from codestill.traces import SqliteTracer
 from graphs import AGENT_ROLES, SolveDeps, build_graph, solve
@@ -30,6 +30,11 @@ from tools.sandbox import DockerSandbox
 PROBLEMS = ["591", "758", "102", "267"]
 SIM = SimConfig(seed=1, bug_rate=0.7, fault_rate=0.3, faults=("bad_json", "truncate"))
 API_KEY = "sk-viewer-test"
+# A task the simulated teacher has no reference for: its code raises NotImplementedError, so the run is
+# rejected whatever the seed rolls (the viewer's walk filters to rejected runs).
+UNKNOWN = Task(id="viewer/unknown", instruction="Write a function zorblax(n) that returns the n-th zorblax "
+               "number of the Zorblax society's private table.", entry_point="zorblax",
+               tests=TestSuite(code="assert zorblax(3) == 7\nassert zorblax(4) == 11\n"))
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,8 @@ async def _solve_all(url: str, memory: ModuleMemory, store: Path) -> list[Trajec
                              config=SolveConfig(max_repairs=1), model_names={r: spec for r in AGENT_ROLES})
             graph = build_graph()
             with SqliteTracer(store, redact=[API_KEY]) as tracer:
-                out = await asyncio.gather(*(solve(bank[i].to_task(), deps, graph=graph, callbacks=[tracer])
-                                             for i in PROBLEMS))
+                tasks = [bank[i].to_task() for i in PROBLEMS] + [UNKNOWN]
+                out = await asyncio.gather(*(solve(t, deps, graph=graph, callbacks=[tracer]) for t in tasks))
                 assert tracer.stats.errors == 0
             return list(out)
     finally:
