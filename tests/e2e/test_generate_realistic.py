@@ -53,5 +53,6 @@ def test_a_realistic_teacher_gets_no_wrong_sample_through(tmp_path: Path) -> Non
     assert len(accepted) >= 16, reasons
     # the teacher erred, and the gates saw it: suites sent back, disputes, unread replies
     attempts = [a for t in trajectories for a in t.attempts]
-    assert sum(a.critique is not None and a.critique.weak_tests for a in attempts) >= 5
+    sent_back = [a for a in attempts if a.critique is not None and a.critique.verdict != "accept"]
+    assert len(sent_back) >= 5 and any(a.critique.weak_tests for a in sent_back)
     assert all(t.mutation_score is not None and t.mutation_score >= 0.6 for t in accepted.values())
