@@ -90,11 +90,12 @@ def test_a_recorded_run_replays_to_the_same_verdict_without_a_model_server(recor
 def test_a_changed_prompt_stops_the_replay_naming_the_call(recorded):
     store, runs = recorded
     _, run = runs["mbpp/591"]
-    # Asking for structured replies in the prompt changes every request: the planner's is the first.
+    # Asking for structured replies in the prompt changes every JSON request (plans, code, tests and verdicts
+    # are asked for in their text form whatever the method): the decomposer's is the first.
     with pytest.raises(ReplayMismatch) as caught:
         asyncio.run(_replay(store, run, structured="prompt"))
     message = str(caught.value)
-    assert "the planner at node 'plan' made an LLM call the recording lacks" in message
+    assert "the decomposer at node 'decompose' made an LLM call the recording lacks" in message
     assert "first differs at character" in message and "The unmatched prompt starts: 'Reply with" in message
     assert "codestill traces show" in message
 
@@ -117,7 +118,7 @@ def test_cli_replays_by_short_id_and_reports_a_mismatch_in_one_line(recorded):
     assert done.returncode == 0 and "same route" in done.stdout and "same verdict" in done.stdout
     done = cli("replay", run[-8:], "--store", str(store), "--structured", "prompt")
     assert done.returncode == 2 and "Traceback" not in done.stderr
-    assert "replay stopped: the planner at node 'plan'" in done.stderr
+    assert "replay stopped: the decomposer at node 'decompose'" in done.stderr
 
 
 def test_cli_shows_where_a_routing_change_parts_the_routes(recorded):
