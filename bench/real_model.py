@@ -66,7 +66,9 @@ def config_text(args: argparse.Namespace, tmp: Path) -> str:
     lines = ["[llm]", "temperature = 0", "timeout_s = 300", "max_retries = 1", f"max_tokens = {args.max_tokens}"]
     if not args.no_role_limits:
         lines += ["[llm.role_max_tokens]", *(f"{r} = {n}" for r, n in ROLE_LIMITS.items())]
-    lines += ["[solve]", "max_repairs = 1", "max_replans = 0", "tester_samples = 1",
+    # A CPU generates a few tokens per second per request: the per-task time budget (900 s) is for real
+    # servers, and here it would end tasks as budget_exceeded before their tests ran.
+    lines += ["[solve]", "max_repairs = 1", "max_replans = 0", "tester_samples = 1", "time_budget_s = 14400",
               "[memory]", f'path = "{tmp / "memory"}"']
     return "\n".join(lines) + "\n"
 
