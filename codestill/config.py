@@ -22,7 +22,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, f
 from pydantic_settings import BaseSettings, EnvSettingsSource, PydanticBaseSettingsSource, SettingsConfigDict
 
 from codestill.errors import ConfigError, first_problem
-from codestill.schemas import Limits
+from codestill.schemas import ROLES, Limits
 
 # Bump when the image recipe changes: the tag changes and `sandbox setup` builds anew.
 IMAGE_RECIPE = "bookworm-py3-1"
@@ -62,7 +62,6 @@ class SandboxConfig(BaseModel):
 # The default longest reply per role: room for a complete answer of each kind (a plan of 8 steps is
 # ~250 tokens; the code and tests roles keep max_tokens' room for long programs and suites).
 ROLE_MAX_TOKENS: dict[str, int] = {"planner": 512, "decomposer": 768, "critic": 512}
-_LIMITED_ROLES = ("planner", "decomposer", "coder", "tester", "critic", "evolver", "conceptor")
 
 
 class LLMConfig(BaseModel):
@@ -91,9 +90,9 @@ class LLMConfig(BaseModel):
     @field_validator("role_max_tokens")
     @classmethod
     def _known_roles(cls, limits: dict[str, int]) -> dict[str, int]:
-        unknown = sorted(set(limits) - set(_LIMITED_ROLES))
+        unknown = sorted(set(limits) - set(ROLES))
         if unknown:
-            raise ValueError(f"unknown role(s) {', '.join(unknown)}; roles: {', '.join(_LIMITED_ROLES)}")
+            raise ValueError(f"unknown role(s) {', '.join(unknown)}; roles: {', '.join(ROLES)}")
         if any(n < 1 for n in limits.values()):
             raise ValueError("a role's limit must be at least 1 token")
         return limits
