@@ -46,6 +46,7 @@ bench: setup
 	$(BIN)/python bench/solve_overhead.py
 	$(BIN)/python bench/viewer_scale.py
 	$(BIN)/python bench/batch_throughput.py
+	$(BIN)/python bench/sft_calls.py
 	$(BIN)/python bench/real_model.py
 
 clean:

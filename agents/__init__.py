@@ -5,9 +5,11 @@
     coder       draft, write                   AMR-Evol: direct draft, then the response evolved with
                                                retrieved modules; reference_uses, leaks_memory
     tester      write_tests, suites            SelfCodeAlign: self-written assert tests (shown the code, or
-                                               blind); the sandbox suites
+                                               blind), stdin/stdout cases for a program task
+                                               (``_common.is_program``); the sandbox suites
     critic      judge, overrule, weak_tests    the model's verdict under rules no answer may break
     _suite      refusal, special_cases         what a suite must be before it counts; special-cased inputs
+                io_refusal, io_special_cases   the same for a program's stdin/stdout cases
 
 Every model call goes through ``codestill.structured.ask`` and returns its ``Reply``: a bad reply is a
 recorded failure (``Reply.error``), never an exception.
@@ -17,12 +19,13 @@ from agents._answers import (
     CoderAnswer,
     CriticAnswer,
     Decomposition,
+    IOTestsAnswer,
     PlanAnswer,
     ReferenceUse,
     SpecAnswer,
     TestsAnswer,
 )
-from agents._common import keyed_random
+from agents._common import is_program, keyed_random
 
-__all__ = ["CoderAnswer", "CriticAnswer", "Decomposition", "PlanAnswer", "ReferenceUse", "SpecAnswer",
-           "TestsAnswer", "keyed_random"]
+__all__ = ["CoderAnswer", "CriticAnswer", "Decomposition", "IOTestsAnswer", "PlanAnswer", "ReferenceUse", "SpecAnswer",
+           "TestsAnswer", "is_program", "keyed_random"]

@@ -4,8 +4,9 @@ teacher, may add fields of its own (the sim's planner sends ``kind``).
 
 Plans, code and tests have a text form (``codestill.structured.TextForm``), the one every model writes
 best and a server without tool calling still gets: a numbered list, a fenced ```python block with the
-explanation as prose around it, a fenced block of asserts. ``text_format`` is what the prompt asks for
-(``prompts/format_*.md``), ``from_text`` reads it back; a JSON or tool-call answer is read as well.
+explanation as prose around it, a fenced block of asserts, "Input:"/"Output:" fenced pairs for a program's
+stdin/stdout cases. ``text_format`` is what the prompt asks for (``prompts/format_*.md``), ``from_text``
+reads it back; a JSON or tool-call answer is read as well.
 """
 
 from __future__ import annotations
@@ -13,11 +14,11 @@ from __future__ import annotations
 import re
 from typing import Any, ClassVar, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from agents._prompts import prompt
 from codestill.data import parse_quietly
-from codestill.schemas import Critique, ModuleSpec, Plan, RejectReason
+from codestill.schemas import Critique, IOCase, ModuleSpec, Plan, RejectReason
 from codestill.structured import code_blocks, extract_code
 
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -166,6 +167,108 @@ class TestsAnswer(_Text, _Answer):
         """Every complete block with an assert, in order (a model may split its suite by function)."""
         blocks = [b.strip("\n") for b in code_blocks(text) if re.search(r"^\s*assert\b", b, re.M)]
         return {"tests": "\n\n".join(blocks) + "\n"} if blocks else None
+
+
+class IOCaseAnswer(_Answer):
+    input: str = Field(validation_alias=AliasChoices("input", "stdin"),
+                       description="Exactly what the program reads from standard input.")
+    output: str = Field(validation_alias=AliasChoices("output", "stdout", "expected_output"),
+                        description="Exactly what the program must print to standard output.")
+
+    @field_validator("input", "output")
+    @classmethod
+    def _as_text_file(cls, text: str) -> str:
+        """Unix line ends, and a last line that ends: what a file on stdin holds, and how a block is read."""
+        text = text.replace("\r\n", "\n")
+        return text if not text or text.endswith("\n") else text + "\n"
+
+
+class IOTestsAnswer(_Text, _Answer):
+    """A program's tests: stdin/stdout cases. The text form is repeated pairs of an "Input:" line and
+    a fenced block, then an "Output:" line and a fenced block (``prompts/format_io.md``); ``tests`` is
+    that text again, which is how a suite is stored and shown back to the tester."""
+
+    __test__ = False  # not a pytest class
+    FORM: ClassVar[str] = "io"
+    cases: list[IOCaseAnswer] = Field(min_length=1, description="The stdin/stdout cases, each an input and "
+                                                                "the exact output expected for it.")
+
+    @property
+    def entry_point(self) -> None:
+        """A program has no function under test (``TestsAnswer.entry_point``'s counterpart)."""
+        return None
+
+    @property
+    def tests(self) -> str:
+        return io_text(self.to_cases())
+
+    def to_cases(self) -> tuple[IOCase, ...]:
+        return tuple(IOCase(input=c.input, output=c.output) for c in self.cases)
+
+    @classmethod
+    def from_text(cls, text: str) -> dict[str, Any] | None:
+        """Each fenced block after a line naming it input (input, stdin) or output (output, expected
+        output, stdout) is that part of a case; an input followed by an output is a case. A block with
+        no such line before it, an input with no output, and an output with no input are left out."""
+        cases: list[dict[str, str]] = []
+        label: str | None = None
+        pending: str | None = None
+        for kind, value in _io_parts(text):
+            if kind == "label":
+                label = value
+                continue
+            if label == "input":
+                pending = value
+            elif label == "output" and pending is not None:
+                cases.append({"input": pending, "output": value})
+                pending = None
+            label = None  # each block needs its own label
+        return {"cases": cases} if cases else None
+
+
+# "Input:", "**Input (stdin):**", "### Case 2 - expected output", "Output 3:", at the start of a line,
+# with no inline code after it.
+_IO_LABEL = re.compile(r"^[\s#>*_\-]*(?:(?:case|test|example)\s*#?\s*\d*\W*)?(?:\d+[.)]\s*)?[*_]*\s*"
+                       r"(input|stdin|standard input|expected output|expected|output|stdout|standard output)\b[^`]*$",
+                       re.I)
+_OPEN = re.compile(r"^[ \t]*(`{3,})[^`\n]*$")
+
+
+def _io_parts(text: str) -> list[tuple[str, str]]:
+    """("label", "input" | "output") and ("block", its text) in reply order; a fence may be longer than
+    three backticks (its body holding ```), and an unclosed last block is no block."""
+    out: list[tuple[str, str]] = []
+    lines = text.replace("\r\n", "\n").split("\n")
+    i = 0
+    while i < len(lines):
+        line = lines[i]
+        fence = _OPEN.match(line)
+        if fence is None:
+            m = _IO_LABEL.match(line)
+            if m is not None:
+                out.append(("label", "input" if m.group(1).lower() in ("input", "stdin", "standard input")
+                            else "output"))
+            i += 1
+            continue
+        close = re.compile(r"^[ \t]*" + fence.group(1) + r"`*[ \t]*$")
+        end = next((j for j in range(i + 1, len(lines)) if close.match(lines[j])), None)
+        if end is None:
+            break
+        body = "\n".join(lines[i + 1:end])
+        out.append(("block", body + "\n" if body else ""))
+        i = end + 1
+    return out
+
+
+def io_text(cases: tuple[IOCase, ...] | list[IOCase]) -> str:
+    """Cases in the text form ``IOTestsAnswer.from_text`` reads back (the same cases, line ends aside)."""
+    def block(text: str) -> str:
+        ticks = "```"
+        while ticks in text:
+            ticks += "`"
+        body = text[:-1] if text.endswith("\n") else text
+        return f"{ticks}\n{body}\n{ticks}" if body else f"{ticks}\n{ticks}"
+    return "\n\n".join(f"Input:\n{block(c.input)}\nOutput:\n{block(c.output)}" for c in cases) + "\n"
 
 
 def _prose(text: str) -> str:

@@ -26,6 +26,15 @@ def keyed_random(key: str) -> random.Random:
     return random.Random(int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big"))
 
 
+def is_program(task: Task) -> bool:
+    """The task asks for a program (a script reading stdin and printing its answer), not a function:
+    SelfCodeAlign's "program" category, or a task whose given tests are stdin/stdout cases. The one
+    place that decides: the coder's rules, the tester's reply form, the critic's note and the gates
+    all follow it."""
+    return ((task.origin is not None and task.origin.category == "program")
+            or (task.tests is not None and task.tests.kind == "io"))
+
+
 def visible_tests(task: Task) -> TestSuite | None:
     """The task's tests when the agents may see them, else None (none given, or hidden)."""
     return task.tests if task.tests is not None and not task.hidden_tests else None

@@ -19,6 +19,14 @@ call of the code under test. In a HumanEval ``check(candidate)`` suite, ``candid
 ``special_cases`` is the other check of this module: code that answers a test's exact input with
 that test's exact expected value (``if (a, b) == ((3, 4), (5, 4)): return (4,)``) passes the test
 without solving anything, as a coder told to repair against a test sometimes does.
+
+A program's stdin/stdout cases (``io_refusal``, ``io_special_cases``) are refused when there is no case,
+when fewer than ``min_inputs`` distinct inputs are given, when two cases give one input different
+outputs (the suite contradicts itself), or when they are weak (``_weak.weak_io``: every output empty,
+or one output for every input). A program special-cases a case when its source holds both the case's
+input and its expected output as literals (a string equal to the input, ends stripped; a string or
+number equal to the output, likewise): ``if data == "3 4": print(7)``. Inputs as plain as a base case
+("0", "1", "[]" ...) are left alone, as above.
 """
 
 from __future__ import annotations
@@ -26,11 +34,12 @@ from __future__ import annotations
 import ast
 import builtins
 import functools
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from agents._weak import SHAPE_CALLS, VALUE_WORDS, call_name
+from agents._weak import SHAPE_CALLS, VALUE_WORDS, call_name, io_lines, weak_io
 from codestill.data import parse_quietly
+from codestill.schemas import IOCase
 
 _BUILTINS = frozenset(dir(builtins))
 # Inputs too plain to tell a hard-coded answer from a base case (``if n == 0: return 1``).
@@ -327,3 +336,55 @@ def _names_of(node: ast.expr) -> list[str] | None:
     if isinstance(node, ast.Tuple | ast.List) and node.elts and all(isinstance(e, ast.Name) for e in node.elts):
         return [e.id for e in node.elts if isinstance(e, ast.Name)]
     return None
+
+
+# ---- stdin/stdout cases ------------------------------------------------------------------------------
+
+_TRIVIAL_TEXT = frozenset({"", "0", "1", "-1", "2", "[]", "()", "{}", "''", '""', "None", "True", "False"})
+
+
+def io_inputs(cases: Sequence[IOCase]) -> int:
+    """How many distinct inputs ``cases`` give (compared as the sandbox compares text: ``io_lines``)."""
+    return len({io_lines(c.input) for c in cases})
+
+
+def io_refusal(cases: Sequence[IOCase], min_inputs: int, given_inputs: int = 0) -> str | None:
+    """Why written stdin/stdout ``cases`` cannot judge a program, or None. ``given_inputs``: distinct
+    inputs the task's own cases already give."""
+    if not cases:
+        return "the tests have no stdin/stdout case: write each as an input and the exact output expected for it"
+    seen: dict[tuple[str, ...], tuple[str, ...]] = {}
+    for c in cases:
+        key, out = io_lines(c.input), io_lines(c.output)
+        if seen.setdefault(key, out) != out:
+            return (f"two cases give the input {c.input[:80]!r} different expected outputs: a program can print "
+                    "only one of them; keep the one the task demands")
+    found = len(seen)
+    if found + given_inputs < min_inputs:
+        return (f"the tests have only {found} distinct input(s); write at least {min_inputs - given_inputs} cases "
+                "with different inputs, covering the edge cases the task implies")
+    return weak_io(cases)
+
+
+def io_special_cases(code: str, cases: Sequence[IOCase]) -> list[str]:
+    """The cases whose exact input and expected output are both literals of the program, as
+    "`<input>` is answered by a literal on line N" (the line of the output literal)."""
+    try:
+        tree = parse_quietly(code)
+    except (SyntaxError, ValueError):
+        return []
+    texts: set[str] = set()  # string literals: what stdin's text is compared with
+    outputs: dict[str, int] = {}  # any literal, as printed: what a hard-coded answer prints
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Constant) and not isinstance(node.value, bytes | type(...)):
+            text = str(node.value).strip()
+            if isinstance(node.value, str):
+                texts.add(text)
+            outputs.setdefault(text, node.lineno)
+    found: list[str] = []
+    for c in cases:
+        given, expected = c.input.strip(), c.output.strip()
+        if given in _TRIVIAL_TEXT or given not in texts or expected not in outputs:
+            continue
+        found.append(f"the input {given[:60]!r} is answered by a literal on line {outputs[expected]}")
+    return found

@@ -4,18 +4,23 @@ A suite is weak when nothing in it compares the code's output with an expected v
 ``assert`` at all, or every ``assert`` only checks a type (``isinstance``, ``type(...) ==``), a length,
 ``is not None`` / ``!= None``, a constant, or the truthiness of a call. Such tests pass wrong code.
 One exception: truthiness asserts of both polarities (``assert is_prime(7)`` and ``assert not
-is_prime(8)``) do test a predicate's value, as many MBPP suites do. stdin/stdout suites compare
-whole outputs and are never weak.
+is_prime(8)``) do test a predicate's value, as many MBPP suites do.
+
+A stdin/stdout suite compares whole outputs, so its weakness is in what it expects (``weak_io``): no case,
+every case expecting no output, or several inputs all expecting the same output. A program that prints
+nothing, or always that one text, passes such a suite. Outputs are compared as the sandbox compares them
+(``io_lines``).
 """
 
 from __future__ import annotations
 
 import ast
 import functools
+from collections.abc import Sequence
 from typing import Literal
 
 from codestill.data import parse_quietly
-from codestill.schemas import TestSuite
+from codestill.schemas import IOCase, TestSuite
 
 Strength = Literal["value", "true", "false", "shape"]
 # Calls that only look at a value's type or size, and names of calls that compare two values (shared with
@@ -27,7 +32,30 @@ _EXCLUDING = (ast.NotEq, ast.IsNot, ast.NotIn)
 
 def weak_tests(tests: TestSuite) -> str | None:
     """Why ``tests`` are too weak to show the code is right, or None if they are not."""
-    return None if tests.kind == "io" else _weak_code(tests.code)
+    return weak_io(tests.cases) if tests.kind == "io" else _weak_code(tests.code)
+
+
+def io_lines(text: str) -> tuple[str, ...]:
+    """``text`` as the sandbox compares a program's output with a case's (``tools/sandbox/_runner.py``
+    ``_run_io_case``): its lines without the spaces at their ends, without blank lines at the end."""
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").split("\n")]
+    while lines and not lines[-1]:
+        lines.pop()
+    return tuple(lines)
+
+
+def weak_io(cases: Sequence[IOCase]) -> str | None:
+    """Why stdin/stdout ``cases`` cannot tell a right program from a wrong one, or None."""
+    if not cases:
+        return "there is no stdin/stdout case"
+    outputs = {io_lines(c.output) for c in cases}
+    if outputs == {()}:
+        return "every case expects the program to print nothing, which a program that does nothing passes"
+    if len(outputs) == 1 and len({io_lines(c.input) for c in cases}) > 1:
+        shown = "\n".join(next(iter(outputs)))
+        return (f"every case expects the same output ({shown[:80]!r}), which a program that always prints it "
+                "passes: add inputs whose answers differ")
+    return None
 
 
 @functools.lru_cache(maxsize=1024)

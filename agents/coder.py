@@ -6,6 +6,10 @@
 mention of the memory or of reference functions, and ``leaks_memory`` checks that it obeyed.
 What was really reused is decided from the code (``reference_uses``), not from the model's claim.
 
+A program task (``agents._common.is_program``) gets the program rules (``prompts/coder_program.md``)
+after its task: a whole script that reads stdin and prints, in place of the system prompt's "no input(),
+no printing".
+
 A repair is the same call with ``previous_code`` and ``feedback`` (the critic's issues and the
 sandbox result's ``feedback()`` text, whose ``status: <status>`` line marks the request a repair).
 Coder prompts never contain a line ``module: <name>``: that asks for one module alone.
@@ -14,7 +18,6 @@ Coder prompts never contain a line ``module: <name>``: that asks for one module 
 from __future__ import annotations
 
 import ast
-import re
 from collections.abc import Sequence
 from typing import Literal
 
@@ -22,38 +25,37 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
 from agents._answers import CoderAnswer
-from agents._common import call, plan_text, task_section
+from agents._common import call, is_program, plan_text, task_section
 from agents._prompts import fenced, render
 from codestill.data import parse_quietly
 from codestill.schemas import MemoryHit, Plan, Task
 from codestill.structured import Method, Reply
-from tools.code import normalized_hash, skeleton_hash
+from tools.code import normalized_hash, same_code, skeleton_hash
+from tools.leaks import leaks_memory, usable_explanation
+
+__all__ = ["draft", "explain", "leaks_memory", "reference_uses", "same_code", "top_level_functions",
+           "usable_explanation", "write"]
 
 Use = Literal["reused", "adapted", "ignored"]
 
-_LEAK = re.compile("|".join((
-    # "the memory" but not "the memory usage" and the like, which a solution may well talk about
-    r"\bthe (?:function[- ]module )?memory\b(?! (?:usage|use|used|footprint|consumption|limit|cost|overhead))",
-    r"\b(?:function[- ])?module memory\b",
-    r"\bmemory (?:hits?|modules?|functions?)\b",
-    r"\bretrieved (?:functions?|modules?|helpers?|code|snippets?|references?)\b",
-    r"\bthe retrieved\b",
-    r"\bthe relevant functions\b",
-    r"\breference (?:functions?|modules?|implementations?|code)\b",
-    r"\bprovided (?:helper |reference )?functions\b",
-)), re.I)
+
+def _sample(sample: int) -> str:
+    """The line that makes sample k > 0 a request of its own (a cached or seeded server would otherwise
+    answer every independent sample with the first one's reply); sample 0 asks as a single sample does."""
+    return "\n\n" + render("coder_sample", sample=str(sample + 1)) if sample else ""
 
 
-async def draft(model: BaseChatModel, task: Task, plan: Plan, *, config: RunnableConfig | None = None,
+async def draft(model: BaseChatModel, task: Task, plan: Plan, *, sample: int = 0, config: RunnableConfig | None = None,
                 method: Method = "auto", repair_rounds: int = 1, max_tokens: int | None = None) -> Reply[CoderAnswer]:
-    """A direct response to ``task`` following ``plan`` (what the decomposer decomposes)."""
-    user = render("coder_draft_user", task=task_section(task), plan=plan_text(plan))
+    """A direct response to ``task`` following ``plan`` (what the decomposer decomposes); ``sample``
+    numbers independent samples of one plan (``solve.samples``)."""
+    user = render("coder_draft_user", task=_task(task), plan=plan_text(plan)) + _sample(sample)
     return await call(model, "coder", user, CoderAnswer, config=config, method=method,
                       repair_rounds=repair_rounds, max_tokens=max_tokens)
 
 
 async def write(model: BaseChatModel, task: Task, plan: Plan, hits: Sequence[MemoryHit], *,
-                previous_code: str | None = None, feedback: str | None = None,
+                previous_code: str | None = None, feedback: str | None = None, sample: int = 0,
                 config: RunnableConfig | None = None, method: Method = "auto",
                 repair_rounds: int = 1, max_tokens: int | None = None) -> Reply[CoderAnswer]:
     """The final response: ``plan`` evolved with the retrieved ``hits``; a repair with ``feedback``."""
@@ -63,9 +65,26 @@ async def write(model: BaseChatModel, task: Task, plan: Plan, hits: Sequence[Mem
         parts.append(render("coder_repair", code=fenced(previous_code or "(no code was produced)"),
                             feedback=(feedback or "").strip() or "(no details were given)"))
     extra = "".join("\n\n" + p for p in parts)
-    user = render("coder_user", task=task_section(task), plan=plan_text(plan), extra=extra)
+    user = render("coder_user", task=_task(task), plan=plan_text(plan), extra=_sample(sample) + extra)
     return await call(model, "coder", user, CoderAnswer, config=config, method=method,
                       repair_rounds=repair_rounds, max_tokens=max_tokens)
+
+
+async def explain(model: BaseChatModel, task: Task, code: str, *, config: RunnableConfig | None = None,
+                  method: Method = "auto", repair_rounds: int = 1, max_tokens: int | None = None) -> Reply[CoderAnswer]:
+    """The coder asked afterwards to explain accepted ``code`` whose own reply had no usable explanation
+    (see ``usable_explanation``). The answer is the program and its explanation, as always: the caller
+    keeps the explanation only if the program came back unchanged (``same_code``), so that the text
+    explains the code that was verified and not one the model wrote instead."""
+    user = render("coder_explain_user", task=task_section(task), code=fenced(code))
+    return await call(model, "coder", user, CoderAnswer, config=config, method=method,
+                      repair_rounds=repair_rounds, max_tokens=max_tokens)
+
+
+def _task(task: Task) -> str:
+    """The task as the coder sees it: with the program rules when it asks for a program."""
+    section = task_section(task)
+    return f"{section}\n\n{render('coder_program')}" if is_program(task) else section
 
 
 def _reference(hit: MemoryHit) -> str:
@@ -133,9 +152,3 @@ def _called_names(code: str) -> set[str]:
         return set()
     calls = (n.func for n in ast.walk(tree) if isinstance(n, ast.Call))
     return {f.id if isinstance(f, ast.Name) else f.attr for f in calls if isinstance(f, ast.Name | ast.Attribute)}
-
-
-def leaks_memory(text: str) -> bool:
-    """True if ``text`` (code or explanation) mentions the memory, retrieval or reference functions:
-    the response would not stand on its own as a training sample."""
-    return _LEAK.search(text) is not None

@@ -3,6 +3,8 @@
 The model's answer is advice; ``overrule`` applies the rules that no answer may break, and
 ``weak_tests`` is the deterministic check for tests that would pass wrong code. Hidden tests are
 summarised by counts only, never by their text, so the critic's issues can go back to the coder.
+A program task (``is_program``) gets a note after the task (``prompts/critic_program.md``): reading
+stdin and printing the answer is what it asks for, not unclean code.
 """
 
 from __future__ import annotations
@@ -11,13 +13,13 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
 from agents._answers import CriticAnswer
-from agents._common import call, suite_text, task_section
+from agents._common import call, is_program, suite_text, task_section
 from agents._prompts import fenced, render
 from agents._weak import weak_tests
 from codestill.schemas import Critique, ExecResult, Task, TestSuite
 from codestill.structured import Method, Reply
 
-__all__ = ["hidden_summary", "judge", "overrule", "weak_tests"]
+__all__ = ["hidden_summary", "judge", "overrule", "unasked", "weak_tests"]
 
 _MAX_ISSUES = 5
 
@@ -29,7 +31,8 @@ async def judge(model: BaseChatModel, task: Task, code: str, tests: TestSuite, r
     task (its ``status:`` line is the last one; only the answer's form follows); the hidden result comes
     before it, as counts."""
     extra = "\n\n" + render("critic_hidden", summary=hidden_summary(hidden)) if hidden is not None else ""
-    user = render("critic_user", task=task_section(task), code=fenced(code), tests=fenced(suite_text(tests)),
+    about = task_section(task) + ("\n\n" + render("critic_program") if is_program(task) else "")
+    user = render("critic_user", task=about, code=fenced(code), tests=fenced(suite_text(tests)),
                   hidden=extra, result=result.feedback())
     return await call(model, "critic", user, CriticAnswer, config=config, method=method,
                       repair_rounds=repair_rounds, max_tokens=max_tokens)
@@ -68,10 +71,7 @@ def overrule(answer: CriticAnswer | None, result: ExecResult, hidden: ExecResult
     suggestion = "" if answer is None else answer.suggestion
     runs = [r for r in (result, hidden) if r is not None]
     if any(r.status == "infra_error" for r in runs):
-        issues = [f"the sandbox could not run the program: {r.message or 'infra_error'}"
-                  for r in runs if r.status == "infra_error"]
-        return Critique(verdict="repair", issues=(*issues, *model_issues),
-                        suggestion=suggestion or "Run the same program again; the failure was the sandbox's.")
+        return _infra(runs, model_issues, suggestion)
     if answer is not None and answer.verdict == "reject":
         return answer.to_critique()
     if not result.passed or (hidden is not None and not hidden.passed):
@@ -90,6 +90,29 @@ def overrule(answer: CriticAnswer | None, result: ExecResult, hidden: ExecResult
             return Critique(verdict="accept")
         return Critique(verdict="reject", issues=(unreadable,), reason="model_failure")
     return answer.to_critique()
+
+
+def _infra(runs: list[ExecResult], model_issues: tuple[str, ...], suggestion: str) -> Critique:
+    issues = [f"the sandbox could not run the program: {r.message or 'infra_error'}"
+              for r in runs if r.status == "infra_error"]
+    return Critique(verdict="repair", issues=(*issues, *model_issues),
+                    suggestion=suggestion or "Run the same program again; the failure was the sandbox's.")
+
+
+def unasked(result: ExecResult, hidden: ExecResult | None) -> Critique | None:
+    """The verdict of a run that failed, without asking the critic (``solve.critic_on_failure`` off), or
+    None when the runs passed and the critic must judge.
+
+    Under ``overrule`` a failing run is never accepted: the model's accept or repair becomes the repair
+    returned here (the failures as its issues), so asking costs a reply whose verdict is known. What the
+    call could still add is a replan or a reject; without it the branch's bounded repairs end in
+    ``repeated_failure``, which replans (``graphs/solve.py`` ``select``)."""
+    runs = [r for r in (result, hidden) if r is not None]
+    if all(r.passed for r in runs):
+        return None
+    if any(r.status == "infra_error" for r in runs):
+        return _infra(runs, (), "")
+    return Critique(verdict="repair", issues=_failures(result, hidden), suggestion="Fix the code so that every test passes.")
 
 
 def _failures(result: ExecResult, hidden: ExecResult | None) -> tuple[str, ...]:

@@ -3,6 +3,7 @@
     codestill export runs/r1                       # -> runs/r1/export/{sft.jsonl,removed.jsonl,export.json,README.md,lengths.png}
     codestill export runs/r1 --modular --out data/r1
     codestill export runs/demo --no-decontam       # data made from MBPP seeds on purpose
+    codestill export runs/r1 --response-style explained+tests --all-passing
 
 Progress goes to stderr, the summary table (or ``--json``: the report) to stdout.
 """
@@ -44,7 +45,16 @@ def _table(report: ExportReport) -> Table:
     table.add_row("[bold]kept trajectories[/]", f"[bold]{report.kept}[/]", end_section=True)
     for variant, n in report.by_variant.items():
         table.add_row(f"records: {variant}", str(n))
-    table.add_row("[bold]records[/]", f"[bold]{report.records}[/]")
+    table.add_row("[bold]records[/]", f"[bold]{report.records}[/]", end_section=True)
+    if (e := report.evidence) is not None:
+        table.add_row("code records explained", f"{e.explained} of {e.explained + e.unexplained}")
+        if e.tests_passed is not None:
+            table.add_row("tests passed per answer (median)", f"{e.tests_passed.median:g}")
+        table.add_row("hidden tests passed", str(e.hidden_tests.get("passed", 0)))
+        if e.mutation_score_median is not None:
+            table.add_row("mutation score (median)", f"{e.mutation_score_median:.2f}")
+        for category, n in e.categories.items():
+            table.add_row(f"category: {category}", str(n))
     return table
 
 
@@ -76,15 +86,26 @@ def export_command(
                              help="Plan records from plans whose code was accepted.")] = True,
     backward_plans: Annotated[bool, typer.Option("--backward-plans/--no-backward-plans",
                               help="Plan records from plans written from the verified solution.")] = True,
+    plan_conditioned: Annotated[bool, typer.Option("--plan-conditioned/--no-plan-conditioned",
+                                help="Code records whose prompt asks to follow a verified plan (CodePLAN's "
+                                     "plan sampling prompt).")] = True,
+    response_style: Annotated[str, typer.Option("--response-style", help="code: the code block alone; explained: "
+                              "the explanation, then the code; explained+tests: then the tests it passed.")
+                              ] = "explained",
+    all_passing: Annotated[bool, typer.Option("--all-passing", help="A code record for every accepted sample "
+                           "with other code (solve.samples), not only the one picked at random.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of a table.")] = False,
 ) -> None:
     """Export a run's accepted trajectories as SFT data (code and plan tasks), decontaminated and deduplicated,
     with a data card."""
-    from training.export import ExportOptions, export_run
+    from training.export import RESPONSE_STYLES, ExportOptions, export_run
 
+    if response_style not in RESPONSE_STYLES:
+        raise ExportError(f"--response-style {response_style}: not a style; give one of {', '.join(RESPONSE_STYLES)}")
     options = ExportOptions(modular=modular, decontaminate=_benchmarks(decontam, benchmark),  # type: ignore[arg-type]
                             near_dedup=near_dedup, near_threshold=near_threshold, forward_plans=forward_plans,
-                            backward_plans=backward_plans)
+                            backward_plans=backward_plans, plan_conditioned=plan_conditioned,
+                            response_style=response_style, all_passing=all_passing)  # type: ignore[arg-type]
     err = Console(stderr=True, highlight=False)
     columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                TimeRemainingColumn())

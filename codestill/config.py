@@ -168,6 +168,14 @@ class SolveConfig(BaseModel):
     critic_retries: int = Field(1, ge=0, description="Times an unreadable critic reply is asked again before the "
                                 "attempt is rejected as model_failure (an unread verdict is never an accept).")
     selection_seed: int = Field(0, description="Seeds the random pick among branches that pass the same tests.")
+    samples: int = Field(1, ge=1, le=16, description="Independent (response, tests) samples per plan (SelfCodeAlign): "
+                         "each its own branch; the passers are kept in the trajectory and one is picked at random "
+                         "(selection_seed). codestill export --all-passing exports every passer.")
+    draft_as_final: bool = Field(True, description="When the memory returns nothing for a branch, its draft is the "
+                                 "response (no second coder call for the same task and plan).")
+    critic_on_failure: bool = Field(False, description="Ask the critic about a run that failed too. Off: a failing "
+                                    "run goes straight to repair with its failures (the rules would turn the critic's "
+                                    "accept or repair into that repair); its replan or reject is what is given up.")
     models: dict[str, str] = Field(default_factory=dict, description="Per-role chat model specs (planner, "
                                    "decomposer, coder, tester, critic); a role not named uses llm.model.")
     checkpoints: Path = Field(Path(".codestill/sessions.sqlite"), description="Interactive sessions' checkpoints.")

@@ -320,6 +320,9 @@ class Attempt(_Record):
     critique: Critique | None = None
     mutation_score: float | None = Field(None, ge=0, le=1, description="Share of the code's mutants its tests "
                                          "killed (graphs/_adequacy.py); None: not judged.")
+    explanation: str = Field("", description="What the coder said about this code (the prose of the same reply).")
+    hidden_result: ExecResult | None = Field(None, description="The run of the task's hidden tests, if it has any.")
+    sample: int = Field(0, ge=0, description="Which of the plan's independent samples (solve.samples) wrote it.")
 
 
 class Trajectory(_Versioned):
@@ -334,11 +337,17 @@ class Trajectory(_Versioned):
     verdict: Literal["accepted", "rejected", "failed"]
     reason: str = Field(description="Why this verdict, in one line.")
     final_code: str | None = None
+    explanation: str = Field("", description="The accepted code's explanation: the prose of the reply that wrote "
+                             "it, or of the coder asked to explain it afterwards (graphs/solve.py ``explain``).")
     mutation_score: float | None = Field(None, ge=0, le=1, description="The accepted attempt's: the share of "
                                          "its code's mutants its tests killed; None: not judged or not accepted.")
     usage: Usage = Usage()
     duration_s: float = 0.0
     model: str = Field("", description="The chat model spec that produced it (never a key).")
+    models: dict[str, str] = Field(default_factory=dict, description="The chat model spec of each agent role.")
+    selection_seed: int | None = Field(None, description="Seeded the random pick among the branches that passed "
+                                       "(solve.selection_seed); None: there was no choice to make.")
+    codestill_version: str = Field("", description="The codestill release that produced it.")
     failures: tuple[str, ...] = Field((), description="Agent replies that could not be read, by stage.")
     reused_modules: tuple[str, ...] = Field((), description="Memory ids the accepted solution reused or adapted.")
     added_modules: tuple[str, ...] = Field((), description="Memory ids that now hold its verified modules.")
@@ -353,6 +362,24 @@ class ChatMessage(_Record):
     content: str
 
 
+class Evidence(_Record):
+    """What an exported answer's verification rests on: the sandbox runs that passed it, how many tests,
+    how many of its mutants those tests killed, the hidden tests, and who taught it."""
+
+    sandbox_runs: tuple[str, ...] = Field((), description="ExecResult.run_id of the passing runs (visible, hidden).")
+    tests_passed: int = Field(0, ge=0, description="Visible tests the code passed.")
+    tests_total: int = Field(0, ge=0)
+    test_kind: Literal["asserts", "io"] = "asserts"
+    mutation_score: float | None = Field(None, ge=0, le=1, description="Share of the code's mutants its tests "
+                                         "killed; None: not judged.")
+    hidden_tests: Literal["none", "passed", "failed"] = Field(
+        "none", description="Whether the task's hidden tests (never shown to the agents) ran, and how they ended.")
+    hidden_passed: int = Field(0, ge=0)
+    hidden_total: int = Field(0, ge=0)
+    teachers: dict[str, str] = Field(default_factory=dict, description="The chat model spec of each agent role.")
+    codestill_version: str = ""
+
+
 class Provenance(_Record):
     """Where an SFT record came from, so any sample can be traced back to its run and task."""
 
@@ -362,10 +389,14 @@ class Provenance(_Record):
     lineage: tuple[str, ...] = ()
     model: str = ""
     run_id: str | None = None
+    category: str | None = Field(None, description="The task's category (function, class, program), where known.")
+    evidence: Evidence | None = Field(None, description="What the answer's verification rests on (code records; "
+                                      "a plan record: that of the code its plan led to).")
 
 
-SFTVariant = Literal["code:final", "code:modular", "plan:forward", "plan:backward"]
-SFT_VARIANTS: tuple[SFTVariant, ...] = ("code:final", "code:modular", "plan:forward", "plan:backward")
+SFTVariant = Literal["code:final", "code:modular", "code:plan-conditioned", "plan:forward", "plan:backward"]
+SFT_VARIANTS: tuple[SFTVariant, ...] = ("code:final", "code:modular", "code:plan-conditioned", "plan:forward",
+                                        "plan:backward")
 
 
 class SFTRecord(_Versioned):

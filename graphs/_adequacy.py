@@ -14,12 +14,20 @@ again, which costs one round, never a wrong accept.
 
 Which mutants: a deterministic sample (keyed on the code) of those that compile, so a rerun judges
 the same suite against the same mutants.
+
+A program's stdin/stdout suite is judged the same way, each mutant run as a script against its cases,
+with one difference: mutants of a line that reads the input (``input(``, ``sys.stdin``) or tests
+``__name__`` (the main guard) are left out before sampling. Any case at all kills a script that never
+runs its main or misreads every input, so those mutants would count as kills that say nothing about
+the cases; what is judged is whether the cases tell apart the logic, as for a function's asserts.
+Lines that print stay: a program often computes its answer inside the ``print(...)``.
 """
 
 from __future__ import annotations
 
 import ast
 import asyncio
+import re
 from dataclasses import dataclass
 
 from agents._common import keyed_random
@@ -41,11 +49,25 @@ class Adequacy:
         return self.killed / self.judged if self.judged else None
 
 
-def sample_mutants(code: str, k: int) -> list[tuple[str, str]]:
-    """Up to ``k`` compiling mutants of ``code``, picked by a generator seeded with the code."""
+# A line of a program's plumbing: reading stdin, or the main guard.
+_IO_LINE = re.compile(r"\binput\s*\(|\bsys\.stdin\b|\b__name__\b")
+_LINE = re.compile(r"\(line (\d+)\)")
+
+
+def plumbing_lines(code: str) -> frozenset[int]:
+    """The numbers of the lines of ``code`` that read the input or test ``__name__`` (``_IO_LINE``)."""
+    return frozenset(n for n, line in enumerate(code.splitlines(), 1) if _IO_LINE.search(line))
+
+
+def sample_mutants(code: str, k: int, skip_lines: frozenset[int] = frozenset()) -> list[tuple[str, str]]:
+    """Up to ``k`` compiling mutants of ``code``, picked by a generator seeded with the code; none of
+    a line in ``skip_lines`` (where the mutation says its line)."""
     found = []
     try:
         for source, what in mutants(code):
+            at = _LINE.search(what)
+            if skip_lines and at is not None and int(at.group(1)) in skip_lines:
+                continue
             try:
                 compile(source, "<mutant>", "exec")
             except (SyntaxError, ValueError):
@@ -59,8 +81,10 @@ def sample_mutants(code: str, k: int) -> list[tuple[str, str]]:
 
 
 async def judge_suite(sandbox: Sandbox, code: str, suite: TestSuite, k: int) -> Adequacy:
-    """Run ``suite`` against up to ``k`` mutants of ``code`` (the code itself passed it)."""
-    chosen = await asyncio.to_thread(sample_mutants, code, k)  # AST work: off the shared event loop
+    """Run ``suite`` against up to ``k`` mutants of ``code`` (the code itself passed it); for an io
+    suite, none of a line that reads the input or is the main guard."""
+    skip = plumbing_lines(code) if suite.kind == "io" else frozenset()
+    chosen = await asyncio.to_thread(sample_mutants, code, k, skip)  # AST work: off the shared event loop
     results: list[ExecResult] = await asyncio.gather(*(sandbox.run(source, suite) for source, _ in chosen))
     killed = judged = 0
     survivors: list[str] = []

@@ -54,7 +54,8 @@ def over_budget(state: BranchState) -> str | None:
 def _end(state: BranchState, outcome: str, reason: str, critique: Critique | None = None) -> dict[str, Any]:
     code_key = state.get("code_key")
     return {"done": BranchResult(
-        plan_round=state["plan_round"], plan_index=state["plan_index"], outcome=outcome, reason=reason,
+        plan_round=state["plan_round"], plan_index=state["plan_index"], sample=state.get("sample", 0),
+        outcome=outcome, reason=reason, explanation=state.get("explanation", "") if code_key else "",
         critique=critique, code_key=code_key, tests_key=state.get("tests_key"), result_key=state.get("result_key"),
         passed=state.get("passed", 0), total=state.get("total", 0), repairs=state.get("repairs", 0),
         code_len=state.get("code_len", 0), mutation_score=state.get("mutation_score"), specs=tuple(state.get("specs", ())), descriptions=state.get("descriptions", {}),
@@ -70,12 +71,14 @@ def _budget_end(state: BranchState) -> dict[str, Any] | None:
 
 async def draft(state: BranchState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
     deps = runtime.context
-    reply = await coder.draft(deps.model("coder"), state["task"], state["plan"], **deps.call_options(config, "coder"))
+    reply = await coder.draft(deps.model("coder"), state["task"], state["plan"], sample=state.get("sample", 0),
+                              **deps.call_options(config, "coder"))
     out: dict[str, Any] = {"usage": reply.usage, "draft_key": None}
     if reply.value is None:
         out["failures"] = [f"coder (draft): {reply.error}"]
     else:
         out["draft_key"] = deps.artefacts.put(reply.value.code)
+        out["draft_explanation"] = reply.value.explanation
     return out
 
 
@@ -117,14 +120,23 @@ async def write_code(state: BranchState, config: RunnableConfig, runtime: Runtim
     if (ended := _budget_end(state)) is not None:
         return ended
     previous = state.get("code_key")
+    first = previous is None and not state.get("feedback")
+    if first and deps.config.draft_as_final and not state.get("branch_hits") and state.get("draft_key"):
+        # Nothing retrieved: asked again for the same task and plan, the coder would only write its draft
+        # again (a second call that costs a whole reply and changes nothing). The draft is the response.
+        code = deps.artefacts.get(state["draft_key"])
+        return {"code_key": state["draft_key"], "code_len": len(code),
+                "explanation": state.get("draft_explanation", "")}
     reply = await coder.write(deps.model("coder"), state["task"], state["plan"], state.get("branch_hits", []),
                               previous_code=deps.artefacts.get(previous) if previous else None,
-                              feedback=state.get("feedback"), **deps.call_options(config, "coder"))
+                              feedback=state.get("feedback"), sample=state.get("sample", 0),
+                              **deps.call_options(config, "coder"))
     if reply.value is None:
         # Asked again, the coder is told what was wrong with its reply (never the same prompt twice).
         return {"usage": reply.usage, "code_key": None, "failures": [f"coder: {reply.error}"],
                 "feedback": f"{UNREADABLE}: {reply.error}"}
-    return {"usage": reply.usage, "code_key": deps.artefacts.put(reply.value.code), "code_len": len(reply.value.code)}
+    return {"usage": reply.usage, "code_key": deps.artefacts.put(reply.value.code), "code_len": len(reply.value.code),
+            "explanation": reply.value.explanation}
 
 
 async def _sandbox(deps: SolveDeps, code: str, suite: TestSuite, config: RunnableConfig, name: str) -> ExecResult:
@@ -202,8 +214,9 @@ async def critique(state: BranchState, config: RunnableConfig, runtime: Runtime[
     if state.get("done") is not None:
         return {}
     a = deps.artefacts
-    attempt = {"plan_round": state["plan_round"], "plan_index": state["plan_index"],
-               "round": state.get("repairs", 0), "code_key": state.get("code_key")}
+    attempt = {"plan_round": state["plan_round"], "plan_index": state["plan_index"], "sample": state.get("sample", 0),
+               "round": state.get("repairs", 0), "code_key": state.get("code_key"),
+               "explanation": state.get("explanation", "") if state.get("code_key") else ""}
     if state.get("code_key") is None:
         why = state.get("feedback") or UNREADABLE
         if state.get("repairs", 0) >= deps.config.max_repairs:

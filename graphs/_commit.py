@@ -5,7 +5,9 @@ solution's imports, the function, and the top-level functions it calls (transiti
 enters only verified: the solution that contains it passed every test in the sandbox (its visible
 and its held-back tests), and the module record carries that run and those tests. Unlike AMR-Evol,
 whose final responses are never executed, ours are, so this is a real check. A function that is
-a retrieved module reused unchanged is not added again; it gets its reuse counted instead.
+a retrieved module reused unchanged is not added again; it gets its reuse counted instead. A function
+that reads stdin or prints (a program's ``main``) is I/O glue for one task, and its suite is that
+task's stdin/stdout cases: it is left out, while the functions it calls go in.
 """
 
 from __future__ import annotations
@@ -18,6 +20,13 @@ from codestill.schemas import ExecResult, Module, ModuleSpec, TestSuite, Verific
 from graphs._deps import SolveDeps
 from graphs._state import SolveState
 from tools.code import function_info, normalized_hash, parse_quietly
+
+
+def fn_source(source: str, name: str) -> str:
+    """The source of the top-level function ``name`` of ``source`` alone (without what it calls)."""
+    tree = parse_quietly(source)
+    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == name)
+    return ast.get_source_segment(source, fn) or ""
 
 
 def standalone_modules(code: str) -> dict[str, str]:
@@ -43,6 +52,20 @@ def standalone_modules(code: str) -> dict[str, str]:
     return out
 
 
+def does_io(source: str) -> bool:
+    """Whether ``source`` reads standard input or prints: ``input()``, ``print()``, ``sys.stdin``."""
+    try:
+        tree = parse_quietly(source)
+    except SyntaxError:
+        return False
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("input", "print"):
+            return True
+        if isinstance(node, ast.Attribute) and node.attr == "stdin":
+            return True
+    return False
+
+
 async def commit_modules(state: SolveState, deps: SolveDeps, trajectory_id: str) -> tuple[list[str], list[str]]:
     """Returns (ids of reused memory modules, ids of the records the new modules went into)."""
     chosen, memory = state["chosen"], deps.memory
@@ -60,7 +83,7 @@ async def commit_modules(state: SolveState, deps: SolveDeps, trajectory_id: str)
     for name, source in standalone_modules(code).items():
         try:
             info = function_info(source, name)
-            if normalized_hash(source) in unchanged:
+            if normalized_hash(source) in unchanged or does_io(fn_source(source, name)):
                 continue
         except (SyntaxError, ValueError):
             continue

@@ -27,6 +27,8 @@ class AttemptRef(_Small):
     plan_index: int
     round: int
     code_key: str | None  # None: the coder's reply could not be read
+    sample: int = 0  # which of the plan's independent samples (solve.samples)
+    explanation: str = ""  # the prose of the coder's reply that wrote the code
     tests_key: str | None = None
     result_key: str | None = None
     hidden_key: str | None = None
@@ -43,6 +45,8 @@ class BranchResult(_Small):
     plan_index: int
     outcome: Outcome
     reason: str
+    sample: int = 0
+    explanation: str = ""
     critique: Critique | None = None
     code_key: str | None = None
     tests_key: str | None = None
@@ -76,9 +80,11 @@ class SolveState(TypedDict, total=False):
     spent_s: Annotated[float, operator.add]  # work time (branches count once, by the slowest)
     tail_s: Annotated[float, _slower]  # backward plan and memory commit run side by side: the slower counts
     chosen: BranchResult | None
+    selection_seed: int | None  # seeded the pick among passing branches; None: no choice was made
     verdict: Literal["accepted", "rejected", "failed"]
     reason: str
     backward: Plan | None
+    explanation: str | None  # the accepted code's, when the coder was asked for it afterwards (``explain``)
     reused: list[str]  # memory ids the accepted solution reused
     added: list[str]  # memory ids of the modules it put in the memory
     trajectory: Trajectory
@@ -89,15 +95,18 @@ class BranchState(TypedDict, total=False):
     plan: Plan
     plan_round: int
     plan_index: int
+    sample: int  # 0, 1, ... solve.samples - 1: independent branches of one plan
     tokens_left: int
     seconds_left: float
     started: float  # time.time() when the branch started
     draft_key: str | None
+    draft_explanation: str
     specs: list[ModuleSpec]
     descriptions: dict[str, str]
     branch_hits: list[MemoryHit]
     code_key: str | None
     code_len: int
+    explanation: str
     tests_key: str | None
     hidden_key: str | None
     result_key: str | None

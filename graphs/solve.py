@@ -34,7 +34,7 @@ from langgraph.graph import END, START, StateGraph
 from langgraph.runtime import Runtime
 from langgraph.types import Send, interrupt
 
-from agents import planner
+from agents import coder, planner
 from agents._common import keyed_random
 from codestill.schemas import Plan, TestSuite, Usage
 from graphs._branch import build_branch
@@ -99,9 +99,12 @@ async def fan_out(state: SolveState, runtime: Runtime[SolveDeps]) -> list[Send] 
         # The planner's replies could not be read. A weak model that cannot plan may still write code:
         # one branch works from the task alone, and no plan is recorded for it (it is no plan data).
         if deps.config.without_plan and state.get("plan_round", 0) == 0:
-            return [Send("branch", {**budget, "plan": NO_PLAN, "plan_index": NO_PLAN_INDEX})]
+            return [Send("branch", {**budget, "plan": NO_PLAN, "plan_index": NO_PLAN_INDEX, "sample": k})
+                    for k in range(deps.config.samples)]
         return "select"
-    return [Send("branch", {**budget, "plan": state["plans"][i], "plan_index": i}) for i in state["round_plans"]]
+    # SelfCodeAlign's independent (response, tests) samples: solve.samples branches per plan.
+    return [Send("branch", {**budget, "plan": state["plans"][i], "plan_index": i, "sample": k})
+            for i in state["round_plans"] for k in range(deps.config.samples)]
 
 
 def _rank(b: BranchResult) -> tuple[int, int, int, int]:
@@ -128,10 +131,11 @@ async def _pick(task_id: str, plan_round: int, branches: list[BranchResult], dep
         tied = [b for b in branches if share(b) == top]
         return rng.choice(tied), ""
     a = deps.artefacts
-    suites = {b.plan_index: TestSuite.model_validate_json(a.get(b.tests_key)) for b in accepted if b.tests_key}
+    suites = {(b.plan_index, b.sample): TestSuite.model_validate_json(a.get(b.tests_key))
+              for b in accepted if b.tests_key}
 
     async def common(b: BranchResult) -> tuple[int, int]:
-        others = [s for i, s in suites.items() if i != b.plan_index]
+        others = [s for i, s in suites.items() if i != (b.plan_index, b.sample)]
         results = await asyncio.gather(*(deps.sandbox.run(a.get(b.code_key), s) for s in others))
         return b.passed + sum(r.n_passed for r in results), b.total + sum(len(r.tests) for r in results)
 
@@ -157,8 +161,8 @@ async def select(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, An
     else:
         best, note = max(this_round, key=_rank), ""
     if best.outcome == "accepted":
-        return {"chosen": best, "verdict": "accepted", "spent_s": spent,
-                "reason": f"{best.reason}; {note}" if note else best.reason}
+        return {"chosen": best, "verdict": "accepted", "spent_s": spent, "selection_seed": deps.config.selection_seed
+                if note else None, "reason": f"{best.reason}; {note}" if note else best.reason}
     budget = [b for b in this_round if b.critique is not None and b.critique.reason == "budget_exceeded"]
     stuck = all(b.outcome == "rejected" and b.critique is not None and b.critique.reason == "repeated_failure"
                 for b in this_round)
@@ -184,7 +188,7 @@ async def after_select(state: SolveState) -> str:
 async def after_select_unreviewed(state: SolveState) -> str | list[str]:
     """``after_select`` in a graph without ``confirm``: an accepted task goes on to both tail nodes."""
     route = await after_select(state)
-    return ["backward", "commit"] if route == "confirm" else route
+    return ["backward", "commit", "explain"] if route == "confirm" else route
 
 
 async def confirm(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
@@ -214,6 +218,31 @@ async def backward(state: SolveState, config: RunnableConfig, runtime: Runtime[S
         out["failures"] = [f"planner (backward): {reply.error}"]
     else:
         out["backward"] = reply.value.to_plan("backward")
+    return out
+
+
+async def explain(state: SolveState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
+    """On accept only, and only when the accepted reply's own explanation cannot stand beside the code
+    in a training sample (none, a label, or one that mentions the memory): the coder explains the
+    accepted code. The new text is kept only if the program came back unchanged, so it explains the code
+    that was verified. Runs beside ``backward`` and ``commit``."""
+    deps, chosen = runtime.context, state.get("chosen")
+    if state.get("verdict") != "accepted" or chosen is None or chosen.code_key is None:
+        return {}
+    if coder.usable_explanation(chosen.explanation):
+        return {}
+    start = time.perf_counter()
+    code = deps.artefacts.get(chosen.code_key)
+    reply = await coder.explain(deps.model("coder"), state["task"], code, **deps.call_options(config, "coder"))
+    out: dict[str, Any] = {"usage": reply.usage, "tail_s": time.perf_counter() - start}
+    if reply.value is None:
+        out["failures"] = [f"coder (explain): {reply.error}"]
+    elif not coder.same_code(reply.value.code, code):
+        out["failures"] = ["coder (explain): the program came back changed, so its explanation was not kept"]
+    elif not coder.usable_explanation(reply.value.explanation):
+        out["failures"] = ["coder (explain): no usable explanation (none, too short, or it names the memory)"]
+    else:
+        out["explanation"] = reply.value.explanation.strip()
     return out
 
 
@@ -253,6 +282,7 @@ def build_graph(checkpointer: Any = None, *, branch_checkpoints: bool = True, re
     g.add_node("select", select)
     g.add_node("backward", backward)
     g.add_node("commit", commit)
+    g.add_node("explain", explain)
     g.add_node("finish", finish)
     g.add_edge(START, "plan")
     g.add_edge("branch", "select")
@@ -264,10 +294,11 @@ def build_graph(checkpointer: Any = None, *, branch_checkpoints: bool = True, re
         g.add_conditional_edges("select", after_select, ["plan", "confirm", "finish"])
         g.add_edge("confirm", "backward")
         g.add_edge("confirm", "commit")
+        g.add_edge("confirm", "explain")
     else:
         g.add_conditional_edges("plan", fan_out, ["branch", "plan", "select"])
-        g.add_conditional_edges("select", after_select_unreviewed, ["plan", "backward", "commit", "finish"])
-    g.add_edge(["backward", "commit"], "finish")
+        g.add_conditional_edges("select", after_select_unreviewed, ["plan", "backward", "commit", "explain", "finish"])
+    g.add_edge(["backward", "commit", "explain"], "finish")
     g.add_edge("finish", END)
     return g.compile(checkpointer=checkpointer, name="solve")
 

@@ -122,6 +122,15 @@ def normalized_hash(code: str) -> str:
     return hashlib.sha256(normalized_source(code).encode()).hexdigest()
 
 
+def same_code(a: str, b: str) -> bool:
+    """The same program, formatting, comments, docstrings and local names aside (``normalized_hash``);
+    False when either does not parse."""
+    try:
+        return normalized_hash(a) == normalized_hash(b)
+    except (SyntaxError, ValueError):
+        return False
+
+
 def skeleton_hash(code: str) -> str:
     """Like ``normalized_hash`` but blind to *every* name the code defines: its functions' names and
     parameters too. Equal skeletons mean the same behaviour under other names."""

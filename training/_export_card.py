@@ -63,6 +63,31 @@ def _table(title: str, counts: Mapping[str, int], total_label: str = "total") ->
     return [*rows, ""]
 
 
+def _evidence(report: ExportReport) -> list[str]:
+    e = report.evidence
+    if e is None:
+        return []
+    lines = ["## Evidence", "",
+             "Every record's `provenance.evidence` names the sandbox runs that passed its code, the tests passed of "
+             "those run, the mutation score of its tests, whether hidden tests (never shown to the agents) ran and "
+             "passed, the teacher model of each role and the codestill release.", "",
+             f"- code records with an explanation: {e.explained} of {e.explained + e.unexplained}"
+             + (" (the others are the code alone: no explanation that could stand in a sample)" if e.unexplained
+                else "")]
+    if e.tests_passed is not None:
+        lines.append(f"- tests passed per answer: min {e.tests_passed.min}, median {e.tests_passed.median:g}, "
+                     f"max {e.tests_passed.max}; judged by stdin/stdout cases: {e.io_tests}")
+    if e.mutation_score_median is not None:
+        lines.append(f"- mutation score of the tests: {e.mutation_judged} judged, min {e.mutation_score_min:.2f}, "
+                     f"median {e.mutation_score_median:.2f}")
+    lines.append("- hidden tests: " + ", ".join(f"{k} {n}" for k, n in e.hidden_tests.items()))
+    lines.append("- categories: " + ", ".join(f"{k} {n}" for k, n in e.categories.items()))
+    lines.append("- codestill releases: " + ", ".join(f"`{k}` {n}" for k, n in e.versions.items()))
+    lines += ["", "| role | teacher | records |", "|---|---|---:|"]
+    lines += [f"| {role} | `{spec}` | {n} |" for role, specs in e.teachers.items() for spec, n in specs.items()]
+    return [*lines, ""]
+
+
 def render_card(report: ExportReport) -> str:
     """The README.md text of an export, from its report alone (everything it says is in export.json too)."""
     o = report.options
@@ -91,11 +116,17 @@ def render_card(report: ExportReport) -> str:
         "",
         *_table("variant (`tags`)", report.by_variant),
         *_table("task", report.by_task),
-        "- `code:final`: the instruction -> the verified solution; `code:modular`: the same prompt -> the "
-        "function modules the solution is built from, then the solution.",
+        "- `code:final`: the instruction -> the verified solution, in the response style "
+        f"`{o.response_style}` (code: the code block alone; explained: the explanation of the approach, then the "
+        "code; explained+tests: then the tests it passed); `code:modular`: the same prompt -> the function modules "
+        "the solution is built from, then the solution.",
+        "- `code:plan-conditioned`: the instruction and \"Follow this plan:\" a verified plan -> the code that plan "
+        "led to: the prompt CodePLAN's plan sampling asks a student at evaluation.",
         "- `plan:forward`: a plan written before the code, whose code passed its tests and was accepted; "
-        "`plan:backward`: a plan written afterwards from the verified solution (CodePLAN).",
+        "`plan:backward`: a plan written afterwards from the verified solution (CodePLAN). A plan's text is "
+        "exported once per trajectory.",
         "",
+        *_evidence(report),
         "## Sources and models (kept trajectories)",
         "",
         *_table("source", report.sources),

@@ -1,15 +1,21 @@
 """One accepted trajectory -> its SFT records (chat ``messages``), tagged with their variant.
 
 The prompts are the ones ``codestill eval`` asks a student (``training._prompts``: EvalPlus's instruction
-for code, CodePLAN's plan request), so a student is trained on exactly what it is asked at evaluation:
+for code, CodePLAN's plan request and plan-following request), so a student is trained on exactly what it
+is asked at evaluation:
 
-    code:final      the instruction -> the verified solution in a ```python block
-    code:modular    (option) the same prompt -> the function modules it was built from, then the solution
-    plan:forward    the plan request -> a plan written before the code whose code then passed its tests
-                    and was accepted (CodePLAN's test-based plan selection), each such plan once
-    plan:backward   the plan request -> the plan written afterwards from the verified solution
+    code:final             the instruction -> the response: the explanation of the approach, then the
+                           verified code (``ResponseStyle``; optionally the tests it passed after it)
+    code:modular           (option) the same prompt -> the function modules it was built from, then the code
+    code:plan-conditioned  the instruction and "Follow this plan:" a plan -> the response of the code that
+                           plan led to (what plan sampling asks a student at evaluation)
+    plan:forward           the plan request -> a plan written before the code, whose code then passed its
+                           tests and was accepted (CodePLAN's test-based plan selection)
+    plan:backward          the plan request -> the plan written afterwards from the verified solution
 
-Forward plans whose code failed are left out: training on them would teach plans that do not work.
+Forward plans whose code failed are left out: training on them would teach plans that do not work. Within
+a trajectory a plan's text is exported once per task (a backward plan that reads like a forward one adds
+nothing). Every record carries its ``Evidence`` and the task's category in ``provenance``.
 The problem in the prompt is the instruction, and when the task came with visible ``assert`` tests, the
 first of them, in EvalPlus's MBPP form (it names the function and shows a call).
 """
@@ -18,20 +24,39 @@ from __future__ import annotations
 
 import ast
 import re
+from dataclasses import dataclass
 
-from codestill.schemas import ChatMessage, Plan, Provenance, SFTRecord, SFTVariant, Trajectory
+from codestill.schemas import Attempt, ChatMessage, Plan, Provenance, SFTRecord, SFTVariant, Trajectory
+from tools.code import same_code
 from training._bench import mbpp_prompt
-from training._prompts import CODE_INSTRUCTION, PLAN_INSTRUCTION
+from training._export_evidence import (
+    ResponseStyle,
+    accepted_attempt,
+    evidence,
+    explanation_of,
+    passed_attempts,
+    public_model,
+    response,
+)
+from training._prompts import CODE_INSTRUCTION, FOLLOW_PLAN, PLAN_INSTRUCTION
+
+__all__ = ["MODULAR_INTRO", "RecordOptions", "code_answer", "modular_answer", "plan_text", "problem_text",
+           "public_model", "records_for", "verified_forward_plans"]
 
 _NUMBERED = re.compile(r"^\s*(\d+[.)]|[-*])\s+")
-_URL_CREDENTIALS = re.compile(r"(?<=//)[^/@\s]+@")
 MODULAR_INTRO = "The solution is built from these function modules:"
 
 
-def public_model(label: str) -> str:
-    """A trajectory's model label with any ``user:password@`` of an endpoint URL taken out: labels name
-    models and endpoints, never keys, but a URL can carry credentials and exports get shared."""
-    return _URL_CREDENTIALS.sub("", label)
+@dataclass(frozen=True)
+class RecordOptions:
+    """Which records one trajectory gives (``ExportOptions`` holds the user's choice)."""
+
+    modular: bool = False
+    forward_plans: bool = True
+    backward_plans: bool = True
+    plan_conditioned: bool = True
+    response_style: ResponseStyle = "explained"
+    all_passing: bool = False
 
 
 def problem_text(t: Trajectory) -> str:
@@ -75,49 +100,92 @@ def modular_answer(t: Trajectory) -> str | None:
     return "\n".join([*lines, "", code_answer(t.final_code or "")])
 
 
-def verified_forward_plans(t: Trajectory) -> list[Plan]:
-    """Forward plans that led to code which passed its tests and that the critic (if any) accepted; the
-    plan of the final solution first, then the others in order, each distinct plan once."""
-    good: list[int] = []
+def _plan_attempts(t: Trajectory) -> list[tuple[Plan, Attempt]]:
+    """Each forward plan that led to code which passed its tests and was accepted, with that code's
+    attempt: the final solution's plan first, then the others in order."""
     final = (t.final_code or "").strip()
-    for a in sorted(t.attempts, key=lambda a: a.code.strip() != final):  # the final solution's attempt first
+    out: list[tuple[Plan, Attempt]] = []
+    for a in sorted(passed_attempts(t), key=lambda a: a.code.strip() != final):
         if a.plan_index is None or not 0 <= a.plan_index < len(t.plans) or t.plans[a.plan_index].kind != "forward":
             continue
-        passed = a.result is not None and a.result.passed
-        accepted = a.critique is None or a.critique.verdict == "accept"
-        if passed and accepted and a.plan_index not in good:
-            good.append(a.plan_index)
+        if t.plans[a.plan_index] not in [p for p, _ in out]:
+            out.append((t.plans[a.plan_index], a))
+    return out
+
+
+def verified_forward_plans(t: Trajectory) -> list[Plan]:
+    """Forward plans that led to accepted code, the final solution's first, each distinct text once."""
     plans: list[Plan] = []
-    for i in good:
-        if t.plans[i].steps not in [p.steps for p in plans]:
-            plans.append(t.plans[i])
+    for plan, _ in _plan_attempts(t):
+        if plan_text(plan) not in [plan_text(p) for p in plans]:
+            plans.append(plan)
     return plans
 
 
-def records_for(t: Trajectory, run_id: str, *, modular: bool, forward_plans: bool, backward_plans: bool
-                ) -> list[SFTRecord]:
-    """The SFT records of one accepted trajectory (see the module docstring), ids ``<trajectory>/<variant>[/k]``."""
-    provenance = Provenance(task_id=t.task.id, trajectory_id=t.id, source=t.task.source, lineage=t.task.lineage,
-                            model=public_model(t.model), run_id=run_id)
+def _passers(t: Trajectory, chosen: Attempt | None) -> list[Attempt | None]:
+    """The chosen attempt (None: the trajectory records none, yet its final code goes out), then every
+    other accepted attempt with other code (``--all-passing``)."""
+    out: list[Attempt | None] = [chosen]
+    for a in passed_attempts(t):
+        if not any(same_code(a.code, b.code if b is not None else t.final_code or "") for b in out):
+            out.append(a)
+    return out
+
+
+def records_for(t: Trajectory, run_id: str, options: RecordOptions) -> tuple[list[SFTRecord], int]:
+    """The SFT records of one accepted trajectory (see the module docstring), ids ``<trajectory>/<variant>[/k]``,
+    and how many code records went out without an explanation (none could stand in a sample)."""
+    category = t.task.origin.category if t.task.origin is not None else None
+    chosen = accepted_attempt(t)
     problem = problem_text(t)
     code_prompt = _request(CODE_INSTRUCTION, problem)
     plan_prompt = _request(PLAN_INSTRUCTION, problem)
+    extra_tags = (f"category:{category}",) if category else ()
+    unexplained = 0
 
-    def record(rid: str, variant: SFTVariant, prompt: str, answer: str) -> SFTRecord:
+    def record(rid: str, variant: SFTVariant, prompt: str, answer: str, attempt: Attempt | None,
+               tags: tuple[str, ...] = ()) -> SFTRecord:
+        provenance = Provenance(task_id=t.task.id, trajectory_id=t.id, source=t.task.source, lineage=t.task.lineage,
+                                model=public_model(t.model), run_id=run_id, category=category,
+                                evidence=evidence(t, attempt))
         return SFTRecord(id=f"{t.id}/{rid}", task="plan" if variant.startswith("plan") else "code",
                          messages=(ChatMessage(role="user", content=prompt),
                                    ChatMessage(role="assistant", content=answer)),
-                         provenance=provenance, tags=(variant,))
+                         provenance=provenance, tags=(variant, *tags, *extra_tags))
 
-    out = [record("code", "code:final", code_prompt, code_answer(t.final_code or ""))]
-    if modular and (answer := modular_answer(t)) is not None:
-        out.append(record("code-modular", "code:modular", code_prompt, answer))
-    if forward_plans:
-        for k, plan in enumerate(verified_forward_plans(t)):
-            out.append(record(f"plan-forward/{k}", "plan:forward", plan_prompt, plan_text(plan)))
-    if backward_plans:
-        backward = [p for p in t.plans if p.kind == "backward"]
-        for k, plan in enumerate(backward):
-            out.append(record("plan-backward" + (f"/{k}" if k else ""), "plan:backward", plan_prompt,
-                              plan_text(plan)))
-    return out
+    def answer(attempt: Attempt | None, code: str) -> str:
+        nonlocal unexplained
+        explanation = explanation_of(t, attempt)
+        unexplained += options.response_style != "code" and not explanation
+        return response(code, explanation, attempt.tests if attempt is not None else None, options.response_style)
+
+    out: list[SFTRecord] = []
+    passers = _passers(t, chosen) if options.all_passing else [chosen]
+    for k, a in enumerate(passers):
+        code = (t.final_code or "") if k == 0 or a is None else a.code
+        tags = (("sample:chosen" if k == 0 else "sample:passer"),) if options.all_passing else ()
+        out.append(record("code" + (f"/{k}" if k else ""), "code:final", code_prompt, answer(a, code), a, tags))
+    if options.modular and (modular := modular_answer(t)) is not None:
+        out.append(record("code-modular", "code:modular", code_prompt, modular, chosen))
+    backward = [p for p in t.plans if p.kind == "backward"] if options.backward_plans else []
+    forward = _plan_attempts(t) if options.forward_plans or options.plan_conditioned else []
+    if options.plan_conditioned:
+        seen: list[str] = []
+        pairs = [*forward, *((p, chosen) for p in backward)]
+        for plan, a in pairs:
+            if (text := plan_text(plan)) in seen or a is None:
+                continue
+            seen.append(text)
+            prompt = f"{code_prompt}{FOLLOW_PLAN}\n{text}\n"
+            out.append(record(f"code-plan/{len(seen) - 1}", "code:plan-conditioned", prompt, answer(a, a.code), a))
+    written: list[str] = []
+    if options.forward_plans:
+        for plan, a in forward:
+            if (text := plan_text(plan)) not in written:
+                out.append(record(f"plan-forward/{len(written)}", "plan:forward", plan_prompt, text, a))
+                written.append(text)
+    for k, plan in enumerate(backward):
+        if (text := plan_text(plan)) not in written:  # identical plans of one trajectory: exported once
+            out.append(record("plan-backward" + (f"/{k}" if k else ""), "plan:backward", plan_prompt, text, chosen))
+            written.append(text)
+    return out, unexplained

@@ -30,7 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from codestill.errors import ExportError
 from codestill.records import write_json, write_jsonl
-from codestill.schemas import SFT_VARIANTS, SFTRecord
+from codestill.schemas import SFT_VARIANTS, SFTRecord, Trajectory
 from training._export_card import (
     CARD_FILE,
     LENGTHS_FILE,
@@ -41,6 +41,7 @@ from training._export_card import (
     record_length,
     render_card,
 )
+from training._export_evidence import RESPONSE_STYLES, ResponseStyle
 from training._export_filter import (
     BENCHMARKS,
     REMOVAL_REASONS,
@@ -52,9 +53,10 @@ from training._export_filter import (
     usable,
 )
 from training._export_read import read_run
-from training._export_records import public_model, records_for
+from training._export_records import RecordOptions, public_model, records_for
 
-__all__ = ["BENCHMARKS", "ExportOptions", "ExportReport", "LengthStats", "Removal", "default_out", "export_run"]
+__all__ = ["BENCHMARKS", "RESPONSE_STYLES", "EvidenceSummary", "ExportOptions", "ExportReport", "LengthStats", "Removal",
+           "ResponseStyle", "default_out", "export_run"]
 
 DEFAULT_OUT = "export"
 
@@ -67,6 +69,12 @@ class ExportOptions(BaseModel):
     modular: bool = Field(False, description="Also a code:modular record per decomposed solution.")
     forward_plans: bool = Field(True, description="plan:forward records (plans whose code was accepted).")
     backward_plans: bool = Field(True, description="plan:backward records (plans written from the solution).")
+    plan_conditioned: bool = Field(True, description="code:plan-conditioned records: the code prompt with "
+                                   "'Follow this plan:' and a verified plan -> the code it led to.")
+    response_style: ResponseStyle = Field("explained", description="code: the code block alone; explained: the "
+                                          "explanation, then the code; explained+tests: then the tests it passed.")
+    all_passing: bool = Field(False, description="A code:final record for every accepted sample with other code "
+                              "(solve.samples), not only the one picked.")
     decontaminate: tuple[Benchmark, ...] = Field(
         BENCHMARKS, description="Benchmarks to decontaminate against; () turns it off (data made from MBPP seeds).")
     near_dedup: bool = Field(True, description="MinHash near-duplicate removal of instructions (exact is always on).")
@@ -82,6 +90,23 @@ class LengthStats(BaseModel):
     min: int
     median: float
     max: int
+
+
+class EvidenceSummary(BaseModel):
+    """What the exported answers' verification rests on, over the code:final records."""
+
+    explained: int = Field(description="code records whose answer has an explanation.")
+    unexplained: int = Field(description="code records exported as code alone: no explanation could stand in a "
+                             "sample (none, too short, or it named the memory).")
+    tests_passed: LengthStats | None = Field(description="Tests each answer passed in the sandbox.")
+    io_tests: int = Field(description="code:final records judged by stdin/stdout cases.")
+    mutation_judged: int = Field(description="code:final records whose tests were judged by mutants.")
+    mutation_score_min: float | None = None
+    mutation_score_median: float | None = None
+    hidden_tests: dict[str, int] = Field(description="code:final records by hidden tests: none, passed, failed.")
+    teachers: dict[str, dict[str, int]] = Field(description="Per role: the model specs and their record counts.")
+    versions: dict[str, int] = Field(description="codestill releases that produced the trajectories.")
+    categories: dict[str, int] = Field(description="Task categories of the kept trajectories.")
 
 
 class ExportReport(BaseModel):
@@ -102,6 +127,7 @@ class ExportReport(BaseModel):
     sources: dict[str, int]
     models: dict[str, int]
     lengths: LengthStats
+    evidence: EvidenceSummary | None = None
 
 
 def default_out(run_dir: Path) -> Path:
@@ -114,6 +140,31 @@ def _counts(values: Iterable[str], order: Iterable[str] = ()) -> dict[str, int]:
     fixed = list(order)
     rest = sorted((k for k in counter if k not in fixed), key=lambda k: (-counter[k], k))
     return {k: counter[k] for k in [*fixed, *rest]}
+
+
+def _stats(values: list[int]) -> LengthStats:
+    return LengthStats(min=min(values), median=statistics.median(values), max=max(values))
+
+
+def _evidence(records: list[SFTRecord], kept: list[Trajectory], unexplained: int) -> EvidenceSummary:
+    finals = [r.provenance.evidence for r in records if r.tags[0] == "code:final" and r.provenance.evidence]
+    code_records = sum(r.task == "code" and r.tags[0] != "code:modular" for r in records)
+    scores = [e.mutation_score for e in finals if e.mutation_score is not None]
+    teachers: dict[str, Counter[str]] = {}
+    for e in finals:
+        for role, spec in e.teachers.items():
+            teachers.setdefault(role, Counter())[spec] += 1
+    return EvidenceSummary(
+        explained=code_records - unexplained, unexplained=unexplained,
+        tests_passed=_stats([e.tests_passed for e in finals]) if finals else None,
+        io_tests=sum(e.test_kind == "io" for e in finals), mutation_judged=len(scores),
+        mutation_score_min=min(scores) if scores else None,
+        mutation_score_median=statistics.median(scores) if scores else None,
+        hidden_tests=_counts((e.hidden_tests for e in finals), ("none", "passed", "failed")),
+        teachers={role: dict(c.most_common()) for role, c in teachers.items()},
+        versions=_counts(t.codestill_version or "(not recorded)" for t in kept),
+        categories=_counts(t.task.origin.category if t.task.origin and t.task.origin.category else "(not recorded)"
+                           for t in kept))
 
 
 def _check_out(out: Path) -> None:
@@ -179,9 +230,14 @@ def export_run(run_dir: Path, out_dir: Path | None = None, options: ExportOption
         why = ", ".join(f"{k} {n}" for k, n in removed_counts.items() if n)
         raise ExportError(f"{run_dir}: every accepted trajectory was removed ({why}); nothing to export. Data "
                           "made from benchmark seeds needs --no-decontam (or --benchmark naming only the other benchmark)")
-    records = [r for t in kept for r in records_for(t, run.run_id, modular=options.modular,
-                                                    forward_plans=options.forward_plans,
-                                                    backward_plans=options.backward_plans)]
+    chosen = RecordOptions(modular=options.modular, forward_plans=options.forward_plans,
+                           backward_plans=options.backward_plans, plan_conditioned=options.plan_conditioned,
+                           response_style=options.response_style, all_passing=options.all_passing)
+    records, unexplained = [], 0
+    for t in kept:
+        made, missing = records_for(t, run.run_id, chosen)
+        records += made
+        unexplained += missing
     lengths = [record_length(r) for r in records]
     report = ExportReport(
         run_id=run.run_id, run_dir=str(run_dir), out_dir=str(out), options=options,
@@ -190,7 +246,7 @@ def export_run(run_dir: Path, out_dir: Path | None = None, options: ExportOption
         by_task=_counts((r.task for r in records), ("code", "plan")),
         by_variant=_counts((r.tags[0] for r in records), SFT_VARIANTS),
         sources=_counts(t.task.source for t in kept), models=_counts(public_model(t.model) for t in kept),
-        lengths=LengthStats(min=min(lengths), median=statistics.median(lengths), max=max(lengths)))
+        lengths=_stats(lengths), evidence=_evidence(records, kept, unexplained))
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)

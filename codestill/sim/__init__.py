@@ -27,7 +27,10 @@ How it answers:
   the coder's answer in a ```python block, or a numbered plan when the last user message asks to write
   a plan; the evolver and the conceptor (Code Evol-Instruct, SelfCodeAlign): see ``_instruct``. With
   ``knowledge`` (``--knowledge seeds.jsonl``) it also knows the given seed functions as problems, with
-  tests worked out by running them (``_seeds``). Field names are those of the records in
+  tests worked out by running them (``_seeds``). A program task (the conceptor's "program" category,
+  ``_program``) is a known problem asked as a script: the coder answers with the reference and a main
+  that reads the arguments from stdin and prints the result, the tester with stdin/stdout cases whose
+  outputs come from running the reference. Field names are those of the records in
   ``codestill.schemas``; a tool call or JSON schema gets them fitted to its schema (``_fit``).
 - **Which teacher.** ``teacher="default"`` (the above) is an answer key. ``teacher="realistic"``
   (``--teacher realistic``) errs the way real teachers do, so the verification gates can be tested
@@ -41,6 +44,8 @@ How it answers:
   repair shown failing asserts bends the previous solution to them at ``bend_rate`` (0.5); the critic
   errs at ``critic_flaw_rate`` (0.25: accepts whatever the status, a verdict outside the schema or none,
   a reject reason outside the taxonomy); the planner gives a vague plan at ``plan_flaw_rate`` (0.2).
+  On a program task the tester's flawed cases are a wrong expected output, a single case, or one output
+  for every input, and the coder's flaw is a planted bug in the script.
   Each rate given explicitly applies in either profile (``SimConfig.rates()``); every roll is keyed on
   the seed, the problem, the request's user text and the choice, so a re-ask with another prompt rolls
   again. The flaws are labelled in the ``x-codestill-sim-flaws`` response header (one label per

@@ -47,12 +47,13 @@ from codestill.sim._config import SimConfig
 from codestill.sim._faults import FaultDice, body_digest
 from codestill.sim._instruct import conceptor, evolver
 from codestill.sim._mutant_runs import MutantRuns
+from codestill.sim._program import asks_program, case_job, run_cases
 from codestill.sim._render import Reply, marked_schema, pick_tool, render
 from codestill.sim._roles import Ask, default_handlers, generic
 from codestill.sim._seeds import concepts_of, load_knowledge, seed_tests
 from codestill.sim._strong import StrongTests
+from codestill.sim._teacher import correct_tests, mutant_job
 from codestill.sim._teacher import handlers as teacher_handlers
-from codestill.sim._teacher import mutant_job
 
 DESCRIPTION = ("A simulator, not a language model: codestill sim answers from a bank of MBPP and HumanEval "
                "reference solutions, with set latency, planted bugs and injected faults.")
@@ -167,6 +168,7 @@ class SimServer:
         # a seed's only tests: always made
         self.seed_tests = StrongTests(config.seed, make=seed_tests, cache_dir=cache)
         self.mutant_runs = MutantRuns()  # the realistic tester's wrong expected values
+        self.program_cases = MutantRuns(run=run_cases)  # a program task's stdin/stdout cases (``_program``)
         self.started = int(time.time())
         self.chat_requests = 0  # received, answered or not: what /health reports
 
@@ -277,7 +279,14 @@ class SimServer:
 
     async def _probed(self, ask: Ask) -> Ask:
         """The ask with the mutant values its (realistic) tester needs, worked out off the event loop and
-        cached by mutant and expressions, so the same request always gets the same values."""
+        cached by mutant and expressions, so the same request always gets the same values; a program
+        task's tester gets its cases (``_program``) the same way."""
+        if ask.role == "tester" and ask.problem is not None and asks_program(ask.user_text):
+            cases = case_job(ask.problem, correct_tests(ask))
+            if cases is None:
+                return ask
+            got = self.program_cases.cached(cases)
+            return replace(ask, io_cases=got if got is not None else await asyncio.to_thread(self.program_cases.get, cases))
         job = mutant_job(ask) if ask.role == "tester" and self.rates.test_flaw_rate > 0 else None
         if job is None:
             return ask

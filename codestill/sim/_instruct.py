@@ -14,8 +14,11 @@
     conceptor, "### Snippet" + ```python block     {"concepts"}     ``concepts_of`` the snippet
     conceptor, "### Concepts"                      {"instruction"}  a category/difficulty line and the instruction
                                                                     of the known seed (``--knowledge``) whose
-                                                                    concepts overlap most; none: an honest text
-                                                                    the simulator cannot solve
+                                                                    concepts overlap most; for the category
+                                                                    "program", that instruction asked as a
+                                                                    program (``_program.program_instruction``);
+                                                                    none: an honest text the simulator cannot
+                                                                    solve
     either, asked anything else                    {"answer"}       the honest generic answer
 """
 
@@ -27,6 +30,7 @@ from collections.abc import Sequence
 from codestill.data import BankProblem
 from codestill.sim._code import last_python_block
 from codestill.sim._plan import plan_of
+from codestill.sim._program import asks_program, program_instruction
 from codestill.sim._roles import Ask, Handler, generic, unit_interval
 from codestill.sim._seeds import closest, concepts_of
 from tools.mutants import plant_bug
@@ -45,6 +49,8 @@ _CONSTRAINTS = ("The function must not modify its arguments and must return a ne
                 "Use only the Python standard library, and do not print anything at all.",
                 "Give every parameter and the return value a precise type hint in the signature.",
                 "Keep the function pure: no global state, no input reading and no printing.")
+# A program reads its input and prints: only the constraints that do not forbid it.
+_PROGRAM_CONSTRAINTS = tuple(c for c in _CONSTRAINTS if "print" not in c)
 _SPECIFIC = ("Instead of any return type that merely works, return exactly the type the description implies, "
              "never None for a valid input.",
              "Rather than accepting loosely typed input, treat the arguments exactly as the signature types them.")
@@ -61,7 +67,7 @@ def _method(text: str) -> str:
     return next((name for name, pattern in _METHODS if pattern.search(text)), "constraints")
 
 
-def _addition(method: str, problem: BankProblem | None, key: str) -> str:
+def _addition(method: str, problem: BankProblem | None, key: str, program: bool = False) -> str:
     if method == "reasoning" and problem is not None:
         steps, _ = plan_of(problem.reference, problem.entry_point, int(unit_interval(key) * 4))
         return "Work it out in these steps:\n" + "\n".join(f"{i}. {s}" for i, s in enumerate(steps, 1))
@@ -75,7 +81,7 @@ def _addition(method: str, problem: BankProblem | None, key: str) -> str:
         return _pick(_SPECIFIC, key)
     if method == "complexity":
         return _pick(_COMPLEXITY, key)
-    return _pick(_CONSTRAINTS, key)
+    return _pick(_PROGRAM_CONSTRAINTS if program else _CONSTRAINTS, key)
 
 
 def evolver(ask: Ask) -> dict:
@@ -85,7 +91,7 @@ def evolver(ask: Ask) -> dict:
     parent = m.group(1).strip()
     method = _method(ask.last_user[: m.start()])
     key = f"{ask.seed}|{parent}|{method}|{ask.choice}"
-    evolved = f"{parent}\n\n{_addition(method, ask.problem, key)}"
+    evolved = f"{parent}\n\n{_addition(method, ask.problem, key, asks_program(parent))}"
     if ask.evol_fail_rate > 0 and unit_interval(key + "|fail") < ask.evol_fail_rate:
         failure = _pick(FAILURES, key + "|kind")
         if failure == "unchanged":
@@ -130,6 +136,8 @@ def conceptor(known: Sequence[tuple[BankProblem, tuple[str, ...]]]) -> Handler:
         if problem is None:
             return {"instruction": f"Write a {category} that shows {', '.join(concepts) or 'some code'} at work. "
                                    "(The simulator knows no seed with these concepts, so it cannot solve this.)"}
+        if category == "program":
+            return {"instruction": program_instruction(problem, difficulty)}
         a = "An" if difficulty[:1].lower() in "aeiou" else "A"
         lead = f"{a} {difficulty} {category} task." if category == "function" else \
             f"{a} {difficulty} task (asked as a {category}; the simulator writes it as one function)."

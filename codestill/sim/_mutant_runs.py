@@ -2,7 +2,8 @@
 of a suite's ``==`` asserts, in the child processes of ``_strong`` / ``_probe`` (a clean environment,
 CPU budgets, two hash seeds: a value is kept only where both runs agree), so ``_suites`` can write the
 mutant's values in as wrong expected values. ``MutantRuns`` caches them per app by job key (the mutant's
-source, the imports, the expressions): the same request always gets the same values.
+source, the imports, the expressions): the same request always gets the same values. The same cache runs
+a program task's cases (``_program.run_cases``, by its own job key) when given that function.
 """
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ import json
 import subprocess
 import threading
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 from codestill.data import BankProblem
 from codestill.sim._strong import _run
@@ -52,25 +55,28 @@ def run_mutant(job: MutantJob) -> tuple[tuple[str, str], ...]:
 
 
 class MutantRuns:
-    """Per-app cache of ``run_mutant`` by job key (child processes: the app calls ``get`` off its event loop)."""
+    """Per-app cache of ``run`` (``run_mutant`` unless told) by job key (child processes: the app calls
+    ``get`` off its event loop)."""
 
-    def __init__(self, parallel: int = 2, size: int = 4096) -> None:
+    def __init__(self, parallel: int = 2, size: int = 4096,
+                 run: Callable[[Any], tuple[tuple[str, str], ...]] = run_mutant) -> None:
+        self._run = run
         self._done: OrderedDict[str, tuple[tuple[str, str], ...]] = OrderedDict()
         self._lock = threading.Lock()
         self._slots = threading.BoundedSemaphore(parallel)
         self._size = size
 
-    def cached(self, job: MutantJob) -> tuple[tuple[str, str], ...] | None:
+    def cached(self, job: Any) -> tuple[tuple[str, str], ...] | None:
         with self._lock:
             return self._done.get(job.key)
 
-    def get(self, job: MutantJob) -> tuple[tuple[str, str], ...]:
+    def get(self, job: Any) -> tuple[tuple[str, str], ...]:
         got = self.cached(job)
         if got is not None:
             return got
         with self._slots:
             try:
-                got = run_mutant(job)
+                got = self._run(job)
             except (OSError, ValueError, subprocess.SubprocessError):
                 got = ()  # could not run it: the suite gets a perturbed value instead
         with self._lock:

@@ -7,7 +7,9 @@
     otherwise                                             -> prose: a sentence and a ```python block (coder
                                                              code, tester tests, a plain request's code), a
                                                              numbered plan (a plain "write a plan" request, or
-                                                             the planner: codestill's text form) or a ```json
+                                                             the planner: codestill's text form), "Input:" /
+                                                             "Output:" fenced pairs (a tester's stdin/stdout
+                                                             cases: codestill's text form) or a ```json
                                                              block (others); some styles put the JSON inline,
                                                              unfenced
 
@@ -156,6 +158,8 @@ def _render(answer: dict, raw: tuple[str, ...], role: str, *, tool: dict | None,
         text = _plan_prose(answer["steps"], str(answer.get("rationale") or ""), style, broken)
     elif role == "critic":  # codestill's text form of a verdict
         text = _verdict_prose(answer, broken)
+    elif role == "tester" and isinstance(answer.get("cases"), list):  # codestill's text form of io cases
+        text = _cases_prose(answer["cases"], style, broken)
     elif role == "tester" and "tests" in answer:
         about = f"These tests check {answer.get('entry_point') or 'the function'}."
         text = _code_prose(answer["tests"], about, style, broken)
@@ -212,6 +216,25 @@ def _verdict_prose(answer: dict, broken: bool) -> str:
         lines.append(f"Suggestion: {answer['suggestion']}")
     body = "\n".join(lines)
     return _cut(body, 0.2) if broken else body
+
+
+def _cases_prose(cases: list, style: int, broken: bool) -> str:
+    """Each case as an "Input:" line and a fenced block, an "Output:" line and a fenced block; none: a
+    sentence saying so (no answer in the form)."""
+    def block(text: str) -> str:
+        body, ticks = (text[:-1] if text.endswith("\n") else text), "```"
+        while ticks in body:
+            ticks += "`"
+        return f"{ticks}\n{body}\n{ticks}" if body else f"{ticks}\n{ticks}"
+    s = style % PROSE_STYLES
+    label = ("**Input:**", "**Output:**") if s == 2 else ("Input:", "Output:")
+    body = "\n\n".join(f"{label[0]}\n{block(str(c.get('input', '')))}\n{label[1]}\n{block(str(c.get('output', '')))}"
+                        for c in cases if isinstance(c, dict))
+    if not body:
+        return "I could not work out any case for this program."
+    if broken:
+        body = _cut(body, 0.66)
+    return body if s == 0 else f"Here are the stdin/stdout cases.\n\n{body}"
 
 
 def _code_prose(code: str, note: str, style: int, broken: bool) -> str:

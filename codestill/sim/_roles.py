@@ -4,10 +4,14 @@
                                                     ```python block in the last user message)
     decomposer  {"modules": [{"name", "signature", "description"}]}   the reference's top-level functions
     coder       {"code", "explanation"}             the reference; one function for a "module: <name>" line;
-                                                    a planted bug (bug_rate) only in a fresh full solution
+                                                    a planted bug (bug_rate) only in a fresh full solution; for a
+                                                    program task (``_program.asks_program``) the same code as a
+                                                    script that reads the arguments and prints the result
     tester      {"tests", "entry_point"}            the bank's tests, then (strong_tests) edge cases and variants
                                                     of its examples, checked against the reference (``_strong``);
                                                     for a known seed, calls worked out by running it (``_seeds``)
+                {"cases": [{"input", "output"}]}    for a program task: those calls as stdin/stdout cases, the
+                                                    outputs worked out by running the reference (``Ask.io_cases``)
     critic      {"verdict", "issues", "suggestion"} from the last "status: <status>" line in the prompt
     unknown     {"code", "explanation"} | {"plan"}  a plain chat request (no codestill system line, no schema)
                                                     about a known problem, as a benchmark harness or a student
@@ -33,6 +37,7 @@ from codestill.data import BankProblem
 from codestill.sim._code import last_python_block, module_source, modules_of, stub
 from codestill.sim._config import TeacherRates
 from codestill.sim._plan import plan_of
+from codestill.sim._program import asks_program, script
 from codestill.sim._strong import with_extra
 from tools.mutants import plant_bug
 
@@ -78,6 +83,7 @@ class Ask:
     evol_fail_rate: float = 0.0  # share of evolutions that fail (``_instruct``)
     rates: TeacherRates = ANSWER_KEY  # how often each role errs (``_teacher``); all 0: never
     probed: tuple[tuple[str, str], ...] = ()  # (expression, value) of a mutant run for the tester (``_teacher``)
+    io_cases: tuple[tuple[str, str], ...] = ()  # (stdin, stdout) of a program task, for the tester (``_program``)
 
 
 Handler = Callable[[Ask], dict]
@@ -137,16 +143,20 @@ def coder(ask: Ask) -> dict:
         return {"code": code, "explanation": f"The module {m.group(1)} with the imports it uses."}
     repair = any(s in _FAILING for s in _STATUS.findall(ask.user_text))
     key = f"{ask.seed}|{p.id}|{ask.choice}"
+    program = asks_program(ask.user_text)
     if not repair and ask.bug_rate > 0 and unit_interval(key) < ask.bug_rate:
         planted = plant_bug(p.reference, key + "|mutation")
         if planted is not None:
-            return {"code": planted[0], "explanation": " ".join(steps)}
-    return {"code": p.reference, "explanation": " ".join(steps)}
+            code = script(planted[0], p.entry_point) if program else planted[0]
+            return {"code": code, "explanation": " ".join(steps)}
+    return {"code": script(p.reference, p.entry_point) if program else p.reference, "explanation": " ".join(steps)}
 
 
 def tester(ask: Ask) -> dict:
     if ask.problem is None:
         return {"tests": "", "entry_point": entry_hint(ask)}
+    if asks_program(ask.user_text):
+        return {"cases": [{"input": i, "output": o} for i, o in ask.io_cases]}
     return {"tests": with_extra(ask.problem.tests.code, ask.extra_tests), "entry_point": ask.problem.entry_point}
 
 

@@ -23,6 +23,11 @@ the app in the answer's ``FLAW`` key, never on the wire in the body.
              "too_hard"): the verdict or reason survives fitting to a schema (``RAW``).
     planner  at plan_flaw_rate, for a known problem: ``vague`` (one or two generic steps).
 
+A program task (``_program.asks_program``): the tester, fresh or asked again, at test_flaw_rate writes
+flawed cases (``_program.IO_FLAWS``: ``wrong_output``, ``too_few``, ``same_output``; never stubborn); the
+coder, fresh, at code_flaw_rate writes the script over a mutant (``planted_bug``); a repair is the right
+script. The critic and planner err as above.
+
 The unknown role (a plain request), module requests, the decomposer, evolver and conceptor: unchanged.
 """
 
@@ -36,6 +41,7 @@ from functools import partial
 from codestill.schemas import ASKED_AGAIN, DISPUTE, PREVIOUS_TESTS
 from codestill.sim._mutant_runs import MutantJob
 from codestill.sim._mutant_runs import mutant_job as _mutant_job
+from codestill.sim._program import IO_FLAWS, asks_program, flawed_cases, script
 from codestill.sim._render import FLAW, RAW
 from codestill.sim._roles import _FAILING, _MODULE, _STATUS, Ask, Handler, entry_hint, unit_interval
 from codestill.sim._special import (
@@ -113,7 +119,9 @@ def coder(base: Handler, ask: Ask) -> dict:
     if ask.role != "coder" or p is None or _MODULE.search(ask.last_user):
         return answer
     if any(s in _FAILING for s in _STATUS.findall(ask.user_text)):
-        return _repair(ask, answer)
+        return answer if asks_program(ask.user_text) else _repair(ask, answer)
+    if asks_program(ask.user_text):
+        return _program_coder(ask, answer)
     if answer.get("code") != p.reference or _roll(ask, "code") >= rates.code_flaw_rate:
         return answer  # a planted bug_rate bug (rolled on its own), or no flaw
     kind = _pick(CODE_FLAWS, ask, "code-kind")
@@ -134,6 +142,17 @@ def coder(base: Handler, ask: Ask) -> dict:
         if cased is not None:
             return {**answer, "code": cased[0], FLAW: kind}
     return {**answer, "code": wrong, FLAW: "planted_bug"} if wrong else answer
+
+
+def _program_coder(ask: Ask, answer: dict) -> dict:
+    """The right script, or at code_flaw_rate the script over a mutant of the reference."""
+    p = ask.problem
+    assert p is not None
+    if answer.get("code") != script(p.reference, p.entry_point) or _roll(ask, "code") >= ask.rates.code_flaw_rate:
+        return answer
+    planted = plant_bug(p.reference, _key(ask, "code-mutation"))
+    wrong = planted[0] if planted else returning_constant(p.reference, p.entry_point)
+    return {**answer, "code": script(wrong, p.entry_point), FLAW: "planted_bug"} if wrong else answer
 
 
 def _camel(name: str) -> str:
@@ -173,6 +192,10 @@ def tester_plan(ask: Ask) -> TesterPlan:
     if ask.role != "tester" or p is None or (rates.test_flaw_rate <= 0 and rates.stubborn_rate <= 0):
         return TesterPlan()
     text = ask.user_text
+    if asks_program(text):
+        if _roll(ask, "tests") >= rates.test_flaw_rate:
+            return TesterPlan()
+        return TesterPlan(flaw=IO_FLAWS[int(_roll(ask, "tests-kind") * len(IO_FLAWS))])
     at = text.rfind(ASKED_AGAIN)
     if at >= 0 and DISPUTE in text[at:] and _roll(ask, "stubborn") < rates.stubborn_rate:
         previous = fenced_after(text, PREVIOUS_TESTS)
@@ -191,7 +214,7 @@ def tester_plan(ask: Ask) -> TesterPlan:
 
 def mutant_job(ask: Ask) -> MutantJob | None:
     """The mutant run this tester's answer needs (a wrong_values flaw), or None."""
-    if tester_plan(ask).flaw != "wrong_values" or ask.problem is None:
+    if tester_plan(ask).flaw != "wrong_values" or ask.problem is None or asks_program(ask.user_text):
         return None
     return _mutant_job(ask.problem, read_suite(correct_tests(ask), ask.problem.entry_point),
                        _key(ask, "tests-mutation"))
@@ -203,6 +226,11 @@ def tester(base: Handler, ask: Ask) -> dict:
         return {"tests": plan.repeat, "entry_point": entry_hint(ask), FLAW: "stubborn"}
     if plan.flaw is None or ask.problem is None:
         return base(ask)
+    if asks_program(ask.user_text):
+        made = flawed_cases(plan.flaw, ask.io_cases, _roll(ask, "tests-variant"))
+        if made is None:
+            return base(ask)
+        return {"cases": [{"input": i, "output": o} for i, o in made], FLAW: plan.flaw}
     p = ask.problem
     code = correct_tests(ask)
     made = flawed(plan.flaw, read_suite(code, p.entry_point), code, p.reference, p.entry_point,

@@ -124,3 +124,24 @@ def test_leaks_memory_catches_mentions(text):
 ])
 def test_leaks_memory_leaves_ordinary_text_alone(text):
     assert not leaks_memory(text)
+
+
+@pytest.mark.parametrize(("text", "usable"), [
+    ("Here is the code:", False),  # a label, not an explanation
+    ("", False),
+    ("I adapted the reference function from the memory so that it handles empty lists.", False),
+    ("It walks the list once, keeping the largest value so far, so an empty list gives an empty result.", True),
+])
+def test_an_explanation_must_say_something_and_stand_on_its_own(text, usable):
+    from agents.coder import usable_explanation
+
+    assert usable_explanation(text) is usable
+
+
+def test_same_code_ignores_formatting_comments_and_docstrings():
+    from agents.coder import same_code
+
+    a = "def f(x):\n    return x + 1\n"
+    assert same_code(a, 'def f(x):\n    """Add one."""\n    # one more\n    return (x + 1)\n')
+    assert not same_code(a, "def f(x):\n    return x - 1\n")
+    assert not same_code(a, "def f(x) return")  # does not parse

@@ -27,5 +27,7 @@ def test_demo_runs_the_pipeline_on_the_sim_and_says_where_things_are(tmp_path):
     stats = json.loads((run / "stats.json").read_text())
     assert stats["yield"]["inputs"] == 20 and stats["yield"]["accepted"] >= 15
     records = [SFTRecord.model_validate_json(line) for line in (run / "export" / "sft.jsonl").read_bytes().splitlines()]
-    assert sum(r.task == "code" for r in records) == stats["yield"]["accepted"]
+    variants = {v: sum(r.tags[0] == v for r in records) for v in ("code:final", "code:plan-conditioned")}
+    assert variants["code:final"] == stats["yield"]["accepted"] and variants["code:plan-conditioned"] > 0
+    assert "records: code:plan-conditioned" in done.stdout and "code records explained" in done.stdout
     assert (run / "memory").is_dir()  # the sim's demo keeps its modules out of the shared memory

@@ -22,21 +22,25 @@ def test_export_prints_a_summary_and_writes_the_folder(tmp_path: Path) -> None:
     run = write_run(tmp_path / "run")
     done = _run(str(run))
     assert done.returncode == 0, done.stderr
-    assert "run demo-run: 5 records from 2 of 7 trajectories" in done.stdout
+    assert "run demo-run: 8 records from 2 of 7 trajectories" in done.stdout
     rows = {" ".join(line.split()[:-1]): line.split()[-1] for line in done.stdout.splitlines() if line.strip()}
     assert rows["removed: contaminated"] == "1" and rows["removed: near_duplicate"] == "1"
     assert rows["read: cut-off lines passed over"] == "2" and rows["records: plan:backward"] == "1"
+    assert rows["records: code:plan-conditioned"] == "3" and rows["code records explained 3 of"] == "5"
     assert sorted(p.name for p in (run / "export").iterdir()) == [
         "README.md", "export.json", "lengths.png", "removed.jsonl", "sft.jsonl"]
 
     again = _run(str(run), "--out", str(tmp_path / "mine"), "--modular", "--no-decontam", "--no-near-dedup",
-                 "--no-backward-plans", "--json")
+                 "--no-backward-plans", "--no-plan-conditioned", "--response-style", "explained+tests",
+                 "--all-passing", "--json")
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
     assert report["options"] == {"modular": True, "forward_plans": True, "backward_plans": False,
+                                 "plan_conditioned": False, "response_style": "explained+tests", "all_passing": True,
                                  "decontaminate": [], "near_dedup": False, "near_threshold": 0.7}
     assert (report["kept"], report["records"]) == (4, 7)  # a1, a2, m1 and a3 (only a1-again is an exact duplicate)
-    assert report["by_variant"] == {"code:final": 4, "code:modular": 1, "plan:forward": 2, "plan:backward": 0}
+    assert report["by_variant"] == {"code:final": 4, "code:modular": 1, "code:plan-conditioned": 0, "plan:forward": 2,
+                                    "plan:backward": 0}
     assert json.loads((tmp_path / "mine" / "export.json").read_text()) == report
 
     only_he = _run(str(run), "--out", str(tmp_path / "he"), "--benchmark", "humaneval", "--json")
@@ -47,6 +51,7 @@ def test_bad_input_ends_in_one_line(tmp_path: Path) -> None:
     cases = [
         ([str(tmp_path / "nowhere")], "no such run directory"),
         ([str(write_run(tmp_path / "r")), "--benchmark", "apps"], "--benchmark apps: not a bundled benchmark"),
+        ([str(tmp_path / "r"), "--response-style", "fancy"], "--response-style fancy: not a style"),
     ]
     (tmp_path / "bad").mkdir()
     (tmp_path / "bad" / "trajectories.jsonl").write_text('{"schema_version": 1, "id": "t"}\n')

@@ -24,6 +24,9 @@ PLAN = {"steps": ["Add a and b.", "Return the sum."], "rationale": "One expressi
 TESTS = {"tests": "assert add_pair(2, 3) == 5\nassert add_pair(0, 0) == 0\n", "entry_point": "add_pair"}
 
 
+EXPLANATION = "Returns a + b: Python's + adds ints and floats alike, so no case needs special handling."
+
+
 def answers(coder: Any = GOOD, critic: Any = None, planner: Any = PLAN, tester: Any = TESTS) -> Any:
     """Default answers per role; ``critic=None`` follows the last status line, as a careful critic would."""
     def answer(role: str, text: str) -> Any:
@@ -34,7 +37,7 @@ def answers(coder: Any = GOOD, critic: Any = None, planner: Any = PLAN, tester: 
                                  "description": "Add two numbers and return the sum."}]}
         if role == "coder":
             code = coder(text) if callable(coder) else coder
-            return {"code": code, "explanation": "Adds the numbers."} if code is not None else "no idea"
+            return {"code": code, "explanation": EXPLANATION} if code is not None else "no idea"
         if role == "tester":
             return tester(text) if callable(tester) else tester
         if role == "critic":
@@ -132,12 +135,34 @@ def test_the_critic_asks_for_a_new_plan(tmp_path, embedder):
     plans = iter([{"steps": ["Subtract b from a."]}, {"steps": ["Add a and b."]}])
     model = RoleModel(answer=answers(critic=critic, planner=lambda text: next(plans, PLAN),
                                      coder=lambda text: BAD if "Subtract" in text else GOOD))
-    t = run(tmp_path, model, embedder=embedder)
+    t = run(tmp_path, model, embedder=embedder, critic_on_failure=True)
     assert t.verdict == "accepted" and t.final_code == GOOD
     assert [p.steps for p in t.plans if p.kind == "forward"] == [("Subtract b from a.",), ("Add a and b.",)]
     assert [a.critique.verdict for a in t.attempts] == ["repair", "replan", "accept"]  # a dispute first
     replan_prompt = [text for role, text in model.seen if role == "planner"][1]
     assert "wrong approach" in replan_prompt  # the planner hears why the last plan failed
+
+
+def test_a_failing_run_is_repaired_without_asking_the_critic(tmp_path, embedder):
+    # By default the critic is asked only about code that passed: on a failing run the rules would turn
+    # its accept or repair into the same repair. Its replan is given up; bounded repairs still replan.
+    critiqued: list[str] = []
+
+    def critic(text: str) -> Any:
+        critiqued.append(text)
+        return {"verdict": "replan", "issues": ["wrong approach"]} if "a - b" in text else {"verdict": "accept"}
+
+    plans = iter([{"steps": ["Subtract b from a."]}, {"steps": ["Add a and b."]}])
+    model = RoleModel(answer=answers(critic=critic, planner=lambda text: next(plans, PLAN),
+                                     coder=lambda text: BAD if "Subtract" in text else GOOD))
+    t = run(tmp_path, model, embedder=embedder, max_repairs=1)
+    assert t.verdict == "accepted" and t.final_code == GOOD
+    assert ["a - b" in text for text in critiqued] == [False]  # asked once, about the passing code
+    first_plan = [a.critique for a in t.attempts if a.plan_index == 0]
+    assert [c.verdict for c in first_plan] == ["repair", "repair", "repair"]  # a dispute, then two failing runs
+    assert all(c.issues[0].startswith("the tests did not pass") for c in first_plan[1:])
+    assert not any("wrong approach" in i for c in first_plan for i in c.issues)
+    assert "repeated_failure" in [text for role, text in model.seen if role == "planner"][1]  # hence the replan
 
 
 def test_a_rejected_task_leaves_the_memory_empty(tmp_path, embedder):
@@ -218,7 +243,7 @@ def test_weak_tests_are_sent_back_to_the_tester(tmp_path, embedder):
     assert t.verdict == "accepted"
     assert t.attempts[0].critique.weak_tests and t.attempts[0].critique.verdict == "repair"
     assert t.attempts[0].result is None  # refused before it ran
-    assert model.calls("tester") == 2 and model.calls("coder") == 2  # the draft, then the one solution
+    assert model.calls("tester") == 2 and model.calls("coder") == 1  # the draft is the solution (nothing retrieved)
     assert "isinstance" not in t.attempts[1].tests.code
     again = [text for role, text in model.seen if role == "tester"][1]
     assert "## Why you are asked again" in again and "no assert compares a call of `add_pair`" in again
@@ -255,3 +280,45 @@ def test_a_planner_that_cannot_plan_still_gets_code_tested(tmp_path, embedder):
     model = RoleModel(answer=answers(planner=code_not_plan))
     t = run(tmp_path / "b", model, embedder=embedder, without_plan=False)
     assert t.verdict == "rejected" and t.reason.startswith("model_failure") and model.calls("coder") == 0
+
+
+@pytest.mark.parametrize("draft_as_final", [True, False])
+def test_with_nothing_retrieved_the_draft_is_the_response(tmp_path, embedder, draft_as_final):
+    model = RoleModel(answer=answers())
+    t = run(tmp_path, model, embedder=embedder, draft_as_final=draft_as_final)
+    assert t.verdict == "accepted" and t.final_code == GOOD and t.explanation == EXPLANATION
+    # the empty memory returned nothing: the draft stands (one coder call), unless asked to write it again
+    assert model.calls("coder") == (1 if draft_as_final else 2)
+
+
+def test_independent_samples_are_kept_and_one_is_picked_with_its_seed(tmp_path, embedder):
+    model = RoleModel(answer=answers())
+    t = run(tmp_path, model, embedder=embedder, samples=3, selection_seed=7)
+    drafts = [text for role, text in model.seen if role == "coder" and "direct solution" in text]
+    assert len(drafts) == 3 and len({d for d in drafts}) == 3  # each sample is a request of its own
+    assert sum("Independent sample" in d for d in drafts) == 2  # the first asks as a single sample does
+    assert t.verdict == "accepted" and sorted(a.sample for a in t.attempts) == [0, 1, 2]
+    assert all(a.critique.verdict == "accept" for a in t.attempts)  # every passer is in the trajectory
+    assert t.selection_seed == 7 and "selection seed 7" in t.reason
+
+
+LEAKY = "I reused the reference function from the memory and it passes."
+SELF_CONTAINED = "It returns a + b; adding needs no loop, so every pair of numbers takes one step."
+
+
+@pytest.mark.parametrize("returned, kept", [(GOOD, SELF_CONTAINED), (BAD, "")], ids=["unchanged", "changed"])
+def test_an_explanation_that_names_the_memory_is_asked_for_again(tmp_path, embedder, returned, kept):
+    def answer(role: str, text: str) -> Any:
+        if role == "coder" and "passed its tests. Explain it" in text:
+            return {"code": returned, "explanation": SELF_CONTAINED}
+        if role == "coder":
+            return {"code": GOOD, "explanation": LEAKY}
+        return answers()(role, text)
+
+    model = RoleModel(answer=answer)
+    t = run(tmp_path, model, embedder=embedder)
+    assert t.verdict == "accepted" and t.final_code == GOOD
+    assert t.attempts[-1].explanation == LEAKY and model.calls("coder") == 2  # the draft, then explain
+    # the explanation is kept only for the program that was verified
+    assert t.explanation == kept
+    assert any("came back changed" in f for f in t.failures) == (not kept)

@@ -29,6 +29,7 @@ from codestill.schemas import (
     ModuleSpec,
     Plan,
     Task,
+    TestResult,
     TestSuite,
     Trajectory,
 )
@@ -48,7 +49,11 @@ A_CODE = HELPER + "\n\n" + MAIN
 B_CODE = ("def averages(pairs):\n    sums = {}\n    for name, score in pairs:\n        if score is not None:\n"
           "            sums.setdefault(name, []).append(score)\n"
           "    return {n: round(sum(s) / len(s), 2) for n, s in sums.items()}\n")
-PASSED = ExecResult(run_id="ok", status="passed")
+PASSED = ExecResult(run_id="ok", status="passed", tests=tuple(TestResult(name=f"test {i}", outcome="passed")
+                                                             for i in range(1, 6)))
+A_EXPLANATION = ("One pass keeps the running maximum: each output is the bigger of the number and the last output, "
+                 "and an empty list gives an empty result.")
+TEACHERS = {"planner": MODEL, "coder": MODEL, "tester": MODEL, "critic": MODEL}
 FAILED = ExecResult(run_id="bad", status="failed")
 
 
@@ -73,7 +78,10 @@ def trajectories() -> list[Trajectory]:
                  Module(spec=ModuleSpec(name="running_max", signature="def running_max(xs)"), code=MAIN)),
         attempts=(Attempt(plan_index=0, code="def running_max(xs):\n    return sorted(xs)\n", result=FAILED,
                           critique=Critique(verdict="replan")),
-                  Attempt(plan_index=1, code=A_CODE, result=PASSED, critique=Critique(verdict="accept"))))
+                  Attempt(plan_index=1, code=A_CODE, result=PASSED, critique=Critique(verdict="accept"),
+                          explanation=A_EXPLANATION, mutation_score=0.9,
+                          tests=TestSuite(code="assert running_max([2, 1]) == [2, 2]\n"))),
+        models=TEACHERS, codestill_version="0.test")
     a2 = _accepted("a2", B, B_CODE, "selfalign", plans=(Plan(steps=("Group the scores by name", "Average them")),),
                    modules=(Module(spec=ModuleSpec(name="averages", signature="def averages(pairs)"), code=B_CODE),),
                    attempts=(Attempt(plan_index=0, code=B_CODE, result=PASSED),))

@@ -12,7 +12,7 @@ import pytest
 from codestill.errors import CodestillError, ExportError, RecordError
 from codestill.records import dump_record, read_jsonl
 from codestill.schemas import SFTRecord
-from tests.training.runs import A_CODE, PUBLIC_MODEL, A, B, trajectories, write_run
+from tests.training.runs import A_CODE, A_EXPLANATION, PUBLIC_MODEL, A, B, trajectories, write_run
 from training.export import ExportOptions, ExportReport, export_run
 
 CODE_ASK = "Please provide a self-contained Python script that solves the following problem in a markdown code block:"
@@ -42,12 +42,20 @@ def test_the_export_holds_exactly_the_accepted_clean_distinct_trajectories(run: 
     assert sorted(p.name for p in out.iterdir()) == FILES
     got = records(out)
     assert [(r.id, r.task, r.tags) for r in got] == [
-        ("a1/code", "code", ("code:final",)), ("a1/plan-forward/0", "plan", ("plan:forward",)),
-        ("a1/plan-backward", "plan", ("plan:backward",)),
-        ("a2/code", "code", ("code:final",)), ("a2/plan-forward/0", "plan", ("plan:forward",))]
-    code, forward, backward = got[:3]
-    assert [(m.role, m.content) for m in code.messages] == [
-        ("user", f"{CODE_ASK}\n```\n{A_PROBLEM}\n```\n"), ("assistant", f"```python\n{A_CODE.strip()}\n```")]
+        ("a1/code", "code", ("code:final",)), ("a1/code-plan/0", "code", ("code:plan-conditioned",)),
+        ("a1/code-plan/1", "code", ("code:plan-conditioned",)),
+        ("a1/plan-forward/0", "plan", ("plan:forward",)), ("a1/plan-backward", "plan", ("plan:backward",)),
+        ("a2/code", "code", ("code:final",)), ("a2/code-plan/0", "code", ("code:plan-conditioned",)),
+        ("a2/plan-forward/0", "plan", ("plan:forward",))]
+    code, conditioned, _, forward, backward = got[:5]
+    # The explanation of the approach, then the code (export.response_style "explained", the default).
+    answer = f"{A_EXPLANATION}\n\n```python\n{A_CODE.strip()}\n```"
+    assert [(m.role, m.content) for m in code.messages] == [("user", f"{CODE_ASK}\n```\n{A_PROBLEM}\n```\n"),
+                                                           ("assistant", answer)]
+    # What plan sampling asks a student at evaluation: the code prompt, then "Follow this plan:" and the plan.
+    assert conditioned.messages[0].content == (f"{CODE_ASK}\n```\n{A_PROBLEM}\n```\nFollow this plan:\n"
+                                               f"{forward.messages[1].content}\n")
+    assert conditioned.messages[1].content == answer
     # Only the plan whose code passed and was accepted, renumbered; the failed plan ("Sort xs") is left out.
     assert [(m.role, m.content) for m in forward.messages] == [
         ("user", f"{PLAN_ASK}\n```\n{A_PROBLEM}\n```\n"),
@@ -55,24 +63,34 @@ def test_the_export_holds_exactly_the_accepted_clean_distinct_trajectories(run: 
                       "3. Return the result")]
     assert backward.messages[0] == forward.messages[0]
     assert backward.messages[1].content == "1. Keep the largest number seen so far\n2. Append it for every number"
-    assert got[3].messages[0].content == f"{CODE_ASK}\n```\n{B}\n```\n"  # no visible tests: the instruction alone
-    assert code.provenance.model_dump() == {"task_id": "evol/7", "trajectory_id": "a1", "source": "evol",
-                                            "lineage": ("seed:3",), "model": PUBLIC_MODEL, "run_id": "demo-run"}
+    assert got[5].messages[0].content == f"{CODE_ASK}\n```\n{B}\n```\n"  # no visible tests: the instruction alone
+    assert code.provenance.model_dump(exclude={"evidence"}) == {
+        "task_id": "evol/7", "trajectory_id": "a1", "source": "evol", "lineage": ("seed:3",), "model": PUBLIC_MODEL,
+        "run_id": "demo-run", "category": None}
+    assert code.provenance.evidence.model_dump() == {
+        "sandbox_runs": ("ok",), "tests_passed": 5, "tests_total": 5, "test_kind": "asserts", "mutation_score": 0.9,
+        "hidden_tests": "none", "hidden_passed": 0, "hidden_total": 0, "codestill_version": "0.test",
+        "teachers": {r: PUBLIC_MODEL for r in ("planner", "coder", "tester", "critic")}}
+    assert got[5].messages[1].content == f"```python\n{trajectories()[2].final_code.strip()}\n```"  # no explanation
     assert removals(out) == [("r1", "not_accepted", None), ("f1", "not_accepted", None),
                              ("m1", "contaminated", "mbpp/2"), ("a1-again", "exact_duplicate", "a1"),
                              ("a3", "near_duplicate", "a2")]
     saved = ExportReport.model_validate_json((out / "export.json").read_text())
     assert saved == report
-    assert (report.trajectories, report.kept, report.records, report.cut_off_lines) == (7, 2, 5, [4, 9])
+    assert (report.trajectories, report.kept, report.records, report.cut_off_lines) == (7, 2, 8, [4, 9])
     assert report.by_verdict == {"accepted": 5, "rejected": 1, "failed": 1}
     assert report.removed == {"not_accepted": 2, "no_code": 0, "repeated_id": 0, "contaminated": 1,
                               "exact_duplicate": 1, "near_duplicate": 1}
-    assert report.by_task == {"code": 2, "plan": 3}
-    assert report.by_variant == {"code:final": 2, "code:modular": 0, "plan:forward": 2, "plan:backward": 1}
+    assert report.by_task == {"code": 5, "plan": 3}
+    assert report.by_variant == {"code:final": 2, "code:modular": 0, "code:plan-conditioned": 3, "plan:forward": 2,
+                                 "plan:backward": 1}
+    assert (report.evidence.explained, report.evidence.unexplained) == (3, 2)  # a2's reply explained nothing
+    assert report.evidence.hidden_tests == {"none": 2, "passed": 0, "failed": 0}
     assert (report.sources, report.models) == ({"evol": 1, "selfalign": 1}, {PUBLIC_MODEL: 2})
     card = (out / "README.md").read_text()
     assert "| contaminated | 1 |" in card and "| near_duplicate | 1 |" in card and "| selfalign | 1 |" in card
     assert "humaneval, mbpp" in card and "![record lengths](lengths.png)" in card
+    assert "- code records with an explanation: 3 of 5" in card and "mutation score of the tests: 1 judged" in card
     assert (out / "lengths.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     assert not any("s3cret" in (out / name).read_text(errors="ignore") for name in FILES)
 
@@ -80,21 +98,22 @@ def test_the_export_holds_exactly_the_accepted_clean_distinct_trajectories(run: 
 def test_modular_form_and_plan_switches(run: Path, tmp_path: Path) -> None:
     report = export_run(run, tmp_path / "modular", ExportOptions(modular=True, backward_plans=False))
     got = {r.id: r for r in records(tmp_path / "modular")}
-    assert list(got) == ["a1/code", "a1/code-modular", "a1/plan-forward/0", "a2/code", "a2/plan-forward/0"]
+    assert list(got) == ["a1/code", "a1/code-modular", "a1/code-plan/0", "a1/plan-forward/0", "a2/code",
+                         "a2/code-plan/0", "a2/plan-forward/0"]
     modular = got["a1/code-modular"]  # a2 is one function: no modular form to show
     assert modular.messages[0] == got["a1/code"].messages[0] and modular.tags == ("code:modular",)
     assert modular.messages[1].content == (
         "The solution is built from these function modules:\n\n1. `def bigger(a, b)`: The larger of two numbers.\n"
         f"2. `def running_max(xs)`\n\n```python\n{A_CODE.strip()}\n```")
     assert report.by_variant["code:modular"] == 1 and report.by_variant["plan:backward"] == 0
-    export_run(run, tmp_path / "code", ExportOptions(forward_plans=False, backward_plans=False))
+    export_run(run, tmp_path / "code", ExportOptions(forward_plans=False, backward_plans=False, plan_conditioned=False))
     assert [r.task for r in records(tmp_path / "code")] == ["code", "code"]
 
 
 def test_decontamination_can_be_switched_off_or_narrowed_and_near_dedup_too(run: Path, tmp_path: Path) -> None:
     off = export_run(run, tmp_path / "off", ExportOptions(decontaminate=()))
     assert off.removed["contaminated"] == 0 and off.kept == 3
-    assert [r.id for r in records(tmp_path / "off")] == [
+    assert [r.id for r in records(tmp_path / "off") if r.tags[0] != "code:plan-conditioned"] == [
         "a1/code", "a1/plan-forward/0", "a1/plan-backward", "a2/code", "a2/plan-forward/0", "m1/code"]
     humaneval_only = export_run(run, tmp_path / "he", ExportOptions(decontaminate=("humaneval",)))
     assert humaneval_only.kept == 3 and "humaneval" in (tmp_path / "he" / "README.md").read_text()
@@ -175,13 +194,13 @@ def test_the_export_loads_with_datasets(export_dir: Path, tmp_path: Path) -> Non
     from datasets import load_dataset
 
     ds = load_dataset("json", data_files=str(export_dir / "sft.jsonl"), split="train", cache_dir=str(tmp_path / "c"))
-    assert ds.num_rows == 6 and {"messages", "task", "tags", "provenance", "id"} <= set(ds.column_names)
+    assert ds.num_rows == 9 and {"messages", "task", "tags", "provenance", "id"} <= set(ds.column_names)
     first = records(export_dir)[0]
     assert ds[0]["messages"] == [m.model_dump() for m in first.messages]
     assert ds[0]["provenance"]["run_id"] == "demo-run" and ds[1]["tags"] == ["code:modular"]
     # The card's metadata names sft.jsonl as the train split, so the folder itself loads without removed.jsonl.
     folder = load_dataset(str(export_dir), cache_dir=str(tmp_path / "c2"))
-    assert list(folder) == ["train"] and folder["train"].num_rows == 6
+    assert list(folder) == ["train"] and folder["train"].num_rows == 9
 
 
 def test_trl_sft_trainer_trains_on_the_export_as_is(export_dir: Path, tiny_student: Path, tmp_path: Path) -> None:
@@ -209,7 +228,62 @@ def test_codestills_trainer_reads_and_tokenises_the_export(export_dir: Path, tok
 
     got = list(read_jsonl(export_dir / "sft.jsonl", SFTRecord))
     kept, report = filter_by_length(tokenize_records(got, tokenizer), max_length=4096)
-    assert report.kept == 6 and report.kept_by_task == {"code": 3, "plan": 3}
+    assert report.kept == 9 and report.kept_by_task == {"code": 6, "plan": 3}
     for example, record in zip(kept, got, strict=True):
         trained = tokenizer.decode([t for t in example.labels if t != -100])
         assert trained.startswith(record.messages[-1].content)  # the answer, then the end-of-turn token
+
+
+def _samples_run(tmp_path: Path) -> Path:
+    """One accepted program-category trajectory with two passing samples of other code, a backward plan that
+    reads like its forward plan, and a second sample whose explanation names the memory."""
+    from codestill.records import dump_record
+    from codestill.schemas import (
+        Attempt,
+        Critique,
+        ExecResult,
+        Origin,
+        Plan,
+        Task,
+        TestResult,
+        TestSuite,
+        Trajectory,
+    )
+
+    passed = ExecResult(run_id="run-1", status="passed", tests=(TestResult(name="t", outcome="passed"),))
+    other = "def double(x):\n    return 2 * x\n"
+    final = "def double(x):\n    return x + x\n"
+    plan = Plan(steps=("Add x to itself.",))
+    suite = TestSuite(code="assert double(2) == 4\n")
+    t = Trajectory(
+        id="s1", verdict="accepted", reason="accepted", final_code=final, selection_seed=3,
+        task=Task(id="selfalign/1", instruction="Write a function double(x) that returns twice x.",
+                  source="selfalign", origin=Origin(category="function")),
+        plans=(plan, Plan(steps=("1. Add x to itself.",), kind="backward")),
+        attempts=(Attempt(plan_index=0, sample=0, code=final, result=passed, tests=suite,
+                          critique=Critique(verdict="accept"), explanation=A_EXPLANATION),
+                  Attempt(plan_index=0, sample=1, code=other, result=passed, tests=suite,
+                          critique=Critique(verdict="accept"),
+                          explanation="I adapted the reference function from the memory; it doubles x.")))
+    run = tmp_path / "samples"
+    run.mkdir()
+    (run / "trajectories.jsonl").write_text(dump_record(t) + "\n")
+    return run
+
+
+def test_identical_plans_go_once_and_every_passer_on_request(tmp_path: Path) -> None:
+    run = _samples_run(tmp_path)
+    report = export_run(run, tmp_path / "all", ExportOptions(all_passing=True, response_style="explained+tests"))
+    got = {r.id: r for r in records(tmp_path / "all")}
+    # the backward plan has the forward plan's text: one plan record, one plan-conditioned record
+    assert list(got) == ["s1/code", "s1/code/1", "s1/code-plan/0", "s1/plan-forward/0"]
+    assert got["s1/code"].tags == ("code:final", "sample:chosen", "category:function")
+    assert got["s1/code"].provenance.category == "function"
+    assert got["s1/code"].messages[1].content == (f"{A_EXPLANATION}\n\n```python\n{'def double(x):'}\n"
+                                                  "    return x + x\n```\n\nTests:\n\n```python\nassert double(2) == 4\n```")
+    # the other passer's explanation names the memory: its code goes out alone, and the report counts it
+    assert got["s1/code/1"].messages[1].content == "```python\ndef double(x):\n    return 2 * x\n```"
+    assert (report.evidence.explained, report.evidence.unexplained) == (2, 1)
+    default = export_run(run, tmp_path / "one")
+    assert [r.id for r in records(tmp_path / "one")] == ["s1/code", "s1/code-plan/0", "s1/plan-forward/0"]
+    assert default.by_variant["plan:backward"] == 0 and default.evidence.categories == {"function": 1}
