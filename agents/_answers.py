@@ -17,19 +17,11 @@ from typing import Any, ClassVar, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from agents._prompts import prompt
-from codestill.data import parse_quietly
+from codestill.data import parses
 from codestill.schemas import Critique, IOCase, ModuleSpec, Plan, RejectReason
 from codestill.structured import code_blocks, extract_code
 
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
-
-
-def _parses(code: str) -> bool:
-    try:
-        parse_quietly(code)
-    except (SyntaxError, ValueError):
-        return False
-    return True
 
 
 class _Answer(BaseModel):
@@ -132,10 +124,10 @@ class CoderAnswer(_Text, _Answer):
     def _code_out_of_prose(cls, code: str) -> str:
         """Models often wrap the code field in prose and a fence ("Here is the solution: ```python ...```");
         a field that does not parse but holds a fenced block that does is that block."""
-        if "```" not in code or _parses(code):
+        if "```" not in code or parses(code):
             return code
         block = extract_code(code)
-        if block is None or not block.strip() or not _parses(block):
+        if block is None or not block.strip() or not parses(block):
             return code
         return block.rstrip("\n") + "\n"  # a source file ends with its newline, which the fence took
     explanation: str = Field("", description="A short explanation of how the code works.")
@@ -147,7 +139,7 @@ class CoderAnswer(_Text, _Answer):
         """The program is the last complete block that parses and defines a function (later blocks of
         a reply are corrections; usage examples define nothing), else the last one that parses; the
         prose around the blocks is the explanation."""
-        blocks = [b for b in code_blocks(text) if b.strip() and _parses(b)]
+        blocks = [b for b in code_blocks(text) if b.strip() and parses(b)]
         if not blocks:
             return None
         defining = [b for b in blocks if re.search(r"^(?:async\s+)?def\s|^class\s", b, re.M)]

@@ -77,6 +77,15 @@ def parse_quietly(code: str) -> ast.Module:
         return ast.parse(code)
 
 
+def parses(code: str) -> bool:
+    """Whether ``code`` is Python that parses (``parse_quietly``)."""
+    try:
+        parse_quietly(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
+
+
 def _functions(code: str) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
     return {n.name: n for n in parse_quietly(code).body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef)}
 

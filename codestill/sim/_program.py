@@ -29,7 +29,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from codestill.data import BankProblem, parse_quietly
+from codestill.data import BankProblem, parse_quietly, parses
 from codestill.sim._strong import _run, _source
 from codestill.sim._suites import _perturbed, read_suite
 
@@ -66,7 +66,7 @@ def script(code: str, entry: str) -> str:
     """``code`` as a program: a main that reads the arguments (one literal per line), calls ``entry``
     and prints the repr of what it returns, run under the main guard."""
     defined = {n.name for n in ast.walk(parse_quietly(code)) if isinstance(n, ast.FunctionDef)} \
-        if _parses(code) else set()
+        if parses(code) else set()
     main = next(n for n in ("main", "run_program", "program_main") if n not in defined)
     return (f"{code.rstrip()}\n\n\n"
             f"def {main}() -> None:\n"
@@ -75,14 +75,6 @@ def script(code: str, entry: str) -> str:
             "    args = [ast.literal_eval(line) for line in sys.stdin.read().splitlines() if line.strip()]\n"
             f"    print(repr({entry}(*args)))\n\n\n"
             f'if __name__ == "__main__":\n    {main}()\n')
-
-
-def _parses(code: str) -> bool:
-    try:
-        parse_quietly(code)
-    except (SyntaxError, ValueError):
-        return False
-    return True
 
 
 @dataclass(frozen=True)
