@@ -50,7 +50,8 @@ def _table(report: ExportReport) -> Table:
         table.add_row("code records explained", f"{e.explained} of {e.explained + e.unexplained}")
         if e.tests_passed is not None:
             table.add_row("tests passed per answer (median)", f"{e.tests_passed.median:g}")
-        table.add_row("hidden tests passed", str(e.hidden_tests.get("passed", 0)))
+        table.add_row("hidden tests: none / passed / failed",
+                      " / ".join(str(e.hidden_tests.get(k, 0)) for k in ("none", "passed", "failed")))
         if e.mutation_score_median is not None:
             table.add_row("mutation score (median)", f"{e.mutation_score_median:.2f}")
         for category, n in e.categories.items():
