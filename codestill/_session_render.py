@@ -60,7 +60,8 @@ class Renderer:
         self.console = console
         self.artefacts = artefacts
         self.quiet = quiet
-        self._branches: dict[str, int] = {}  # "branch:<task id>" -> plan number in its round (from 1)
+        self._branches: dict[str, tuple[int, int]] = {}  # "branch:<task id>" -> (plan number in its round
+        # from 1, sample)
         self._round_branches: dict[int, int] = {}  # plan round -> branches started
 
     # ---- dispatch -----------------------------------------------------------------------------
@@ -71,9 +72,11 @@ class Renderer:
         if "result" not in data:  # a node starts: only a branch's start says which plan it runs
             if not ns and data.get("name") == "branch" and isinstance(data.get("input"), dict):
                 # Numbered within its round, in the order the planner's plans were shown (Send order).
-                plan_round = data["input"].get("plan_round", 0)
-                self._round_branches[plan_round] = self._round_branches.get(plan_round, 0) + 1
-                self._branches[f"branch:{data['id']}"] = self._round_branches[plan_round]
+                # With solve.samples > 1 a plan's samples follow it, sample 0 first.
+                plan_round, sample = data["input"].get("plan_round", 0), data["input"].get("sample", 0)
+                if not sample:
+                    self._round_branches[plan_round] = self._round_branches.get(plan_round, 0) + 1
+                self._branches[f"branch:{data['id']}"] = (self._round_branches.get(plan_round, 1), sample)
             return
         if data.get("error") or data.get("interrupts"):
             return  # errors end the run (the caller reports them); interrupts are prompted for
@@ -93,8 +96,11 @@ class Renderer:
             self.console.print(f"  [yellow]unreadable reply[/] {escape(_short(failure))}")
 
     def _label(self, ns: tuple[str, ...]) -> str:
-        number = self._branches.get(ns[0])
-        return f"[cyan]\\[plan {number}][/]" if number is not None else "[cyan]\\[branch][/]"
+        found = self._branches.get(ns[0])
+        if found is None:
+            return "[cyan]\\[branch][/]"
+        number, sample = found
+        return f"[cyan]\\[plan {number}" + (f", sample {sample + 1}" if sample else "") + "][/]"
 
     def _get(self, key: str | None) -> str | None:
         if not key:
@@ -146,6 +152,11 @@ class Renderer:
         if r.get("backward") is not None:
             self.console.print(Rule("planner: backward plan (from the verified code)", align="left"))
             print_plans(self.console, [r["backward"]])
+
+    def _node_explain(self, r: dict[str, Any]) -> None:
+        if r.get("explanation"):
+            self.console.print(Rule("coder: explanation of the accepted code", align="left"))
+            self.console.print(escape(r["explanation"]))
 
     def _node_commit(self, r: dict[str, Any]) -> None:
         added, reused = r.get("added") or [], r.get("reused") or []

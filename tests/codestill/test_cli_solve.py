@@ -229,3 +229,11 @@ def test_chat_solves_in_a_row_and_shows_hits_and_trace(sim_url, spawn):
     child.expect(pexpect.EOF)
     child.close()
     assert child.exitstatus == 0
+
+
+def test_a_session_with_several_samples_labels_each(sim_url, env, tmp_path):
+    done = solve(PROBLEM.instruction, "--model", f"openai:codestill-sim@{sim_url}", "--set", "solve.samples=2",
+                 env=env, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr + done.stdout
+    assert "[plan 1]" in done.stdout and "[plan 1, sample 2]" in done.stdout
+    assert "verdict: accepted" in done.stdout

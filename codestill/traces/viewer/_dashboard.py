@@ -15,7 +15,7 @@ from typing import Any
 
 # The solve graph's nodes that call a model, by the agent role that answers them; other nodes (other
 # graphs) are shown under their own name.
-AGENT_OF_NODE = {"plan": "planner", "backward": "planner", "draft": "coder", "code": "coder",
+AGENT_OF_NODE = {"plan": "planner", "backward": "planner", "draft": "coder", "code": "coder", "explain": "coder",
                  "decompose": "decomposer", "test": "tester", "critique": "critic"}
 PERCENTILES = (50, 90, 99)
 _BUCKETS = 60
