@@ -18,7 +18,7 @@ from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from agents._prompts import prompt
 from codestill.data import parses
-from codestill.schemas import Critique, IOCase, ModuleSpec, Plan, RejectReason
+from codestill.schemas import Critique, IOCase, ModuleSpec, Plan, RejectReason, io_text
 from codestill.structured import code_blocks, extract_code
 
 _IDENT = r"^[A-Za-z_][A-Za-z0-9_]*$"
@@ -250,17 +250,6 @@ def _io_parts(text: str) -> list[tuple[str, str]]:
         out.append(("block", body + "\n" if body else ""))
         i = end + 1
     return out
-
-
-def io_text(cases: tuple[IOCase, ...] | list[IOCase]) -> str:
-    """Cases in the text form ``IOTestsAnswer.from_text`` reads back (the same cases, line ends aside)."""
-    def block(text: str) -> str:
-        ticks = "```"
-        while ticks in text:
-            ticks += "`"
-        body = text[:-1] if text.endswith("\n") else text
-        return f"{ticks}\n{body}\n{ticks}" if body else f"{ticks}\n{ticks}"
-    return "\n\n".join(f"Input:\n{block(c.input)}\nOutput:\n{block(c.output)}" for c in cases) + "\n"
 
 
 def _prose(text: str) -> str:

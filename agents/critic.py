@@ -71,7 +71,10 @@ def overrule(answer: CriticAnswer | None, result: ExecResult, hidden: ExecResult
     suggestion = "" if answer is None else answer.suggestion
     runs = [r for r in (result, hidden) if r is not None]
     if any(r.status == "infra_error" for r in runs):
-        return _infra(runs, model_issues, suggestion)
+        issues = [f"the sandbox could not run the program: {r.message or 'infra_error'}"
+                  for r in runs if r.status == "infra_error"]
+        return Critique(verdict="repair", issues=(*issues, *model_issues),
+                        suggestion=suggestion or "Run the same program again; the failure was the sandbox's.")
     if answer is not None and answer.verdict == "reject":
         return answer.to_critique()
     if not result.passed or (hidden is not None and not hidden.passed):
@@ -92,27 +95,17 @@ def overrule(answer: CriticAnswer | None, result: ExecResult, hidden: ExecResult
     return answer.to_critique()
 
 
-def _infra(runs: list[ExecResult], model_issues: tuple[str, ...], suggestion: str) -> Critique:
-    issues = [f"the sandbox could not run the program: {r.message or 'infra_error'}"
-              for r in runs if r.status == "infra_error"]
-    return Critique(verdict="repair", issues=(*issues, *model_issues),
-                    suggestion=suggestion or "Run the same program again; the failure was the sandbox's.")
-
-
 def unasked(result: ExecResult, hidden: ExecResult | None) -> Critique | None:
     """The verdict of a run that failed, without asking the critic (``solve.critic_on_failure`` off), or
     None when the runs passed and the critic must judge.
 
-    Under ``overrule`` a failing run is never accepted: the model's accept or repair becomes the repair
-    returned here (the failures as its issues), so asking costs a reply whose verdict is known. What the
-    call could still add is a replan or a reject; without it the branch's bounded repairs end in
-    ``repeated_failure``, which replans (``graphs/solve.py`` ``select``)."""
-    runs = [r for r in (result, hidden) if r is not None]
-    if all(r.passed for r in runs):
+    Under ``overrule`` a failing run is never accepted: a model's accept or repair becomes the same
+    repair (rules 1 and 3), so asking costs a reply whose verdict is known; that repair is returned
+    here, from ``overrule`` itself. What the call could still add is a replan or a reject; without it
+    the branch's bounded repairs end in ``repeated_failure``, which replans (``graphs/solve.py`` ``select``)."""
+    if result.passed and (hidden is None or hidden.passed):
         return None
-    if any(r.status == "infra_error" for r in runs):
-        return _infra(runs, (), "")
-    return Critique(verdict="repair", issues=_failures(result, hidden), suggestion="Fix the code so that every test passes.")
+    return overrule(CriticAnswer(verdict="repair"), result, hidden, TestSuite())
 
 
 def _failures(result: ExecResult, hidden: ExecResult | None) -> tuple[str, ...]:

@@ -9,6 +9,7 @@ Every record written to disk on its own (a JSONL line, a JSON file) carries ``sc
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Literal
 
@@ -47,6 +48,18 @@ class Limits(_Record):
 class IOCase(_Record):
     input: str
     output: str
+
+
+def io_text(cases: Sequence[IOCase]) -> str:
+    """Cases as "Input:" and "Output:" fenced pairs: how the tester writes them (``agents._answers.IOTestsAnswer``
+    reads them back, the same cases, line ends aside) and how an exported response shows them."""
+    def block(text: str) -> str:
+        ticks = "```"
+        while ticks in text:
+            ticks += "`"
+        body = text[:-1] if text.endswith("\n") else text
+        return f"{ticks}\n{body}\n{ticks}" if body else f"{ticks}\n{ticks}"
+    return "\n\n".join(f"Input:\n{block(c.input)}\nOutput:\n{block(c.output)}" for c in cases) + "\n"
 
 
 class TestSuite(_Record):

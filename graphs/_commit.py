@@ -22,13 +22,6 @@ from graphs._state import SolveState
 from tools.code import function_info, normalized_hash, parse_quietly
 
 
-def fn_source(source: str, name: str) -> str:
-    """The source of the top-level function ``name`` of ``source`` alone (without what it calls)."""
-    tree = parse_quietly(source)
-    fn = next(n for n in tree.body if isinstance(n, ast.FunctionDef | ast.AsyncFunctionDef) and n.name == name)
-    return ast.get_source_segment(source, fn) or ""
-
-
 def standalone_modules(code: str) -> dict[str, str]:
     """name -> runnable source of each top-level function: imports + the function + what it calls."""
     try:
@@ -52,18 +45,23 @@ def standalone_modules(code: str) -> dict[str, str]:
     return out
 
 
-def does_io(source: str) -> bool:
-    """Whether ``source`` reads standard input or prints: ``input()``, ``print()``, ``sys.stdin``."""
+def io_functions(code: str) -> set[str]:
+    """The top-level functions of ``code`` that read standard input or print themselves: ``input()``,
+    ``print()``, ``sys.stdin`` in their own body (not in what they call)."""
     try:
-        tree = parse_quietly(source)
+        tree = parse_quietly(code)
     except SyntaxError:
-        return False
-    for node in ast.walk(tree):
-        if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("input", "print"):
-            return True
-        if isinstance(node, ast.Attribute) and node.attr == "stdin":
-            return True
-    return False
+        return set()
+    out: set[str] = set()
+    for fn in tree.body:
+        if not isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef):
+            continue
+        for node in ast.walk(fn):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in ("input", "print")) \
+                    or (isinstance(node, ast.Attribute) and node.attr == "stdin"):
+                out.add(fn.name)
+                break
+    return out
 
 
 async def commit_modules(state: SolveState, deps: SolveDeps, trajectory_id: str) -> tuple[list[str], list[str]]:
@@ -80,10 +78,11 @@ async def commit_modules(state: SolveState, deps: SolveDeps, trajectory_id: str)
     verification = Verification(run_id=result.run_id if result else None, tests_passed=chosen.passed,
                                 tests_total=chosen.total)
     modules: list[Module] = []
+    plumbing = io_functions(code)
     for name, source in standalone_modules(code).items():
         try:
             info = function_info(source, name)
-            if normalized_hash(source) in unchanged or does_io(fn_source(source, name)):
+            if normalized_hash(source) in unchanged or name in plumbing:
                 continue
         except (SyntaxError, ValueError):
             continue

@@ -58,7 +58,7 @@ from typing import Any
 from langchain_core.runnables import RunnableConfig
 
 from agents import critic, tester
-from agents._answers import IOTestsAnswer, TestsAnswer, io_text
+from agents._answers import IOTestsAnswer, TestsAnswer
 from agents._common import is_program, visible_tests
 from agents._suite import (
     defined_names,
@@ -69,7 +69,7 @@ from agents._suite import (
     refusal,
     special_cases,
 )
-from codestill.schemas import DISPUTE, Critique, ExecResult, IOCase, Task, TestSuite
+from codestill.schemas import DISPUTE, Critique, ExecResult, IOCase, Task, TestSuite, io_text
 from codestill.structured import Reply
 from graphs._adequacy import judge_suite
 from graphs._deps import SolveDeps

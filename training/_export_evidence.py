@@ -11,8 +11,8 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from codestill.schemas import Attempt, Evidence, TestSuite, Trajectory
-from tools.leaks import leaks_memory, usable_explanation
+from codestill.schemas import Attempt, Evidence, TestSuite, Trajectory, io_text
+from tools.leaks import usable_explanation
 
 ResponseStyle = Literal["code", "explained", "explained+tests"]
 RESPONSE_STYLES: tuple[ResponseStyle, ...] = ("code", "explained", "explained+tests")
@@ -62,9 +62,9 @@ def evidence(t: Trajectory, attempt: Attempt | None) -> Evidence:
 def explanation_of(t: Trajectory, attempt: Attempt | None) -> str:
     """The explanation that goes with ``attempt``'s code: the trajectory's for the final code (it may come
     from the coder asked afterwards), else the attempt's own; empty when none can stand in a sample."""
-    text = t.explanation if attempt is not None and attempt.code.strip() == (t.final_code or "").strip() else ""
-    text = text or (attempt.explanation if attempt is not None else "")
-    return text.strip() if usable_explanation(text) and not leaks_memory(text) else ""
+    final = attempt is None or attempt.code.strip() == (t.final_code or "").strip()
+    text = (t.explanation if final else "") or (attempt.explanation if attempt is not None else "")
+    return text.strip() if usable_explanation(text) else ""
 
 
 def tests_text(suite: TestSuite | None) -> str | None:
@@ -72,8 +72,7 @@ def tests_text(suite: TestSuite | None) -> str | None:
     if suite is None:
         return None
     if suite.kind == "io":
-        return "\n\n".join(f"Input:\n```\n{c.input.rstrip()}\n```\nOutput:\n```\n{c.output.rstrip()}\n```"
-                           for c in suite.cases) or None
+        return io_text(suite.cases).strip() or None
     code = suite.code.strip()
     return f"```python\n{code}\n```" if code else None
 

@@ -41,7 +41,7 @@ from training._export_evidence import (
 from training._prompts import CODE_INSTRUCTION, FOLLOW_PLAN, PLAN_INSTRUCTION
 
 __all__ = ["MODULAR_INTRO", "RecordOptions", "code_answer", "modular_answer", "plan_text", "problem_text",
-           "public_model", "records_for", "verified_forward_plans"]
+           "public_model", "records_for"]
 
 _NUMBERED = re.compile(r"^\s*(\d+[.)]|[-*])\s+")
 MODULAR_INTRO = "The solution is built from these function modules:"
@@ -111,15 +111,6 @@ def _plan_attempts(t: Trajectory) -> list[tuple[Plan, Attempt]]:
         if t.plans[a.plan_index] not in [p for p, _ in out]:
             out.append((t.plans[a.plan_index], a))
     return out
-
-
-def verified_forward_plans(t: Trajectory) -> list[Plan]:
-    """Forward plans that led to accepted code, the final solution's first, each distinct text once."""
-    plans: list[Plan] = []
-    for plan, _ in _plan_attempts(t):
-        if plan_text(plan) not in [plan_text(p) for p in plans]:
-            plans.append(plan)
-    return plans
 
 
 def _passers(t: Trajectory, chosen: Attempt | None) -> list[Attempt | None]:
