@@ -3,7 +3,10 @@ HumanEval or MBPP problem that codestill is evaluated on?
 
 The benchmark texts are, per problem, its *prompt* (HumanEval: the entry point's docstring; MBPP: the
 instruction sentence) and its *solution* (HumanEval: the canonical solution body; MBPP: the reference
-code), read from the bundled copies (``codestill.data``). That is the set the bigcode decontamination
+code), read from the bundled copies (``codestill.data``). For MBPP these are the problems evaluation
+scores: the test split (task ids 11-510) and the few-shot prompt split (1-10), each in sanitized
+MBPP's wording and in the original's; the train and validation splits are MBPP's training data, which
+codestill teaches on by design (a train problem that copies a test problem is still caught). That is the set the bigcode decontamination
 that Magicoder and SelfCodeAlign reuse searches for. Three rules, checked in this order:
 
     substring   a benchmark text occurs in the text, case-insensitively, with every run of
@@ -53,12 +56,13 @@ from typing import Any, Literal
 
 import numpy as np
 
-from codestill.data import load_humaneval, load_mbpp, parse_quietly
+from codestill.data import load_humaneval, load_mbpp, load_mbpp_full, mbpp_split, parse_quietly
 from tools._text import ngrams, squeeze, words
 
 __all__ = ["BenchmarkText", "Contamination", "DecontamRule", "Decontaminator", "EmbedFn", "benchmark_texts"]
 
 DecontamRule = Literal["substring", "ngram", "embedding"]
+_EVALUATED_SPLITS = ("test", "prompt")
 Part = Literal["prompt", "solution"]
 # texts -> an array-like of shape (len(texts), dim); rows need not be unit length.
 EmbedFn = Callable[[Sequence[str]], Any]
@@ -103,7 +107,8 @@ def _humaneval_docstring(prompt: str, entry_point: str) -> str:
 
 
 def benchmark_texts(*, humaneval: bool = True, mbpp: bool = True) -> list[BenchmarkText]:
-    """The prompts and solutions of the bundled HumanEval (164) and sanitized MBPP (427) problems."""
+    """The prompts and solutions of the bundled HumanEval (164) problems and of MBPP's evaluated ones (its
+    test and prompt splits, 510 task ids: 264 in sanitized MBPP's wording, all in the original's)."""
     out: list[BenchmarkText] = []
     if humaneval:
         for p in load_humaneval():
@@ -114,9 +119,14 @@ def benchmark_texts(*, humaneval: bool = True, mbpp: bool = True) -> list[Benchm
             out.append(BenchmarkText("humaneval", p.id, "prompt", _humaneval_docstring(p.instruction, p.entry_point)))
             out.append(BenchmarkText("humaneval", p.id, "solution", solution))
     if mbpp:
-        for p in load_mbpp():
-            out.append(BenchmarkText("mbpp", p.id, "prompt", p.instruction))
-            out.append(BenchmarkText("mbpp", p.id, "solution", p.reference))
+        seen: set[tuple[str, str]] = set()
+        for p in load_mbpp() + load_mbpp_full():
+            if mbpp_split(p.id) not in _EVALUATED_SPLITS:
+                continue
+            for part, text in (("prompt", p.instruction), ("solution", p.reference)):
+                if (part, text) not in seen:  # sanitized MBPP kept many tasks' wording or code as it was
+                    seen.add((part, text))
+                    out.append(BenchmarkText("mbpp", p.id, part, text))  # type: ignore[arg-type]
     return [t for t in out if t.text.strip()]
 
 

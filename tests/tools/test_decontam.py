@@ -9,7 +9,7 @@ from collections.abc import Sequence
 import numpy as np
 import pytest
 
-from codestill.data import load_humaneval, load_mbpp
+from codestill.data import load_humaneval, load_mbpp, load_mbpp_split, mbpp_split
 from tools.decontam import BenchmarkText, Decontaminator, benchmark_texts
 
 
@@ -29,10 +29,28 @@ def _flat(text: str) -> str:
 def test_benchmark_texts_cover_both_benchmarks():
     texts = benchmark_texts()
     assert {t.benchmark for t in texts} == {"humaneval", "mbpp"}
-    assert len({t.item_id for t in texts}) == len(load_humaneval()) + len(load_mbpp())
+    mbpp_ids = {t.item_id for t in texts if t.benchmark == "mbpp"}
+    # MBPP's evaluated problems only: the test split and the few-shot prompts, task ids 1-510, all of them.
+    assert mbpp_ids == {f"mbpp/{i}" for i in range(1, 511)}
+    assert len({t.item_id for t in texts}) == len(load_humaneval()) + 510
+    # Both wordings of a sanitized test problem are guarded: sanitized MBPP rewrote many prompts.
+    assert {t.text for t in texts if t.item_id == "mbpp/17" and t.part == "prompt"} >= {
+        next(p.instruction for p in load_mbpp() if p.id == "mbpp/17")}
     # HumanEval/115 puts `import math` before its docstring; the docstring is still found.
     assert "wells" in _text("humaneval/115", "prompt")
     assert _text("humaneval/0", "solution").strip().startswith("for idx, elem in enumerate(numbers)")
+
+
+def test_mbpp_train_and_validation_problems_are_training_data_not_contamination(decon):
+    """codestill teaches on MBPP's train and validation splits: they must pass, or no data would be left;
+    the few of them that copy a test problem (MBPP repeats some tasks across splits) are still caught."""
+    teaching = load_mbpp_split("train", "validation")
+    flagged = [p for p in teaching if decon.check(p.instruction) is not None]
+    assert {mbpp_split(p.id) for p in teaching} == {"train", "validation"}
+    assert len(flagged) < len(teaching) * 0.1
+    for p in flagged:  # each flagged one matched an evaluated problem, never itself
+        hit = decon.check(p.instruction)
+        assert hit is not None and mbpp_split(hit.item_id) in ("test", "prompt")
 
 
 def test_verbatim_copies_are_caught_with_their_item(decon):
