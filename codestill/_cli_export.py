@@ -4,6 +4,7 @@
     codestill export runs/r1 --modular --out data/r1
     codestill export runs/demo --no-decontam       # data made from MBPP seeds on purpose
     codestill export runs/r1 --response-style explained+tests --all-passing
+    codestill export runs/r1 --unverified --out runs/r1/baseline   # first answers, no gate: a baseline
 
 Progress goes to stderr, the summary table (or ``--json``: the report) to stdout.
 """
@@ -95,6 +96,9 @@ def export_command(
                               ] = "explained",
     all_passing: Annotated[bool, typer.Option("--all-passing", help="A code record for every accepted sample "
                            "with other code (solve.samples), not only the one picked at random.")] = False,
+    unverified: Annotated[bool, typer.Option("--unverified", help="The direct-distillation baseline instead: every "
+                          "trajectory's first answer, whatever its verdict, no gate passed (code:unverified). For "
+                          "measuring what verification buys; never for a model you mean to use.")] = False,
     as_json: Annotated[bool, typer.Option("--json", help="Print the report as JSON instead of a table.")] = False,
 ) -> None:
     """Export a run's accepted trajectories as SFT data (code and plan tasks), decontaminated and deduplicated,
@@ -106,7 +110,8 @@ def export_command(
     options = ExportOptions(modular=modular, decontaminate=_benchmarks(decontam, benchmark),  # type: ignore[arg-type]
                             near_dedup=near_dedup, near_threshold=near_threshold, forward_plans=forward_plans,
                             backward_plans=backward_plans, plan_conditioned=plan_conditioned,
-                            response_style=response_style, all_passing=all_passing)  # type: ignore[arg-type]
+                            response_style=response_style, all_passing=all_passing,  # type: ignore[arg-type]
+                            unverified=unverified)
     err = Console(stderr=True, highlight=False)
     columns = (TextColumn("{task.description:<16}"), BarColumn(), MofNCompleteColumn(), RateColumn(),
                TimeRemainingColumn())

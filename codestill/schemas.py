@@ -407,9 +407,12 @@ class Provenance(_Record):
                                       "a plan record: that of the code its plan led to).")
 
 
-SFTVariant = Literal["code:final", "code:modular", "code:plan-conditioned", "plan:forward", "plan:backward"]
+SFTVariant = Literal["code:final", "code:modular", "code:plan-conditioned", "plan:forward", "plan:backward",
+                     "code:unverified"]
+# code:unverified: a teacher's first answer with no gate passed (``codestill export --unverified``, the
+# direct-distillation baseline); never in a default export.
 SFT_VARIANTS: tuple[SFTVariant, ...] = ("code:final", "code:modular", "code:plan-conditioned", "plan:forward",
-                                        "plan:backward")
+                                        "plan:backward", "code:unverified")
 
 
 class SFTRecord(_Versioned):

@@ -108,7 +108,11 @@ def render_card(report: ExportReport) -> str:
         f"# codestill SFT export of run `{report.run_id}`",
         "",
         f"{report.records} chat records (`messages`) from {report.kept} of the run's {report.trajectories} "
-        "trajectories: only accepted trajectories, after decontamination and duplicate removal. Written by "
+        + ("trajectories: **UNVERIFIED**, the teacher's first answer of every trajectory whatever its verdict, "
+           "no test or critic in between (`--unverified`, the direct-distillation baseline: for measuring what "
+           "verification buys, not for training a model you mean to use), "
+           if o.unverified else "trajectories: only accepted trajectories, ")
+        + "after decontamination and duplicate removal. Written by "
         "`codestill export`; `export.json` holds every number below, `removed.jsonl` every trajectory left "
         "out and why.",
         "",

@@ -40,8 +40,8 @@ from training._export_evidence import (
 )
 from training._prompts import CODE_INSTRUCTION, FOLLOW_PLAN, PLAN_INSTRUCTION
 
-__all__ = ["MODULAR_INTRO", "RecordOptions", "code_answer", "modular_answer", "plan_text", "problem_text",
-           "public_model", "records_for"]
+__all__ = ["MODULAR_INTRO", "RecordOptions", "code_answer", "code_prompt", "modular_answer", "plan_text",
+           "problem_text", "public_model", "records_for"]
 
 _NUMBERED = re.compile(r"^\s*(\d+[.)]|[-*])\s+")
 MODULAR_INTRO = "The solution is built from these function modules:"
@@ -77,6 +77,11 @@ def problem_text(t: Trajectory) -> str:
 
 def _request(instruction: str, problem: str) -> str:
     return f"{instruction}\n```\n{problem}\n```\n"
+
+
+def code_prompt(t: Trajectory) -> str:
+    """The code task's user message: ``codestill eval``'s prompt for the same problem, byte for byte."""
+    return _request(CODE_INSTRUCTION, problem_text(t))
 
 
 def plan_text(plan: Plan) -> str:
@@ -128,9 +133,8 @@ def records_for(t: Trajectory, run_id: str, options: RecordOptions) -> tuple[lis
     and how many code records went out without an explanation (none could stand in a sample)."""
     category = t.task.origin.category if t.task.origin is not None else None
     chosen = accepted_attempt(t)
-    problem = problem_text(t)
-    code_prompt = _request(CODE_INSTRUCTION, problem)
-    plan_prompt = _request(PLAN_INSTRUCTION, problem)
+    code_prompt_ = code_prompt(t)
+    plan_prompt = _request(PLAN_INSTRUCTION, problem_text(t))
     extra_tags = (f"category:{category}",) if category else ()
     unexplained = 0
 
@@ -155,9 +159,9 @@ def records_for(t: Trajectory, run_id: str, options: RecordOptions) -> tuple[lis
     for k, a in enumerate(passers):
         code = (t.final_code or "") if k == 0 or a is None else a.code
         tags = (("sample:chosen" if k == 0 else "sample:passer"),) if options.all_passing else ()
-        out.append(record("code" + (f"/{k}" if k else ""), "code:final", code_prompt, answer(a, code), a, tags))
+        out.append(record("code" + (f"/{k}" if k else ""), "code:final", code_prompt_, answer(a, code), a, tags))
     if options.modular and (modular := modular_answer(t)) is not None:
-        out.append(record("code-modular", "code:modular", code_prompt, modular, chosen))
+        out.append(record("code-modular", "code:modular", code_prompt_, modular, chosen))
     backward = [p for p in t.plans if p.kind == "backward"] if options.backward_plans else []
     forward = _plan_attempts(t) if options.forward_plans or options.plan_conditioned else []
     if options.plan_conditioned:
@@ -167,7 +171,7 @@ def records_for(t: Trajectory, run_id: str, options: RecordOptions) -> tuple[lis
             if (text := plan_text(plan)) in seen or a is None:
                 continue
             seen.append(text)
-            prompt = f"{code_prompt}{FOLLOW_PLAN}\n{text}\n"
+            prompt = f"{code_prompt_}{FOLLOW_PLAN}\n{text}\n"
             out.append(record(f"code-plan/{len(seen) - 1}", "code:plan-conditioned", prompt, answer(a, a.code), a))
     written: list[str] = []
     if options.forward_plans:

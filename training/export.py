@@ -54,6 +54,7 @@ from training._export_filter import (
 )
 from training._export_read import read_run
 from training._export_records import RecordOptions, public_model, records_for
+from training._export_unverified import first_answers, unverified_record
 
 __all__ = ["BENCHMARKS", "RESPONSE_STYLES", "EvidenceSummary", "ExportOptions", "ExportReport", "LengthStats", "Removal",
            "ResponseStyle", "default_out", "export_run"]
@@ -75,6 +76,9 @@ class ExportOptions(BaseModel):
                                           "explanation, then the code; explained+tests: then the tests it passed.")
     all_passing: bool = Field(False, description="A code:final record for every accepted sample with other code "
                               "(solve.samples), not only the one picked.")
+    unverified: bool = Field(False, description="The direct-distillation baseline instead: one code:unverified "
+                             "record per trajectory, whatever its verdict, with its first attempt (no gate; no "
+                             "evidence). For measuring what verification buys, not for a student you mean to use.")
     decontaminate: tuple[Benchmark, ...] = Field(
         BENCHMARKS, description="Benchmarks to decontaminate against; () turns it off (data made from MBPP seeds).")
     near_dedup: bool = Field(True, description="MinHash near-duplicate removal of instructions (exact is always on).")
@@ -216,11 +220,11 @@ def export_run(run_dir: Path, out_dir: Path | None = None, options: ExportOption
     _check_out(out)
     run = read_run(run_dir)
     by_verdict = _counts((t.verdict for t in run.trajectories), ("accepted", "rejected", "failed"))
-    if not by_verdict["accepted"]:
+    if not by_verdict["accepted"] and not options.unverified:
         raise ExportError(f"{run_dir}: none of its {len(run.trajectories)} trajectories was accepted "
                           f"(rejected {by_verdict['rejected']}, failed {by_verdict['failed']}); there is nothing "
                           "to export: solve more tasks, or look at why with codestill traces")
-    kept, removals = usable(run.trajectories)
+    kept, removals = first_answers(run.trajectories) if options.unverified else usable(run.trajectories)
     kept, removed = decontaminate(kept, options.decontaminate, progress)
     removals += removed
     kept, removed = deduplicate(kept, near=options.near_dedup, threshold=options.near_threshold, progress=progress)
@@ -235,7 +239,11 @@ def export_run(run_dir: Path, out_dir: Path | None = None, options: ExportOption
                            response_style=options.response_style, all_passing=options.all_passing)
     records, unexplained = [], 0
     for t in kept:
-        made, missing = records_for(t, run.run_id, chosen)
+        if options.unverified:
+            record, missing = unverified_record(t, run.run_id, options.response_style)
+            made = [record]
+        else:
+            made, missing = records_for(t, run.run_id, chosen)
         records += made
         unexplained += missing
     lengths = [record_length(r) for r in records]
@@ -244,7 +252,8 @@ def export_run(run_dir: Path, out_dir: Path | None = None, options: ExportOption
         trajectories=len(run.trajectories), by_verdict=by_verdict, cut_off_lines=run.cut_off_lines,
         kept=len(kept), removed=removed_counts, records=len(records),
         by_task=_counts((r.task for r in records), ("code", "plan")),
-        by_variant=_counts((r.tags[0] for r in records), SFT_VARIANTS),
+        by_variant=_counts((r.tags[0] for r in records), ("code:unverified",) if options.unverified
+                           else [v for v in SFT_VARIANTS if v != "code:unverified"]),
         sources=_counts(t.task.source for t in kept), models=_counts(public_model(t.model) for t in kept),
         lengths=_stats(lengths), evidence=_evidence(records, kept, unexplained))
     tmp = out.with_name(f".{out.name}.tmp-{os.getpid()}")

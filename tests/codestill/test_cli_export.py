@@ -36,7 +36,7 @@ def test_export_prints_a_summary_and_writes_the_folder(tmp_path: Path) -> None:
     assert again.returncode == 0, again.stderr
     report = json.loads(again.stdout)
     assert report["options"] == {"modular": True, "forward_plans": True, "backward_plans": False,
-                                 "plan_conditioned": False, "response_style": "explained+tests", "all_passing": True,
+                                 "plan_conditioned": False, "response_style": "explained+tests", "all_passing": True, "unverified": False,
                                  "decontaminate": [], "near_dedup": False, "near_threshold": 0.7}
     assert (report["kept"], report["records"]) == (4, 7)  # a1, a2, m1 and a3 (only a1-again is an exact duplicate)
     assert report["by_variant"] == {"code:final": 4, "code:modular": 1, "code:plan-conditioned": 0, "plan:forward": 2,

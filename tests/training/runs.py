@@ -88,7 +88,9 @@ def trajectories() -> list[Trajectory]:
     return [
         a1,
         Trajectory(id="r1", task=Task(id="task-r1", instruction="Write a function that halts any program."),
-                   verdict="rejected", reason="unsolvable: the halting problem", model=MODEL),
+                   verdict="rejected", reason="unsolvable: the halting problem", model=MODEL,
+                   attempts=(Attempt(code="def halts(program):\n    return True\n", result=FAILED,
+                                     explanation="Every program halts eventually, so the answer is always True."),)),
         a2,
         _accepted("a1-again", "  " + A.upper().replace(" ", "\n  "), A_CODE, "evol"),
         Trajectory(id="f1", task=Task(id="task-f1", instruction="Write a function that sums xs."),

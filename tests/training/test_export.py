@@ -287,3 +287,25 @@ def test_identical_plans_go_once_and_every_passer_on_request(tmp_path: Path) -> 
     default = export_run(run, tmp_path / "one")
     assert [r.id for r in records(tmp_path / "one")] == ["s1/code", "s1/code-plan/0", "s1/plan-forward/0"]
     assert default.by_variant["plan:backward"] == 0 and default.evidence.categories == {"function": 1}
+
+
+def test_unverified_export_is_every_first_answer_with_no_gate(run: Path, tmp_path: Path) -> None:
+    """The direct-distillation baseline: the first attempt of every trajectory, rejected and failed ones too,
+    bugs included (a1's first answer failed its tests), in the prompt form of code:final, with no evidence."""
+    report = export_run(run, tmp_path / "base", ExportOptions(unverified=True))
+    got = {r.id: r for r in records(tmp_path / "base")}
+    by_id = {t.id: t for t in trajectories()}
+    with_code = [t for t in by_id.values() if t.attempts and t.attempts[0].code.strip()]
+    assert any(t.verdict != "accepted" for t in with_code)  # the run has a rejected or failed answer to keep
+    # decontamination and dedup still apply: they are not verification
+    assert "m1/code-unverified" not in got and "a1-again/code-unverified" not in got
+    for tid, record in got.items():
+        t = by_id[tid.split("/")[0]]
+        assert record.tags[0] == "code:unverified" and record.provenance.evidence is None
+        assert t.attempts[0].code.strip() in record.messages[1].content
+    a1 = got["a1/code-unverified"]
+    assert "return sorted(xs)" in a1.messages[1].content  # the failed first answer, not the accepted code
+    assert a1.messages[0].content == f"{CODE_ASK}\n```\n{A_PROBLEM}\n```\n"
+    assert {t.id for t in with_code} - {"m1", "a1-again", "a3"} <= {k.split("/")[0] for k in got}
+    assert report.by_variant == {"code:unverified": len(got)}
+    assert "UNVERIFIED" in (tmp_path / "base" / "README.md").read_text()
