@@ -54,7 +54,7 @@ def mbpp_split(problem_id: str | int) -> Split | None:
     """The MBPP split of a problem ("mbpp/17", "Mbpp/17" or 17); None for an id that is not MBPP's."""
     text = str(problem_id)
     prefix, _, number = text.rpartition("/")
-    if prefix and prefix.lower() != "mbpp" or not number.isdigit():
+    if (prefix and prefix.lower() != "mbpp") or not number.isdigit():
         return None
     task = int(number)
     return next((split for end, split in _SPLIT_ENDS if 1 <= task <= end), None)
@@ -195,8 +195,8 @@ __all__ = [
     "EVALPLUS_FILES",
     "SPLITS",
     "BankProblem",
-    "Split",
     "EvalPlusProblem",
+    "Split",
     "def_line",
     "evalplus_digest",
     "load_bank",
@@ -205,7 +205,7 @@ __all__ = [
     "load_mbpp",
     "load_mbpp_full",
     "load_mbpp_split",
-    "mbpp_split",
     "mbpp_arguments",
+    "mbpp_split",
     "parse_quietly",
 ]
