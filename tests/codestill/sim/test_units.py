@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 import warnings
 
-from codestill.data import load_bank, load_humaneval, load_mbpp
+from codestill.data import load_bank, load_humaneval, load_mbpp, load_mbpp_full, load_mbpp_split, mbpp_split
 from codestill.schemas import Task
 from codestill.sim import mutants, plant_bug
 from codestill.sim._bank import ProblemIndex
@@ -15,9 +15,16 @@ from codestill.sim._plan import STYLES, plan_of
 
 
 def test_the_bank_has_every_problem_and_every_reference_compiles():
-    assert len(load_mbpp()) == 427 and len(load_humaneval()) == 164
+    assert len(load_mbpp()) == 427 and len(load_humaneval()) == 164 and len(load_mbpp_full()) == 974
     bank = load_bank()
-    assert len({p.id for p in bank}) == 591
+    # sanitized MBPP, full MBPP's train/validation/prompt problems that sanitized lacks (254 + 47 + 3), HumanEval
+    assert len({p.id for p in bank}) == len(bank) == 427 + 304 + 164
+    # The sim can teach on every train and validation problem, in the wording the teaching seeds use ...
+    teaching = load_mbpp_split("train", "validation")
+    assert len(teaching) == 464 and set(teaching) <= set(bank)
+    # ... and knows no test problem that sanitized MBPP left out: nothing is taught on the test split.
+    sanitized = {p.id for p in load_mbpp()}
+    assert all(p.id in sanitized for p in bank if mbpp_split(p.id) == "test")
     for p in bank:
         with warnings.catch_warnings():  # some MBPP solutions have "\w" in non-raw strings: upstream's
             warnings.simplefilter("ignore", DeprecationWarning)
@@ -31,6 +38,18 @@ def test_the_bank_has_every_problem_and_every_reference_compiles():
     mb = {p.id: p for p in bank}["mbpp/2"]
     assert mb.instruction == "Write a function to find the shared elements from the given two lists."
     assert mb.tests.code.count("assert ") == 3
+
+
+def test_mbpp_splits_follow_the_task_ids():
+    assert [mbpp_split(i) for i in (1, 10, 11, 510, 511, 600, 601, 974)] == [
+        "prompt", "prompt", "test", "test", "validation", "validation", "train", "train"]
+    assert (mbpp_split("Mbpp/17"), mbpp_split("mbpp/975"), mbpp_split("humaneval/17"), mbpp_split("x")) == (
+        "test", None, None, None)
+    full = {p.id: p for p in load_mbpp_full()}
+    # full MBPP's Windows line ends are read as plain ones; its setup code goes before the asserts
+    assert "\r" not in full["mbpp/1"].reference and full["mbpp/1"].entry_point == "min_cost"
+    with_setup = next(p for p in full.values() if "root = Node(1)" in p.tests.code)
+    assert with_setup.tests.code.index("root = Node(1)") < with_setup.tests.code.index("assert")
 
 
 def test_matching_finds_quoted_paraphrased_and_no_problem():
