@@ -43,9 +43,15 @@ def eval_command(
     n: Annotated[int, typer.Option("--n", help="Samples per problem (greedy decoding when 1).")] = 1,
     k: Annotated[str | None, typer.Option("--k", help="pass@k to report, e.g. 1,10; default: those of 1, 10, "
                                                       "100 that are <= n.")] = None,
-    limit: Annotated[int | None, typer.Option(help="Only the first N problems.")] = None,
-    ids: Annotated[list[str] | None, typer.Option("--ids", help="Only these problems (mbpp/2, 2, ...; "
-                                                                "comma-separated or repeated).")] = None,
+    split: Annotated[str | None, typer.Option(help="Which problems: test, validation, train, prompt or all (MBPP's "
+                                                   "splits by task id). Default: mbpp test (the published "
+                                                   "protocol, 257 problems); mbpp+ all (as EvalPlus publishes "
+                                                   "it, 378; --split test keeps MBPP's test split, which a model "
+                                                   "trained on MBPP train/validation data needs); humaneval and "
+                                                   "humaneval+ all (they have no splits).")] = None,
+    limit: Annotated[int | None, typer.Option(help="Only the first N problems (of the split, after --ids).")] = None,
+    ids: Annotated[list[str] | None, typer.Option("--ids", help="Only these problems of the split (mbpp/11, "
+                                                                "11, ...; comma-separated or repeated).")] = None,
     plan_samples: Annotated[int, typer.Option(help="CodePLAN plan sampling: plans (and code candidates) per "
                                                    "sample, chosen by the public test; 0 = off.")] = 0,
     temperature: Annotated[float | None, typer.Option(help="Sampling temperature; default 0 when n=1, "
@@ -69,7 +75,8 @@ def eval_command(
 
     settings = settings_from(config, sets)
     cfg = eval_config({
-        "model": model, "bench": bench, "out": out, "n": n, "k": _ks(k), "limit": limit, "ids": _ids(ids),
+        "model": model, "bench": bench, "out": out, "n": n, "k": _ks(k), "split": split, "limit": limit,
+        "ids": _ids(ids),
         "plan_samples": plan_samples, "temperature": temperature, "plan_temperature": plan_temperature,
         "max_new_tokens": max_new_tokens, "batch_size": batch_size, "prompt_style": prompt_style,
         "engine": engine, "seed": seed, "truth_cache": truth_cache,

@@ -5,6 +5,11 @@
     humaneval+  164  base + plus inputs of HumanEval+ v0.1.10, judged against the reference's outputs
     mbpp+       378  base + plus inputs of MBPP+ v0.2.0, likewise
 
+Splits: MBPP's are by task id (``codestill.data.mbpp_split``): 1-10 prompt, 11-510 test, 511-600
+validation, 601-974 train. Each benchmark has the split its published protocol scores on (``DEFAULT_SPLIT``):
+sanitized MBPP its test split (257 problems), MBPP+ all of its 378 (EvalPlus reports it so), HumanEval
+and HumanEval+ all (they have no splits).
+
 MBPP's prompt is EvalPlus's: the instruction and the first assert (which shows the function's name
 and signature) inside a docstring. ``public`` is the first test only: what plan sampling may select
 candidates by (the prompt already shows it for MBPP; for HumanEval it is the first assert of check()).
@@ -16,14 +21,30 @@ from __future__ import annotations
 import ast
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, NoReturn
 
-from codestill.data import EVALPLUS_FILES, load_evalplus, load_humaneval, load_mbpp
+from codestill.data import EVALPLUS_FILES, load_evalplus, load_humaneval, load_mbpp, mbpp_split
 from codestill.errors import ConfigError
 from codestill.schemas import TestSuite
 
 Bench = Literal["humaneval", "humaneval+", "mbpp", "mbpp+"]
 BENCHES: tuple[Bench, ...] = ("humaneval", "humaneval+", "mbpp", "mbpp+")
+EvalSplit = Literal["test", "validation", "train", "prompt", "all"]
+SPLIT_CHOICES: tuple[EvalSplit, ...] = ("test", "validation", "train", "prompt", "all")
+DEFAULT_SPLIT: dict[str, EvalSplit] = {"mbpp": "test", "mbpp+": "all", "humaneval": "all", "humaneval+": "all"}
+SPLIT_IDS = {"prompt": "1-10", "test": "11-510", "validation": "511-600", "train": "601-974"}
+
+
+def resolve_split(bench: str, split: str | None) -> EvalSplit:
+    """The split to score: the benchmark's default when None. HumanEval has no splits, so anything but
+    "all" for it is a ValueError (the caller turns it into its own one-line error)."""
+    if split is None:
+        return DEFAULT_SPLIT[bench]
+    if split not in SPLIT_CHOICES:
+        raise ValueError(f"unknown split {split!r}; use one of: {', '.join(SPLIT_CHOICES)}")
+    if bench.startswith("humaneval") and split != "all":
+        raise ValueError(f"{bench} has no {split} split (HumanEval is scored whole); drop --split or use --split all")
+    return split  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -119,12 +140,28 @@ def _number(problem_id: str) -> str:
     return problem_id.rsplit("/", 1)[-1]
 
 
-def load_problems(bench: str, ids: Sequence[str] = (), limit: int | None = None) -> list[Problem]:
-    """The benchmark's problems in order; ``ids`` ("mbpp/2", "Mbpp/2" or "2") picks some, ``limit``
-    keeps the first so many. Unknown benchmarks and ids are a ``ConfigError``."""
+def in_split(problem_id: str, split: str) -> bool:
+    return split == "all" or mbpp_split(problem_id) == split
+
+
+def split_problems(bench: str, split: str | None = None) -> list[Problem]:
+    """All of the benchmark's problems in ``split`` (None: its default), in order."""
     if bench not in BENCHES:
         raise ConfigError(f"unknown benchmark {bench!r}; use one of: {', '.join(BENCHES)}")
+    try:
+        chosen = resolve_split(bench, split)
+    except ValueError as e:
+        raise ConfigError(str(e)) from None
     problems = _plus(bench) if bench in EVALPLUS_FILES else _plain(bench)  # type: ignore[arg-type]
+    return [p for p in problems if in_split(p.id, chosen)]
+
+
+def load_problems(bench: str, ids: Sequence[str] = (), limit: int | None = None,
+                  split: str | None = None) -> list[Problem]:
+    """The benchmark's problems of ``split`` (None: the benchmark's default, ``DEFAULT_SPLIT``) in order;
+    then ``ids`` ("mbpp/2", "Mbpp/2" or "2") picks some, ``limit`` keeps the first so many. Unknown
+    benchmarks, splits and ids, and ids outside the split, are a ``ConfigError``."""
+    problems = split_problems(bench, split)
     if ids:
         by_number = {_number(p.id): p for p in problems}
         wanted: list[Problem] = []
@@ -137,7 +174,19 @@ def load_problems(bench: str, ids: Sequence[str] = (), limit: int | None = None)
             elif p not in wanted:
                 wanted.append(p)
         if missing:
-            raise ConfigError(f"{bench} has no problem {', '.join(missing)}; ids look like "
-                              f"{problems[0].id} (or just {_number(problems[0].id)})")
+            _no_such(bench, resolve_split(bench, split), missing)
         problems = wanted
     return problems[:limit] if limit is not None else problems
+
+
+def _no_such(bench: str, split: str, missing: Sequence[str]) -> NoReturn:
+    """Raise the error for ids that are not among the split's problems: outside the split, or unknown."""
+    every = {_number(p.id): p for p in split_problems(bench, "all")}
+    outside = [raw for raw in missing if (p := every.get(_number(raw.strip()))) is not None
+               and raw.strip().lower().rpartition("/")[0] in ("", p.dataset)]
+    if outside:
+        raise ConfigError(f"{', '.join(outside)} {'is' if len(outside) == 1 else 'are'} not in {bench}'s {split} "
+                          f"split (task ids {SPLIT_IDS[split]}); give ids of that split, or --split all")
+    first = next(iter(every.values()))
+    raise ConfigError(f"{bench} has no problem {', '.join(missing)}; ids look like {first.id} "
+                      f"(or just {_number(first.id)})")

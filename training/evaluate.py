@@ -13,7 +13,8 @@ How (each part in its own module):
 - n samples per problem (greedy when n = 1), plan sampling when asked: ``_pipeline``, ``_plansample``;
 - execution: the Docker sandbox with the benchmark's own tests; for the plus benchmarks EvalPlus's
   protocol (``_truth``: reference outputs and per-input time limits; ``_harness``: the in-sandbox check);
-- pass@k: ``_passk``; the output directory and resume: ``_evalrun``; the protocol and summary: ``_report``.
+- pass@k: ``_passk``; the output directory and resume: ``_evalrun``; the protocol and summary: ``_report``;
+- which evaluated problems a local model was trained on (its ``training_data.json``): ``_overlap``.
 
 Everything a user can get wrong (unknown benchmark or id, k > n, a model spec that is not understood,
 an unreachable server, a directory that is not a model, no Docker engine, an output directory of
@@ -36,7 +37,7 @@ from codestill.config import Settings, load_settings
 from codestill.errors import ConfigError, first_problem
 from codestill.schemas import ExecResult, Limits, TestSuite
 from tools.sandbox import DockerSandbox, Sandbox
-from training._bench import BENCHES, Problem, load_problems
+from training._bench import BENCHES, EvalSplit, Problem, load_problems, resolve_split, split_problems
 from training._evalprogress import EvalProgress
 from training._evalrun import (
     CONFIG,
@@ -50,9 +51,18 @@ from training._evalrun import (
     write_lines,
 )
 from training._generate import PromptStyle, Sampler, make_sampler
+from training._overlap import model_overlap
 from training._pipeline import Job, Pending, Sampling, chunks, run_jobs, sample_code
 from training._plansample import sample_with_plans
-from training._report import DATASETS, EvalSummary, problem_rows, protocol, render, summary_counts
+from training._report import (
+    EvalSummary,
+    dataset_text,
+    overlap_warning,
+    problem_rows,
+    protocol,
+    render,
+    summary_counts,
+)
 from training._truth import plus_suite, reference_outputs
 
 DEFAULT_KS = (1, 10, 100)
@@ -70,6 +80,8 @@ class EvalConfig(BaseModel):
     out: Path
     n: int = Field(1, ge=1, description="Samples per problem.")
     k: tuple[int, ...] | None = None
+    split: EvalSplit | None = Field(None, description="Which problems: mbpp -> test (257), the others -> all; "
+                                    "filled in on validation.")
     limit: int | None = Field(None, ge=1, description="Only the first so many problems (after --ids).")
     ids: tuple[str, ...] = ()
     temperature: float | None = Field(None, ge=0)
@@ -98,6 +110,7 @@ class EvalConfig(BaseModel):
                 raise ValueError(f"pass@{k} needs at least {k} samples per problem but n={self.n}; "
                                  f"raise --n to {k} or more, or lower --k")
         self.k = tuple(sorted(set(ks)))
+        self.split = resolve_split(self.bench, self.split)  # ValueError for a split HumanEval lacks
         if self.temperature is None:
             self.temperature = 0.0 if self.n == 1 else SAMPLING_TEMPERATURE
         return self
@@ -106,6 +119,11 @@ class EvalConfig(BaseModel):
     def ks(self) -> tuple[int, ...]:
         assert self.k is not None  # filled in by _resolve
         return self.k
+
+    @property
+    def chosen_split(self) -> EvalSplit:
+        assert self.split is not None  # filled in by _resolve
+        return self.split
 
     @property
     def sampling_temperature(self) -> float:
@@ -128,7 +146,8 @@ def redact(spec: str) -> str:
 
 
 def _identity(config: EvalConfig, model: str) -> dict[str, Any]:
-    """What must not change between a run and its resumption: how samples are drawn."""
+    """What must not change between a run and its resumption: how samples are drawn (not which problems:
+    --split, --ids and --limit only change which samples are wanted)."""
     return {"model": model, "bench": config.bench, "prompt_style": config.prompt_style,
             "temperature": config.sampling_temperature, "plan_samples": config.plan_samples,
             "plan_temperature": config.plan_temperature if config.plan_samples else None,
@@ -147,12 +166,15 @@ async def aevaluate(config: EvalConfig, settings: Settings | None = None, *, con
     """``evaluate`` for callers that already run an event loop."""
     started = time.perf_counter()
     settings = settings or load_settings()
-    problems = load_problems(config.bench, config.ids, config.limit)
+    problems = load_problems(config.bench, config.ids, config.limit, config.chosen_split)
     model = redact(sampler.name if sampler is not None else config.model)
     check_same_run(config.out, _identity(config, model))
     if config.plan_samples and config.prompt_style == "base":
         raise ConfigError("--plan-samples needs a chat model (plans and code are asked for in chat turns); "
                           "drop --prompt-style base")
+    trained = model_overlap(config.model, problems)
+    if trained[1] and console is not None:  # said before the samples take their time, and again at the end
+        console.print(overlap_warning(trained[1], len(problems), trained[0]), highlight=False, soft_wrap=True)
     own = sampler is None
     if sampler is None:
         sampler = await _open_sampler(config, settings)
@@ -163,7 +185,7 @@ async def aevaluate(config: EvalConfig, settings: Settings | None = None, *, con
                               "evaluate it without --plan-samples")
         sandbox = DockerSandbox(settings.sandbox)
         await sandbox.start()  # no engine or no image: the error says how to fix it, nothing written yet
-        return await _run(config, settings, problems, sampler, sandbox, model, console, started)
+        return await _run(config, settings, problems, sampler, sandbox, model, console, started, trained)
     finally:
         if sandbox is not None:
             await sandbox.close()
@@ -187,7 +209,8 @@ async def _open_sampler(config: EvalConfig, settings: Settings) -> Sampler:
 
 
 async def _run(config: EvalConfig, settings: Settings, problems: list[Problem], sampler: Sampler,
-               sandbox: Sandbox, model: str, console: Console | None, started: float) -> EvalSummary:
+               sandbox: Sandbox, model: str, console: Console | None, started: float,
+               trained: tuple[str | None, list[str]] = (None, [])) -> EvalSummary:
     out = config.out
     out.mkdir(parents=True, exist_ok=True)
     for stale in (SUMMARY, RESULTS):  # a summary on disk is always that of a finished run of what is there
@@ -231,14 +254,18 @@ async def _run(config: EvalConfig, settings: Settings, problems: list[Problem], 
 
     samples = read_samples(out)
     rows = problem_rows(problems, samples, config.n, config.ks, excluded)
-    chat = sampler.chat
+    split = config.chosen_split
+    dataset = dataset_text(config.bench, split, len(split_problems(config.bench, split)), len(problems))
     summary = EvalSummary(
-        model=model, bench=config.bench, dataset=DATASETS[config.bench], n=config.n, k=config.ks,
+        model=model, bench=config.bench, split=split, dataset=dataset, n=config.n, k=config.ks,
         temperature=config.sampling_temperature, plan_samples=config.plan_samples, excluded=excluded,
         generated=outcome.written, reused=sum(1 for p in problems for i in range(config.n) if (p.id, i) in existing),
-        protocol=protocol(config.bench, n=config.n, k=config.ks, temperature=config.sampling_temperature, chat=chat,
-                          plan_samples=config.plan_samples, plan_temperature=config.plan_temperature,
-                          cpu_s=settings.sandbox.limits.cpu_s, memory_mb=settings.sandbox.memory_mb),
+        protocol=protocol(config.bench, dataset=dataset, split=split, n=config.n, k=config.ks,
+                          temperature=config.sampling_temperature, chat=sampler.chat,
+                          stops_at_code=getattr(sampler, "stops_at_code", False), plan_samples=config.plan_samples,
+                          plan_temperature=config.plan_temperature, cpu_s=settings.sandbox.limits.cpu_s,
+                          memory_mb=settings.sandbox.memory_mb),
+        training_data=trained[0], training_overlap=trained[1],
         out=out, wall_s=time.perf_counter() - started, **summary_counts(rows, config.ks))
     write_lines(out / RESULTS, rows)
     write_json(out / SUMMARY, summary.model_dump(mode="json"))
@@ -251,7 +278,7 @@ async def judge(bench: str, solutions: Mapping[str, str], sandbox: Sandbox, cach
     ``evaluate`` scores a sample: the plain benchmarks' own tests, or for the plus ones every base and
     plus input under EvalPlus's protocol. Used to check the solve graph's accepted answers with tests
     its agents never saw. None: the reference itself could not be run on the inputs (excluded)."""
-    problems = load_problems(bench, list(solutions))
+    problems = load_problems(bench, list(solutions), split="all")  # any id it is given, whatever its split
     by_number = {k.rsplit("/", 1)[-1]: v for k, v in solutions.items()}
     suites: dict[str, tuple[TestSuite, Limits] | None] = {
         p.id: (p.tests, limits or Limits()) for p in problems if p.tests is not None}

@@ -13,10 +13,12 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from rich.console import Console
 
 from codestill.config import LLMConfig, Settings
 from codestill.sim import SimConfig, serve_subprocess
 from training._generate import ChatSampler, Generation, GenRequest
+from training._trained_on import TrainedOn, write_trained_on
 from training.evaluate import EvalConfig, EvalSummary, aevaluate, evaluate
 
 SECRET = "sk-eval-test-secret-0123456789"
@@ -82,7 +84,8 @@ def test_the_sims_reference_answers_score_one_on_mbpp(tmp_path, sim):
     assert (summary.problems, summary.samples, summary.passed, summary.generated) == (10, 10, 10, 10)
     out = tmp_path / "out"
     rows = _lines(out / "results.jsonl")
-    assert [r["problem"] for r in rows][:2] == ["mbpp/2", "mbpp/3"] and all(r["pass@1"] == 1.0 for r in rows)
+    assert [r["problem"] for r in rows][:2] == ["mbpp/11", "mbpp/12"] and all(r["pass@1"] == 1.0 for r in rows)
+    assert summary.split == "test" and summary.dataset.endswith("test split (task ids 11-510): 10 of its 257 problems")
     samples = _lines(out / "samples.jsonl")
     assert len(samples) == 10 and all(s["status"] == "passed" and s["tests_passed"] == s["tests_total"] >= 3
                                       for s in samples)
@@ -109,7 +112,7 @@ def test_plus_benchmarks_follow_evalplus(tmp_path, sim):
     assert "max(4 s, 4 x the reference's time)" in human.protocol
     truth = list((tmp_path / "h" / "truth").iterdir())
     assert len(truth) == 1 and truth[0].name.startswith("humanevalplus-v0.1.10-")
-    plain = evaluate(_config(tmp_path / "m", sim, "mbpp", ids=("3",)))
+    plain = evaluate(_config(tmp_path / "m", sim, "mbpp", ids=("3",), split="all"))
     plus = evaluate(_config(tmp_path / "p", sim, "mbpp+", ids=("2", "3")))
     assert plain.pass_at_k == {"pass@1": 1.0} and plus.pass_at_k == {"pass@1": 0.5}
     verdicts = {s["problem"]: s for s in _lines(tmp_path / "p" / "out" / "samples.jsonl")}
@@ -158,13 +161,18 @@ def test_resume_generates_only_the_missing_samples(tmp_path, sim):
     assert again.asked == {} and (summary.generated, summary.reused) == (0, 6)
     path = tmp_path / "out" / "samples.jsonl"
     lines = path.read_text().splitlines()
-    kept = [line for line in lines if '"problem":"mbpp/3"' not in line]
+    kept = [line for line in lines if '"problem":"mbpp/14"' not in line]
     assert len(kept) == 4
-    path.write_text("\n".join(kept[:-1]) + "\n" + kept[-1][:30])  # mbpp/3 lost, and a line torn mid-write
+    path.write_text("\n".join(kept[:-1]) + "\n" + kept[-1][:30])  # mbpp/14 lost, and a line torn mid-write
     third = Counting(sim)
     summary = _counted(config, third)
     assert sum(third.asked.values()) == 3 and summary.generated == 3 and summary.reused == 3
     assert summary.pass_at_k == {"pass@1": 1.0, "pass@2": 1.0} and summary.samples == 6
+    # The split only says which problems are wanted: the same problems named under --split all resume.
+    fourth = Counting(sim)
+    ids = tuple(r["problem"] for r in _lines(tmp_path / "out" / "results.jsonl"))
+    summary = _counted(_config(tmp_path, sim, "mbpp", n=2, k=(1, 2), split="all", ids=ids), fourth)
+    assert fourth.asked == {} and summary.reused == 6 and summary.split == "all"
 
 
 def test_plan_sampling_chooses_the_candidate_that_passes_the_public_test(tmp_path):
@@ -178,7 +186,8 @@ def test_plan_sampling_chooses_the_candidate_that_passes_the_public_test(tmp_pat
         return "```python\ndef similar_elements(a, b):\n    return tuple(set(a) & set(b))\n```"
 
     scripted = Scripted(answer)
-    summary = evaluate(_config(tmp_path, "scripted", "mbpp", ids=("2",), plan_samples=2), sampler=scripted)
+    summary = evaluate(_config(tmp_path, "scripted", "mbpp", ids=("2",), split="all", plan_samples=2),
+                       sampler=scripted)
     assert summary.pass_at_k == {"pass@1": 1.0} and summary.plan_samples == 2
     sample = _lines(tmp_path / "out" / "samples.jsonl")[0]
     assert sample["chosen"] == 1 and [c["public_status"] for c in sample["candidates"]] == ["failed", "passed"]
@@ -192,3 +201,20 @@ def test_plan_sampling_with_the_sim(tmp_path, sim):
     for sample in _lines(tmp_path / "out" / "samples.jsonl"):
         assert len(sample["candidates"]) == 3 and sample["chosen"] == 0
         assert all(c["plan"].splitlines()[-1][0].isdigit() for c in sample["candidates"])
+
+
+def test_a_model_trained_on_the_problems_is_named_before_and_after(tmp_path):
+    """A local model whose run left training_data.json: the overlap is warned about and recorded."""
+    model = tmp_path / "run" / "model"
+    model.mkdir(parents=True)
+    write_trained_on(tmp_path / "run", TrainedOn(data="/d/sft.jsonl", sha256="0" * 64, records=1,
+                                                 task_ids=["mbpp/12"], prompts=[]))
+    console = Console(record=True, width=400)
+    answer = "```python\ndef remove_Occ(s, ch):\n    return s\n```"
+    summary = evaluate(_config(tmp_path, str(model), "mbpp", limit=2), sampler=Scripted(lambda _: answer),
+                       console=console)
+    assert summary.training_overlap == ["mbpp/12"]
+    assert summary.training_data == str(tmp_path / "run" / "training_data.json")
+    assert "warning: 1 of the 2 problems evaluated are in this model's training data (mbpp/12;" in console.export_text()
+    written = json.loads((tmp_path / "out" / "summary.json").read_text())
+    assert written["training_overlap"] == ["mbpp/12"] and written["split"] == "test"

@@ -71,7 +71,7 @@ def test_problems_are_picked_by_id_in_any_form_and_unknown_ids_are_named():
 
 
 def test_the_public_test_is_the_first_assert_only():
-    mbpp = load_problems("mbpp", ["2"])[0]
+    mbpp = load_problems("mbpp", ["2"], split="all")[0]
     assert mbpp.public.code.count("assert") == 1 and mbpp.tests.code.count("assert") == 3
     assert "assert" in mbpp.prompt and "similar_elements" in mbpp.prompt  # EvalPlus's MBPP prompt shows one test
     human = load_problems("humaneval+", ["0"])[0]
@@ -79,7 +79,7 @@ def test_the_public_test_is_the_first_assert_only():
 
 
 def test_a_reply_becomes_a_program():
-    mbpp, human = load_problems("mbpp", ["2"])[0], load_problems("humaneval", ["2"])[0]
+    mbpp, human = load_problems("mbpp", ["2"], split="all")[0], load_problems("humaneval", ["2"])[0]
     reply = "Sure.\n```python\nprint('draft')\n```\nBetter:\n```python\ndef similar_elements(a, b):\n    return a\n```\n"
     assert solution(mbpp, reply, chat=True) == "def similar_elements(a, b):\n    return a\n"
     # A HumanEval answer without the function's def is its body, under the stub (as EvalPlus reads it).
