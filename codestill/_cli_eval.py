@@ -8,6 +8,7 @@ Progress goes to stderr, the summary table (or ``--json``) to stdout. See traini
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 from typing import Annotated
 
@@ -58,7 +59,7 @@ def eval_command(
                                                            "else 0.8.")] = None,
     plan_temperature: Annotated[float, typer.Option(help="Temperature of sampled plans.")] = 0.8,
     max_new_tokens: Annotated[int, typer.Option(help="Longest completion, in tokens.")] = 768,
-    batch_size: Annotated[int, typer.Option(help="Sequences per generate call of a local model.")] = 16,
+    batch_size: Annotated[int, typer.Option(help="Sequences a local model decodes at once.")] = 16,
     prompt_style: Annotated[str, typer.Option(help="auto, chat or base (auto: chat when the model has a chat "
                                                    "template).")] = "auto",
     engine: Annotated[str, typer.Option(help="auto, transformers or vllm, for local checkpoints (auto: vLLM "
@@ -71,6 +72,10 @@ def eval_command(
     sets: SetOpt = None,
 ) -> None:
     """Sample N solutions per problem, run them in the sandbox with the benchmark's tests, report pass@k."""
+    # Before torch loads (training.evaluate imports it): OpenMP threads that wait by spinning stall every
+    # small matmul of a local model while other work holds a core (measured on a shared 2-core machine:
+    # a SmolLM2 decoding step 7x slower, 510 ms instead of 73 ms). Sleeping waiters cost little when idle.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from training.evaluate import eval_config, evaluate, render
 
     settings = settings_from(config, sets)

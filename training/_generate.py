@@ -2,7 +2,8 @@
 
     openai:<model>[@<url>]   ChatSampler          any chat model of ``codestill.llm`` (OpenAI, vLLM or
                                                   sglang servers, the sim); n samples in one request
-    hf:<id or dir>, <dir>    TransformersSampler  local ``generate`` in batches (greedy when n == 1)
+    hf:<id or dir>, <dir>    TransformersSampler  local decoding with continuous batching (greedy when
+                                                  n == 1); a chat reply ends at its first closed ```python block
                              VLLMSampler          the same checkpoints through vLLM's offline engine, used
                                                   only when vllm imports and CUDA is there
 
@@ -16,7 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import importlib.util
-from collections.abc import Sequence
+import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal, Protocol
@@ -50,8 +52,10 @@ class Generation:
 
 
 class Sampler(Protocol):
-    """``concurrent``: many ``generate`` calls may be in flight at once (a server); otherwise the
-    evaluation hands it one batch at a time of about ``batch_size`` sequences (one local model)."""
+    """``concurrent``: many ``generate`` calls may be in flight at once (a server, or a local model that
+    batches them itself); otherwise the evaluation hands it one batch at a time of about ``batch_size``
+    sequences. ``stops_at_code``: a chat reply ends once its first ```python block has closed, so that
+    block is its code (otherwise the last block is); samplers without the attribute do not stop early."""
 
     name: str
     chat: bool
@@ -68,6 +72,7 @@ class ChatSampler:
 
     chat = True
     concurrent = True
+    stops_at_code = False
 
     def __init__(self, spec: str, llm: LLMConfig, max_new_tokens: int) -> None:
         from codestill.llm import make_chat_model
@@ -114,13 +119,19 @@ def _local_model(model: str) -> str:
 
 
 class TransformersSampler:
-    """``AutoModelForCausalLM.generate`` in batches of ``batch_size`` sequences, in a worker thread."""
+    """A local transformers model, decoded with continuous batching (``codestill._hf_batch``): every
+    request is in flight at once, up to ``batch_size`` sequences decode together, and each leaves the
+    batch when it is done, its place taken by the next. A chat reply is done once its first ```python
+    block has closed (only that code is scored); each sampled sequence draws from its own seeded generator, so a resumed run
+    samples what an uninterrupted one would."""
 
-    concurrent = False
+    concurrent = True
 
     def __init__(self, model: str, max_new_tokens: int, batch_size: int, style: PromptStyle, seed: int) -> None:
         import torch
         from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from codestill._hf_batch import Batcher, BatchStats
 
         self.name = f"hf:{model}"
         try:
@@ -135,11 +146,16 @@ class TransformersSampler:
         if style == "chat" and not getattr(self.tokenizer, "chat_template", None):
             raise BadModelSpec(f"{self.name}: --prompt-style chat, but the tokenizer has no chat template; "
                                "use --prompt-style base")
-        self.tokenizer.padding_side = "left"  # decoder-only models continue the right end
-        if self.tokenizer.pad_token is None:
-            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.stops_at_code = self.chat
         self.max_new_tokens, self.batch_size, self.seed = max_new_tokens, batch_size, seed
         self.context = getattr(self.model.config, "max_position_embeddings", None)
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = {*(eos if isinstance(eos, list) else [eos]), self.tokenizer.eos_token_id} - {None}
+        pad = self.tokenizer.pad_token_id
+        self.stats = BatchStats()
+        self._batcher = Batcher(self.model, eos_ids, next(iter(eos_ids)) if pad is None else pad,
+                                max_batch=batch_size, max_time=None, stats=self.stats)
+        self._text_of = _TokenText(self.tokenizer)
 
     def _text(self, r: GenRequest) -> str:
         if not self.chat:
@@ -148,59 +164,60 @@ class TransformersSampler:
         return self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
 
     async def generate(self, requests: Sequence[GenRequest]) -> list[list[Generation]]:
-        return await asyncio.to_thread(self._generate, requests)
-
-    def _generate(self, requests: Sequence[GenRequest]) -> list[list[Generation]]:
-        import torch
+        from codestill._hf_batch import Request
 
         out: list[list[Generation]] = [[] for _ in requests]
-        # One row per sample; rows of one temperature batch together.
-        rows = [(i, self._text(r), r.temperature) for i, r in enumerate(requests) for _ in range(r.n)]
-        encoded = [(i, self.tokenizer(text, add_special_tokens=not self.chat).input_ids, t) for i, text, t in rows]
-        todo = []
-        for i, ids, t in encoded:
+        waits: list[tuple[int, asyncio.Future[Any]]] = []
+        for i, r in enumerate(requests):
+            ids = self.tokenizer(self._text(r), add_special_tokens=not self.chat).input_ids
             room = self.max_new_tokens if self.context is None else min(self.max_new_tokens, self.context - len(ids))
             if room <= 0:
-                out[i].append(Generation("", f"the prompt ({len(ids)} tokens) fills the model's context "
-                                             f"({self.context} tokens)"))
-            else:
-                todo.append((i, ids, t))
-        groups: dict[float, list[tuple[int, list[int], float]]] = {}
-        for row in todo:
-            groups.setdefault(row[2], []).append(row)
-        torch.manual_seed(self.seed)  # what transformers.set_seed does: sampled runs repeat
-        for temperature, group in groups.items():
-            group.sort(key=lambda row: -len(row[1]))  # similar lengths together: less padding
-            for start in range(0, len(group), self.batch_size):
-                batch = group[start: start + self.batch_size]
-                texts = self._batch([ids for _, ids, _ in batch], temperature)
-                for (i, _, _), text in zip(batch, texts, strict=True):
-                    out[i].append(Generation(text))
+                out[i] += [Generation("", f"the prompt ({len(ids)} tokens) fills the model's context "
+                                          f"({self.context} tokens)")] * r.n
+                continue
+            stop = _code_closed(self._text_of) if self.chat else None
+            for j in range(r.n):  # one row per sample, each with its own seed
+                request = Request(list(ids), room, r.temperature, top_p=0.95 if r.temperature > 0 else 1.0,
+                                  seed=(r.seed * 1_000_003 + j) % (1 << 63), stop=stop)
+                waits.append((i, asyncio.wrap_future(self._batcher.submit(request))))
+        for (i, _), result in zip(waits, await asyncio.gather(*(w for _, w in waits)), strict=True):
+            out[i].append(Generation(self.tokenizer.decode(result.ids, skip_special_tokens=True)))
         return out
 
-    def _batch(self, ids: list[list[int]], temperature: float) -> list[str]:
-        import torch
-
-        width = max(len(x) for x in ids)
-        pad = self.tokenizer.pad_token_id
-        input_ids = torch.tensor([[pad] * (width - len(x)) + x for x in ids], device=self.device)
-        mask = torch.tensor([[0] * (width - len(x)) + [1] * len(x) for x in ids], device=self.device)
-        room = self.max_new_tokens if self.context is None else min(self.max_new_tokens, self.context - width)
-        sampling: dict[str, Any] = ({"do_sample": True, "temperature": temperature, "top_p": 0.95}
-                                    if temperature > 0 else {"do_sample": False})
-        with torch.no_grad():
-            generated = self.model.generate(input_ids=input_ids, attention_mask=mask, max_new_tokens=max(1, room),
-                                            pad_token_id=pad, **sampling)
-        return self.tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)
-
     async def aclose(self) -> None:
-        return None
+        await asyncio.to_thread(self._batcher.close, wait=True)
+
+
+class _TokenText:
+    """Token id -> its text, memoised; and the text of a whole row."""
+
+    def __init__(self, tokenizer: Any) -> None:
+        self._tokenizer, self._memo = tokenizer, dict[int, str]()
+
+    def token(self, token: int) -> str:
+        text = self._memo.get(token)
+        if text is None:
+            text = self._memo[token] = self._tokenizer.decode([token], skip_special_tokens=True)
+        return text
+
+    def __call__(self, ids: Sequence[int]) -> str:
+        return self._tokenizer.decode(ids, skip_special_tokens=True)
+
+
+# A closed ```python block, closed as codestill.structured's fence reader closes it (the first ``` after).
+_PYTHON_BLOCK = re.compile(r"```(?:python3?|py)[ \t]*\n.*?```", re.S | re.I)
+
+
+def _code_closed(text: _TokenText) -> Callable[[list[int]], bool]:
+    """Done once the reply holds a closed ```python block: decoded only when a token has a backtick."""
+    return lambda ids: "`" in text.token(ids[-1]) and _PYTHON_BLOCK.search(text(ids)) is not None
 
 
 class VLLMSampler:
     """vLLM's offline engine (GPU only). Not exercised by the CPU test suite."""
 
     concurrent = False
+    stops_at_code = False
     batch_size = 256  # sequences per engine call: vLLM schedules them itself; results still stream per call
 
     def __init__(self, model: str, max_new_tokens: int, style: PromptStyle, seed: int) -> None:

@@ -88,7 +88,7 @@ class EvalConfig(BaseModel):
     plan_samples: int = Field(0, ge=0, description="CodePLAN plan sampling: candidates per sample; 0 = off.")
     plan_temperature: float = Field(0.8, gt=0)
     max_new_tokens: int = Field(768, ge=1)
-    batch_size: int = Field(16, ge=1, description="Sequences per generate call of a local model.")
+    batch_size: int = Field(16, ge=1, description="Sequences a local model decodes at once.")
     prompt_style: PromptStyle = "auto"
     engine: Literal["auto", "transformers", "vllm"] = "auto"
     seed: int = 0
