@@ -1,15 +1,17 @@
 """``CodestillTrainer``: transformers' ``Trainer`` with the per-task weighted loss (``training._loss``).
 
-Only three methods change. ``get_batch_samples`` sees every micro-batch of an optimizer step before the
+Four methods change. ``get_batch_samples`` sees every micro-batch of an optimizer step before the
 first forward pass, so it counts each task's target tokens over the whole step (summed over processes);
 ``compute_loss`` divides each task's summed cross-entropy by those step-wide counts; ``log`` adds the
-per-task mean losses to what is logged. Everything else (optimizer, schedule, checkpoints, resume, DDP
+per-task mean losses to what is logged; ``create_scheduler`` moves the warmup one step earlier, so the first
+step does not train at learning rate 0. Everything else (optimizer, schedule, checkpoints, resume, DDP
 through torchrun / accelerate launch) is the stock Trainer's.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from functools import partial
 from typing import Any
 
 import torch
@@ -17,6 +19,10 @@ from transformers import Trainer
 
 from training._data import TASKS
 from training._loss import task_ce_sums, task_token_counts, weighted_loss
+
+
+def _warmup_shifted(step: int, *, schedule: Callable[[int], float], warmup: int) -> float:
+    return schedule(step + 1 if step < warmup else step)
 
 
 class CodestillTrainer(Trainer):
@@ -86,3 +92,23 @@ class CodestillTrainer(Trainer):
                 logs["eval_loss"] = float((self.task_weights.double() * means).sum())
             self._since_log[row:row + 2] = 0
         super().log(logs, start_time)
+
+    def create_scheduler(self, num_training_steps: int, optimizer: torch.optim.Optimizer | None = None) -> Any:
+        """The user's schedule, its warmup one step earlier: step s < warmup gets the factor of step s + 1.
+
+        transformers' warmup gives the first optimizer step the factor 0/warmup: a step computed, applied at
+        learning rate 0, wasted (with 2 steps, half the run). Shifted, a warmup of one step is no warmup, and
+        a longer one ends one step earlier at the peak. Any HF schedule built on ``LambdaLR`` is shifted (all
+        with a warmup are); ``functools.partial`` keeps it out of the scheduler's saved state, as HF's own.
+        """
+        created = self.lr_scheduler is None
+        scheduler = super().create_scheduler(num_training_steps, optimizer)
+        warmup = self.args.get_warmup_steps(num_training_steps)
+        if created and warmup > 0 and isinstance(scheduler, torch.optim.lr_scheduler.LambdaLR):
+            scheduler.lr_lambdas = [partial(_warmup_shifted, schedule=f, warmup=warmup) for f in scheduler.lr_lambdas]
+            # LambdaLR set the learning rate of step 0 when it was built: set it again with the shifted factor.
+            for group, base, f in zip(scheduler.optimizer.param_groups, scheduler.base_lrs, scheduler.lr_lambdas,
+                                      strict=True):
+                group["lr"] = base * f(scheduler.last_epoch)
+            scheduler._last_lr = [group["lr"] for group in scheduler.optimizer.param_groups]
+        return scheduler

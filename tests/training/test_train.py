@@ -68,6 +68,19 @@ def test_a_few_steps_learn_and_leave_a_complete_run(tiny_student, sft_file, tmp_
     assert sorted(p.name for p in out.glob("checkpoint-*")) == ["checkpoint-2"]
 
 
+def test_the_first_step_trains_and_a_warmup_ramps_up_from_it(tiny_student, sft_file, tmp_path):
+    # The default warmup (3% of 2 steps) is shorter than one step: no warmup, the first step at the full rate.
+    train(TrainConfig(data=sft_file, student=str(tiny_student), out=tmp_path / "two", max_steps=2,
+                      save_steps=None, **FAST))
+    rates = [m["learning_rate"] for m in metric_lines(tmp_path / "two") if "loss" in m]
+    assert rates[0] > 0 and rates[0] == pytest.approx(1e-3)
+    # A 3-step warmup (half of 6) reaches the peak at the third step, then the linear decay follows.
+    train(TrainConfig(data=sft_file, student=str(tiny_student), out=tmp_path / "six", max_steps=6, save_steps=None,
+                      warmup_ratio=0.5, lr_scheduler="linear", **FAST))
+    rates = [m["learning_rate"] for m in metric_lines(tmp_path / "six") if "loss" in m]
+    assert rates == pytest.approx([1e-3 * f for f in (1 / 3, 2 / 3, 1, 1, 2 / 3, 1 / 3)])
+
+
 def test_lora_run_writes_a_merged_model(tiny_student, sft_file, tmp_path):
     result = train(TrainConfig(data=sft_file, student=str(tiny_student), out=tmp_path / "lora", max_steps=2,
                                save_steps=None, lora=True, lora_r=4, lora_alpha=8, **FAST))
