@@ -3,6 +3,7 @@
     DIR/config.json         the TrainConfig (auto values resolved)      DIR/checkpoint-N/   Trainer checkpoints
     DIR/data_report.json    what the length filter kept and dropped     DIR/metrics.jsonl   log lines, streamed
     DIR/train_result.json   the TrainResult                             DIR/loss_curve.png  at the end
+    DIR/training_data.json  what it was trained on (also in DIR/model/), for codestill eval's overlap warning
     DIR/model/              final model + tokenizer, written only once training ended (tmp dir, then rename)
 """
 
@@ -23,8 +24,8 @@ CONFIG_FILE = "config.json"
 MODEL_DIR = "model"
 _CHECKPOINT = re.compile(r"^checkpoint-(\d+)$")
 # Files a run owns; starting over removes exactly these (and checkpoints), nothing else in DIR.
-OWNED = ("config.json", "data_report.json", "metrics.jsonl", "loss_curve.png", "train_result.json", MODEL_DIR,
-         ".model.tmp")
+OWNED = ("config.json", "data_report.json", "metrics.jsonl", "loss_curve.png", "train_result.json",
+         "training_data.json", MODEL_DIR, ".model.tmp")
 
 
 def _checkpoints(out: Path) -> list[tuple[int, Path]]:

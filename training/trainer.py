@@ -28,6 +28,7 @@ from training._data import (
     filter_by_length,
     tokenize_records,
 )
+from training._trained_on import TRAINING_DATA_FILE, TrainedOn, trained_on, write_trained_on
 
 # Changing one of these between a crash and its resume would mix two different runs in one directory.
 RUN_IDENTITY = ("data", "student", "max_length", "packing", "plan_weight", "seed", "eval_fraction",
@@ -176,10 +177,14 @@ def _save_final(trainer: Any, tokenizer: Any, c: TrainConfig) -> Path:
     else:
         trainer.save_model(str(tmp))  # every process takes part (sharded setups gather), the main one writes
     trainer.accelerator.wait_for_everyone()
-    return _rundir.publish_model(tmp, c.out) if main else c.out / _rundir.MODEL_DIR
+    if not main:
+        return c.out / _rundir.MODEL_DIR
+    # What the model was trained on travels with it (a copied model keeps it): codestill eval warns with it.
+    shutil.copyfile(c.out / TRAINING_DATA_FILE, tmp / TRAINING_DATA_FILE)
+    return _rundir.publish_model(tmp, c.out)
 
 
-def _prepare_out(c: TrainConfig, recorded: dict[str, Any], data_report: dict[str, Any]) -> None:
+def _prepare_out(c: TrainConfig, recorded: dict[str, Any], data_report: dict[str, Any], data: TrainedOn) -> None:
     try:
         c.out.mkdir(parents=True, exist_ok=True)
         if not c.resume:
@@ -187,6 +192,7 @@ def _prepare_out(c: TrainConfig, recorded: dict[str, Any], data_report: dict[str
         _rundir.drop_incomplete_checkpoints(c.out)
         write_json(c.out / _rundir.CONFIG_FILE, recorded)
         write_json(c.out / "data_report.json", data_report)
+        write_trained_on(c.out, data)
     except OSError as e:
         raise TrainingError(f"--out {c.out}: cannot write there ({e.strerror or e}); give a writable directory"
                             ) from None
@@ -218,6 +224,7 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
     # nothing behind (and an existing run's directory untouched).
     _rundir.check_out_dir(c.out, recorded, RUN_IDENTITY, resume=c.resume, defaults=IDENTITY_DEFAULTS)
     records = _read_records(c.data)
+    data = trained_on(c.data, records)
     tokenizer = load_tokenizer(c.student)
     train_records, eval_records = _split(records, c.eval_fraction, c.seed)
     train_examples, train_report = filter_by_length(tokenize_records(train_records, tokenizer, c.tag_weights),
@@ -239,7 +246,7 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
     with args.main_process_first(desc="prepare the output directory"):
         if args.process_index == 0:
             _prepare_out(c, recorded, {"task_weights": dict(zip(TASKS, weights, strict=True)),
-                                       "splits": [train_report.model_dump(), eval_report.model_dump()]})
+                                       "splits": [train_report.model_dump(), eval_report.model_dump()]}, data)
     resume_from = _rundir.last_checkpoint(c.out) if c.resume else None
 
     trainer = CodestillTrainer(

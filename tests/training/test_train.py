@@ -15,6 +15,7 @@ from codestill.errors import TrainingError
 from codestill.records import write_jsonl
 from tests.training.conftest import bank_records, sft_record
 from training import TrainConfig, train
+from training._trained_on import read_trained_on
 
 CLI = str(Path(sys.executable).with_name("codestill"))
 FAST = {"max_length": 256, "batch_size": 2, "learning_rate": 1e-3, "logging_steps": 1, "progress": False}
@@ -58,6 +59,13 @@ def test_a_few_steps_learn_and_leave_a_complete_run(tiny_student, sft_file, tmp_
     before, after = weights(tiny_student), weights(result.model_dir)
     assert any(not torch.equal(before[k], after[k]) for k in before)
     assert (result.model_dir / "tokenizer.json").exists()
+    # What it was trained on, in the run directory and with the model (codestill eval reads it).
+    records = [json.loads(line) for line in sft_file.read_text().splitlines()]
+    for where in (out, result.model_dir):
+        found = read_trained_on(where)
+        assert found is not None and found[1] == where / "training_data.json"
+        assert found[0].task_ids == sorted({r["provenance"]["task_id"] for r in records})
+        assert found[0].records == len(records) == 24
 
     # The same directory under another λ is another run: refused, unless told to start over.
     other = TrainConfig(data=sft_file, student=str(tiny_student), out=out, max_steps=2, plan_weight=0.3, **FAST)
@@ -95,6 +103,7 @@ import os, signal, sys
 from pathlib import Path
 from transformers import TrainerCallback
 from training import TrainConfig, train
+from training._trained_on import read_trained_on
 
 class Crash(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
