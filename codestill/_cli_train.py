@@ -39,8 +39,10 @@ def train(
     packing: Annotated[bool, typer.Option(help="Pack several records per row.")] = True,
     epochs: Annotated[float, typer.Option(help="Passes over the data.")] = 3.0,
     max_steps: Annotated[int | None, typer.Option(help="Optimizer steps; overrides --epochs.")] = None,
-    batch_size: Annotated[int, typer.Option(help="Rows per device per micro-batch.")] = 4,
-    grad_accum: Annotated[int, typer.Option(help="Micro-batches per optimizer step.")] = 1,
+    batch_size: Annotated[int | None, typer.Option(
+        help="Rows per device per micro-batch; default: the largest of 4, 2, 1 that fits in memory.")] = None,
+    grad_accum: Annotated[int | None, typer.Option(
+        help="Micro-batches per optimizer step; default: 4 rows per step with an automatic batch size, else 1.")] = None,
     lr: Annotated[float | None, typer.Option(help="Peak learning rate; default 2e-5, 2e-4 with --lora.")] = None,
     eval_fraction: Annotated[float, typer.Option(help="Share of records held out for the eval loss.")] = 0.05,
     eval_steps: Annotated[int | None, typer.Option(help="Evaluate every N steps; default: --save-steps.")] = None,
@@ -50,7 +52,8 @@ def train(
     bf16: Annotated[bool | None, typer.Option("--bf16/--no-bf16",
                                               help="bf16 autocast; default on where CUDA supports it.")] = None,
     gradient_checkpointing: Annotated[bool | None, typer.Option(
-        "--gradient-checkpointing/--no-gradient-checkpointing", help="Default on with CUDA.")] = None,
+        "--gradient-checkpointing/--no-gradient-checkpointing",
+        help="Default: on only when the run would not fit in memory without it.")] = None,
     attn_implementation: Annotated[str | None, typer.Option(
         help="sdpa, eager, flash_attention_2...; default flash_attention_2 when installed, else sdpa.")] = None,
     lora: Annotated[bool, typer.Option("--lora", help="Train LoRA adapters (peft) instead of all weights.")] = False,
@@ -84,8 +87,9 @@ def train(
     report = result.data[0]
     console = Console()
     resumed = f", resumed from step {result.resumed_from_step}" if result.resumed_from_step is not None else ""
+    mfu = f" (MFU {result.mfu:.1%})" if result.mfu is not None else ""
     console.print(f"trained to step {result.global_step}{resumed}: {result.train_tokens} tokens, "
-                  f"{result.tokens_per_s:.0f} tokens/s; records kept {report.kept}, dropped {report.dropped} "
+                  f"{result.tokens_per_s:.0f} tokens/s{mfu}; records kept {report.kept}, dropped {report.dropped} "
                   f"(see {result.out / 'data_report.json'})", highlight=False)
     eval_text = f"eval loss {result.eval_loss:.4f}, " if result.eval_loss is not None else ""
     console.print(f"{eval_text}model: {result.model_dir}", highlight=False)

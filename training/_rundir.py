@@ -45,6 +45,14 @@ def last_checkpoint(out: Path) -> Path | None:
     return done[-1] if done else None
 
 
+def recorded_config(out: Path) -> dict[str, Any] | None:
+    """The config a run in ``out`` was recorded with; None when there is none (or it is not a dict)."""
+    with contextlib.suppress(OSError, ValueError):
+        recorded = json.loads((out / CONFIG_FILE).read_text())
+        return recorded if isinstance(recorded, dict) else None
+    return None
+
+
 def check_out_dir(out: Path, config: dict[str, Any], identity: Iterable[str], *, resume: bool,
                   defaults: Mapping[str, Any] | None = None) -> None:
     """Refuse an ``out`` this run must not write into, before anything is written.
@@ -64,11 +72,9 @@ def check_out_dir(out: Path, config: dict[str, Any], identity: Iterable[str], *,
     # under a launcher the main process may be writing them while another process runs this check.
     if not out.is_dir() or all(p.name.startswith(".") for p in out.iterdir()):
         return
-    recorded: Any = None
     # config.json is written atomically, so missing or unreadable means the directory is not a run of ours.
-    with contextlib.suppress(OSError, ValueError):
-        recorded = json.loads((out / CONFIG_FILE).read_text())
-    if isinstance(recorded, dict):
+    recorded: Any = recorded_config(out)
+    if recorded is not None:
         recorded = {**defaults, **recorded}
     if not (isinstance(recorded, dict) and all(name in recorded for name in identity)):
         raise TrainingError(f"--out {out}: the directory holds files that are not a codestill training run; "

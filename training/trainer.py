@@ -8,18 +8,19 @@ environment, every process tokenises the same records the same way, only the mai
 
 from __future__ import annotations
 
+import os
 import random
 import shutil
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError
 
 from codestill.errors import TrainingError, first_problem
 from codestill.records import read_jsonl, write_json
 from codestill.schemas import SFTRecord
-from training import _rundir
+from training import _memory, _rundir
 from training._data import (
     TASKS,
     LengthReport,
@@ -28,6 +29,7 @@ from training._data import (
     filter_by_length,
     tokenize_records,
 )
+from training._memory import MemoryPlan
 from training._trained_on import TRAINING_DATA_FILE, TrainedOn, trained_on, write_trained_on
 
 # Changing one of these between a crash and its resume would mix two different runs in one directory.
@@ -53,8 +55,10 @@ class TrainConfig(BaseModel):
     packing: bool = True
     epochs: float = Field(3.0, gt=0)
     max_steps: int | None = Field(None, gt=0, description="Optimizer steps; overrides epochs.")
-    batch_size: int = Field(4, ge=1, description="Rows per device per micro-batch.")
-    grad_accum: int = Field(1, ge=1, description="Micro-batches per optimizer step.")
+    batch_size: int | None = Field(None, ge=1, description="Rows per device per micro-batch. Default: the "
+                                   "largest of 4, 2, 1 that fits in this machine's memory.")
+    grad_accum: int | None = Field(None, ge=1, description="Micro-batches per optimizer step. Default: 4 rows per "
+                                   "step with an automatic batch size, else 1.")
     learning_rate: float | None = Field(None, gt=0, description="Default 2e-5, or 2e-4 with LoRA.")
     lr_scheduler: str = "cosine"
     warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
@@ -67,7 +71,8 @@ class TrainConfig(BaseModel):
     logging_steps: int = Field(10, gt=0)
     seed: int = 0
     bf16: bool | None = Field(None, description="Default: on where CUDA supports bf16.")
-    gradient_checkpointing: bool | None = Field(None, description="Default: on with CUDA.")
+    gradient_checkpointing: bool | None = Field(None, description="Default: on only when the run would not fit "
+                                                "in memory without it.")
     attn_implementation: str | None = Field(None, description="Default: flash_attention_2 if installed, else sdpa.")
     lora: bool = False
     lora_r: int = Field(16, gt=0)
@@ -76,24 +81,54 @@ class TrainConfig(BaseModel):
     resume: bool = Field(True, description="Continue from the last checkpoint in out; False starts over.")
     progress: bool = Field(True, description="Show a progress bar on stderr.")
 
+    _memory: MemoryPlan | None = PrivateAttr(None)
+
+    @property
+    def memory(self) -> MemoryPlan | None:
+        """How ``resolved()`` chose the batch shape and checkpointing, with its memory estimate."""
+        return self._memory
+
     def resolved(self) -> TrainConfig:
-        """Auto values decided for this machine, paths made absolute."""
+        """Auto values decided for this machine, paths made absolute.
+
+        The batch shape and gradient checkpointing are chosen to fit in memory (``training._memory``); a run
+        that cannot fit is refused here, before anything is written. A resumed run keeps the batch shape it
+        was recorded with (both are part of its identity); only checkpointing is chosen again.
+        """
         import torch
 
         from training._student import default_attn_implementation, is_local
 
         cuda = torch.cuda.is_available()
-        student = str(Path(self.student).expanduser().resolve()) if is_local(self.student) else self.student
+        local = is_local(self.student)
+        student = str(Path(self.student).expanduser().resolve()) if local else self.student
+        out = self.out.expanduser().resolve()
         bf16 = self.bf16 if self.bf16 is not None else cuda and torch.cuda.is_bf16_supported()
-        return self.model_copy(update={
-            "data": self.data.expanduser().resolve(), "out": self.out.expanduser().resolve(), "student": student,
+        attention = self.attn_implementation or default_attn_implementation(bf16)
+        batch_size, grad_accum = self.batch_size, self.grad_accum
+        if self.resume and (batch_size is None or grad_accum is None):
+            recorded = _rundir.recorded_config(out) or {}
+            if isinstance(recorded.get("batch_size"), int) and isinstance(recorded.get("grad_accum"), int):
+                batch_size = batch_size or recorded["batch_size"]
+                grad_accum = grad_accum or recorded["grad_accum"]
+        shape = _memory.model_shape(student, local)
+        setup = None if shape is None else _memory.Setup(
+            shape=shape, length=self.max_length, lora=self.lora, lora_r=self.lora_r, bf16=bool(bf16),
+            device="cuda" if cuda else "cpu", attention=attention,
+            processes=int(os.environ.get("WORLD_SIZE", "1") or 1))
+        memory = _memory.plan(setup, _memory.available("cuda" if cuda else "cpu") if setup else None,
+                              batch_size=batch_size, grad_accum=grad_accum,
+                              checkpointing=self.gradient_checkpointing, default_checkpointing=cuda)
+        resolved = self.model_copy(update={
+            "data": self.data.expanduser().resolve(), "out": out, "student": student,
             "learning_rate": self.learning_rate or (2e-4 if self.lora else 2e-5),
-            "bf16": bf16,
-            "gradient_checkpointing": self.gradient_checkpointing if self.gradient_checkpointing is not None
-            else cuda,
-            "attn_implementation": self.attn_implementation or default_attn_implementation(bf16),
+            "bf16": bf16, "batch_size": memory.choice.batch_size, "grad_accum": memory.choice.grad_accum,
+            "gradient_checkpointing": memory.choice.gradient_checkpointing,
+            "attn_implementation": attention,
             "eval_steps": self.eval_steps or self.save_steps or 200,
         })
+        resolved._memory = memory
+        return resolved
 
 
 class TrainResult(BaseModel):
@@ -108,6 +143,10 @@ class TrainResult(BaseModel):
     train_tokens: int = Field(description="Non-padding tokens trained on in this run (all processes).")
     train_runtime_s: float
     tokens_per_s: float
+    flops_per_token: float | None = Field(description="Training FLOPs per token (training._flops); None when the "
+                                                      "student's shape could not be read.")
+    mfu: float | None = Field(description="Model FLOPs utilisation: tokens/s x FLOPs per token / the GPUs' peak "
+                                          "dense bf16 FLOP/s; None on a CPU or an unknown GPU.")
     task_weights: dict[str, float]
     data: list[LengthReport]
 
@@ -198,6 +237,24 @@ def _prepare_out(c: TrainConfig, recorded: dict[str, Any], data_report: dict[str
                             ) from None
 
 
+def _flops(c: TrainConfig, args: Any, lengths: Iterable[int], tokens_per_s: float
+           ) -> tuple[float | None, float | None]:
+    """FLOPs per token and, on a GPU with a known peak, the MFU of the run (``training._flops``)."""
+    import torch
+
+    from training._flops import attended_length, flops_per_token, mfu, peak_flops
+    from training._student import is_local
+
+    shape = _memory.model_shape(c.student, is_local(c.student))
+    if shape is None:
+        return None, None
+    per_token = flops_per_token(shape, attended_length(lengths), shape.lora_params(c.lora_r) if c.lora else None)
+    if args.device.type != "cuda":
+        return per_token, None
+    return per_token, mfu(tokens_per_s, per_token, peak_flops(torch.cuda.get_device_name(args.device)),
+                          args.world_size)
+
+
 def _check_transformers() -> None:
     import transformers
 
@@ -218,10 +275,10 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
     from training._trainer import CodestillTrainer
 
     _check_transformers()
+    # Everything a user can get wrong is checked before the first file is written: a refused run leaves
+    # nothing behind (and an existing run's directory untouched). Memory is the first such check.
     c = config.resolved()
     recorded = c.model_dump(mode="json")
-    # Everything a user can get wrong is checked before the first file is written: a refused run leaves
-    # nothing behind (and an existing run's directory untouched).
     _rundir.check_out_dir(c.out, recorded, RUN_IDENTITY, resume=c.resume, defaults=IDENTITY_DEFAULTS)
     records = _read_records(c.data)
     data = trained_on(c.data, records)
@@ -243,10 +300,15 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
     collator = PackedCollator(tokenizer.pad_token_id, flatten="flash" in str(c.attn_implementation))
     model = _load_student(c, args.device, collator)
 
+    progress = RichProgress() if c.progress else None
     with args.main_process_first(desc="prepare the output directory"):
         if args.process_index == 0:
+            memory = c.memory.report() if c.memory else None
             _prepare_out(c, recorded, {"task_weights": dict(zip(TASKS, weights, strict=True)),
-                                       "splits": [train_report.model_dump(), eval_report.model_dump()]}, data)
+                                       "splits": [train_report.model_dump(), eval_report.model_dump()],
+                                       "memory": memory}, data)
+            if progress is not None and c.memory is not None:
+                progress.console.print(c.memory.line(), highlight=False)
     resume_from = _rundir.last_checkpoint(c.out) if c.resume else None
 
     trainer = CodestillTrainer(
@@ -254,7 +316,7 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
         train_dataset=PackedDataset(train_examples, c.max_length, c.packing),
         eval_dataset=PackedDataset(eval_examples, c.max_length, c.packing) if eval_examples else None,
         data_collator=collator, processing_class=tokenizer,
-        callbacks=[MetricsFile(c.out / METRICS_FILE), *([RichProgress()] if c.progress else []), *callbacks],
+        callbacks=[MetricsFile(c.out / METRICS_FILE), *([progress] if progress else []), *callbacks],
     )
     trainer.remove_callback(PrinterCallback)  # it prints every log dict; the bar and metrics.jsonl show them
     output = trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
@@ -262,12 +324,14 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
 
     runtime = float(output.metrics.get("train_runtime", 0.0))
     evals = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
+    tokens_per_s = trainer.real_tokens_seen / runtime if runtime > 0 else 0.0
+    per_token, mfu = _flops(c, args, (len(e) for e in train_examples), tokens_per_s)
     result = TrainResult(
         out=c.out, model_dir=model_dir, global_step=trainer.state.global_step,
         resumed_from_step=int(resume_from.name.split("-")[1]) if resume_from else None,
         train_loss=output.training_loss if trainer.state.global_step else None,
         eval_loss=evals[-1] if evals else None, train_tokens=trainer.real_tokens_seen, train_runtime_s=runtime,
-        tokens_per_s=trainer.real_tokens_seen / runtime if runtime > 0 else 0.0,
+        tokens_per_s=tokens_per_s, flops_per_token=per_token, mfu=mfu,
         task_weights=dict(zip(TASKS, weights, strict=True)), data=[train_report, eval_report])
     if trainer.is_world_process_zero():
         plot_loss_curve(c.out / METRICS_FILE, c.out / LOSS_CURVE_FILE)

@@ -15,15 +15,16 @@ from codestill.errors import TrainingError
 from codestill.records import write_jsonl
 from tests.training.conftest import bank_records, sft_record
 from training import TrainConfig, train
+from training._memory import MEMORY_ENV
 from training._trained_on import read_trained_on
 
 CLI = str(Path(sys.executable).with_name("codestill"))
 FAST = {"max_length": 256, "batch_size": 2, "learning_rate": 1e-3, "logging_steps": 1, "progress": False}
 
 
-def run(*args: str) -> subprocess.CompletedProcess:
+def run(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, timeout=240,
-                          env={**os.environ, "COLUMNS": "200", "TOKENIZERS_PARALLELISM": "false"})
+                          env={**os.environ, "COLUMNS": "200", "TOKENIZERS_PARALLELISM": "false", **(env or {})})
 
 
 def weights(path: Path) -> dict[str, torch.Tensor]:
@@ -103,7 +104,6 @@ import os, signal, sys
 from pathlib import Path
 from transformers import TrainerCallback
 from training import TrainConfig, train
-from training._trained_on import read_trained_on
 
 class Crash(TrainerCallback):
     def on_step_end(self, args, state, control, **kwargs):
@@ -177,6 +177,8 @@ def test_cli_end_to_end(tiny_student, tmp_path):
                "--lambda", "0.3", "--logging-steps", "1")
     assert done.returncode == 0, done.stderr[-2000:]
     assert "trained to step 3" in done.stdout
+    # The batch shape chosen for the machine is said, with why (a given batch size is kept, grad-accum 1).
+    assert "memory: batch 2 x grad-accum 1, gradient checkpointing off (estimated peak" in done.stderr
     splits = json.loads((out / "data_report.json").read_text())["splits"]
     assert sum(s["dropped"] for s in splits) >= 1
     assert "too-long" in [i for s in splits for i in s["dropped_ids"]]
@@ -216,6 +218,10 @@ def test_cli_bad_input_ends_in_one_line_and_writes_nothing(tiny_student, sft_fil
     half.mkdir()
     (half / "config.json").write_text((tiny_student / "config.json").read_text())
     one_line_error(train_cli(sft_file, half, tmp_path / "d"), "cannot load it")
+    # A run that cannot fit in memory (here: told there is almost none) is refused, with the fixes.
+    tight = run(CLI, "train", "--data", str(sft_file), "--student", str(tiny_student), "--out", str(tmp_path / "e"),
+                "--max-steps", "1", "--max-length", "256", env={MEMORY_ENV: "0.01"})
+    one_line_error(tight, "needs about", "GB at max_length 256", "lower --max-length or use --lora")
 
     # The output directory of another run (here: another λ) is refused, not mixed with this one.
     other = tmp_path / "other-run"
@@ -227,7 +233,7 @@ def test_cli_bad_input_ends_in_one_line_and_writes_nothing(tiny_student, sft_fil
     before = tree(other)
     one_line_error(train_cli(sft_file, tiny_student, other), "plan_weight=0.9", "--no-resume")
     assert tree(other) == before
-    assert not any((tmp_path / d).exists() for d in "abcd")  # no output of a refused run
+    assert not any((tmp_path / d).exists() for d in "abcde")  # no output of a refused run
 
 
 def test_an_output_dir_that_is_not_a_training_run_is_never_written(tiny_student, sft_file, tmp_path):
