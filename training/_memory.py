@@ -56,8 +56,8 @@ from typing import Any
 
 GB = 1e9
 MEMORY_ENV = "CODESTILL_MEMORY_GB"
-# An automatic choice leaves this share of the available memory free: the estimate's error on the runs
-# above, and whatever else the machine starts while the run goes on.
+# An automatic choice leaves this share of the available memory free, for whatever else the machine starts
+# while the run goes on (the estimate itself errs high on every run above).
 MARGIN = 0.1
 # The process itself: Python, torch, the tokenizer and the tokenised records (CPU, measured: ~0.5 GB besides
 # the weights at the first step); on a GPU the CUDA context is already outside the free memory measured.
@@ -201,6 +201,7 @@ class Setup:
 
 
 def estimate(s: Setup, rows: int, checkpointing: bool) -> Estimate:
+    """Peak memory of one process training ``rows`` rows per micro-batch (the count in the module docstring)."""
     m, L = s.shape, s.length
     h, q, i = m.hidden, m.q_size, m.intermediate
     # Under bf16 autocast the projections' outputs are bf16 while norms and softmax statistics stay fp32.
