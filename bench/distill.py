@@ -156,7 +156,8 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=Path("runs/distill-bench"), help="Everything; a rerun resumes.")
     p.add_argument("--teach", type=int, default=None, help="MBPP train+validation problems to teach on (all 464).")
-    p.add_argument("--problems", type=int, default=None, help="MBPP test problems scored (all 257).")
+    p.add_argument("--problems", type=int, default=None, help="MBPP test problems scored (all 257); also caps the "
+                   "validation problems a later round looks at (all 43).")
     p.add_argument("--rounds", type=int, default=1)
     p.add_argument("--humaneval", action="store_true", help="Score HumanEval too.")
     p.add_argument("--device", choices=("cpu", "cuda"), default="cpu")
@@ -230,7 +231,7 @@ def next_round(r: int, out: Path, student: Path, records: list[SFTRecord], base:
     """Round ``r``: the validation problems ``student`` fails seed an evol+solve run; its verified records
     join ``records``; a fresh student trains on all of them and is scored like round 1's."""
     here = out / f"round-{r}"
-    passed = score(student, "mbpp", "validation", here / "validation-eval", a, env, None)
+    passed = score(student, "mbpp", "validation", here / "validation-eval", a, env, a.problems)
     failed = [pid for pid, ok in passed.items() if not ok]
     console.print(f"round {r}: the student fails {len(failed)} of {len(passed)} validation problems; they seed it")
     by_id = {t.id: t for t in load_mbpp_split("validation")}
