@@ -8,7 +8,6 @@ Progress goes to stderr, the summary table (or ``--json``) to stdout. See traini
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated
 
@@ -72,10 +71,6 @@ def eval_command(
     sets: SetOpt = None,
 ) -> None:
     """Sample N solutions per problem, run them in the sandbox with the benchmark's tests, report pass@k."""
-    # Before torch loads (training.evaluate imports it): OpenMP threads that wait by spinning stall every
-    # small matmul of a local model while other work holds a core (measured on a shared 2-core machine:
-    # a SmolLM2 decoding step 7x slower, 510 ms instead of 73 ms). Sleeping waiters cost little when idle.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from training.evaluate import eval_config, evaluate, render
 
     settings = settings_from(config, sets)
