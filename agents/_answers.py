@@ -17,7 +17,7 @@ from typing import Any, ClassVar, Literal
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field, field_validator
 
 from agents._prompts import prompt
-from codestill.data import parses
+from codestill.pysrc import parses
 from codestill.schemas import Critique, IOCase, ModuleSpec, Plan, RejectReason, io_text
 from codestill.structured import code_blocks, extract_code
 

@@ -38,7 +38,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 from agents._weak import SHAPE_CALLS, VALUE_WORDS, call_name, io_lines, weak_io
-from codestill.data import parse_quietly
+from codestill.pysrc import parse_quietly
 from codestill.schemas import IOCase
 
 _BUILTINS = frozenset(dir(builtins))

@@ -19,7 +19,7 @@ import functools
 from collections.abc import Sequence
 from typing import Literal
 
-from codestill.data import parse_quietly
+from codestill.pysrc import parse_quietly
 from codestill.schemas import IOCase, TestSuite
 
 Strength = Literal["value", "true", "false", "shape"]

@@ -27,7 +27,7 @@ from langchain_core.runnables import RunnableConfig
 from agents._answers import CoderAnswer
 from agents._common import call, is_program, plan_text, task_section
 from agents._prompts import fenced, render
-from codestill.data import parse_quietly
+from codestill.pysrc import parse_quietly
 from codestill.schemas import MemoryHit, Plan, Task
 from codestill.structured import Method, Reply
 from tools.code import normalized_hash, same_code, skeleton_hash

@@ -21,7 +21,7 @@ from langchain_core.runnables import RunnableConfig
 from agents._answers import IOTestsAnswer, TestsAnswer
 from agents._common import call, is_program, task_section, visible_tests
 from agents._prompts import fenced, render
-from codestill.data import parse_quietly
+from codestill.pysrc import parse_quietly
 from codestill.schemas import IOCase, ModuleSpec, Task, TestSuite
 from codestill.structured import Method, Reply
 

@@ -2,7 +2,7 @@
 
 Starts ``codestill sim`` at 0.2 s latency (no planted bugs, no faults) and runs ``--pipeline solve`` over
 200 MBPP problems at concurrency 64 through the same code a `codestill generate` run uses
-(``codestill._batch_open.run_local``: ledger, trace store, embedded Chroma memory, Docker sandbox pool).
+(``codestill.run._open.run_local``: ledger, trace store, embedded Chroma memory, Docker sandbox pool).
 
     ideal_s = LLM calls made x 0.2 s / 64  +  measured sandbox time
 
@@ -37,14 +37,14 @@ from _progress import progress_bar
 from rich.console import Console
 from rich.table import Table
 
-from codestill._batch_open import run_local
 from codestill.config import LLMConfig, MemoryConfig, Settings
 from codestill.data import load_mbpp
+from codestill.run._ledger import committed
+from codestill.run._open import run_local
+from codestill.run._tally import Tally
 from codestill.runtime import prefer_passive_openmp
 from codestill.schemas import Trajectory
 from codestill.sim import SimConfig, serve_subprocess, warm_tester
-from graphs._ledger import committed
-from graphs._tally import Tally
 
 console = Console(stderr=True)
 

@@ -4,7 +4,7 @@ Starts ``codestill sim`` with the imperfect-teacher profile (``--teacher realist
 wrong first answers, repairs that bend to wrong tests, unreadable or over-confident critiques; see
 ``codestill/sim/_teacher.py``) and runs ``--pipeline solve`` over the first ``--n`` problems of the
 sanitized MBPP test split (task ids 11-510) that MBPP+ covers, through the code a `codestill generate`
-run uses (``codestill._batch_open.run_local``), twice in one run on the same problems: with the strict
+run uses (``codestill.run._open.run_local``), twice in one run on the same problems: with the strict
 gates (``solve.gates = "strict"``, the default) and with wave 1's (``"legacy"``), each with a fresh memory.
 
 Every accepted solution is then judged with tests no agent saw: MBPP+'s base and plus inputs under the
@@ -46,14 +46,14 @@ from _progress import progress_bar
 from rich.console import Console
 from rich.table import Table
 
-from codestill._batch_open import run_local
 from codestill.config import LLMConfig, MemoryConfig, SandboxConfig, Settings, SolveConfig
 from codestill.data import BankProblem, load_mbpp
+from codestill.run._ledger import committed
+from codestill.run._open import run_local
+from codestill.run._tally import Tally
 from codestill.runtime import prefer_passive_openmp
 from codestill.schemas import Task, Trajectory
 from codestill.sim import SimConfig, serve_subprocess, warm_tester
-from graphs._ledger import committed
-from graphs._tally import Tally
 from tools.sandbox import DockerSandbox
 from training.evaluate import judge, load_problems
 

@@ -165,8 +165,8 @@ def inputs(n: int, tmp: Path) -> tuple[Path, Path]:
 def lost_evolutions(tasks_path: Path, out: Path, rounds: int) -> int:
     """Evolutions a lineage should have tried that are neither in the output nor eliminated."""
     from codestill.records import read_appended, read_jsonl
+    from codestill.run._rounds import Eliminated, EvolPaths
     from codestill.schemas import Task
-    from graphs.rounds import Eliminated, EvolPaths
 
     made = {t.id for t in read_appended(out, Task)}
     gone = {(e.parent_id, e.round) for e in read_appended(EvolPaths(out).eliminated, Eliminated)}

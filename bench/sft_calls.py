@@ -38,13 +38,13 @@ from data_precision import _Bar, judged, pick_problems, task_of
 from rich.console import Console
 from rich.table import Table
 
-from codestill._batch_open import run_local
 from codestill.config import LLMConfig, MemoryConfig, Settings, SolveConfig
+from codestill.run._ledger import committed
+from codestill.run._open import run_local
+from codestill.run._tally import Tally
 from codestill.runtime import prefer_passive_openmp
 from codestill.schemas import Trajectory
 from codestill.sim import SimConfig, serve_subprocess, warm_tester
-from graphs._ledger import committed
-from graphs._tally import Tally
 
 console = Console(stderr=True, width=200)
 

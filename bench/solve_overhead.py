@@ -63,10 +63,10 @@ from _progress import progress_bar
 from rich.console import Console
 from rich.table import Table
 
-from codestill.checkpoints import open_checkpointer
 from codestill.config import LLMConfig, MemoryConfig, SandboxConfig
 from codestill.data import load_mbpp
 from codestill.llm import aclose, make_chat_model
+from codestill.run._checkpoints import open_checkpointer
 from codestill.runtime import prefer_passive_openmp, settle_heap
 from codestill.schemas import ExecResult, Limits, MemoryHit, Module, ModuleSpec, TestSuite, Trajectory
 from codestill.sim import SimConfig, serve_subprocess, warm_tester

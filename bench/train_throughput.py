@@ -45,7 +45,8 @@ from rich.console import Console
 from rich.table import Table
 from transformers import TrainerCallback
 
-from codestill.data import BankProblem, def_line, load_bank, parse_quietly
+from codestill.data import BankProblem, load_bank
+from codestill.pysrc import def_line, parse_quietly
 from codestill.records import write_jsonl
 from codestill.schemas import ChatMessage, Provenance, SFTRecord
 

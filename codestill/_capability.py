@@ -28,13 +28,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any, Literal
 
-import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 from pydantic import BaseModel, Field, ValidationError
 
-from codestill.errors import LLMError
-from codestill.llm import explain
+from codestill.errors import LLMError, ModelCallError
 
 Concrete = Literal["tools", "json_schema", "prompt"]
 Probed = Literal["tools", "json_schema"]
@@ -58,34 +56,21 @@ class Capability:
     notes: tuple[str, ...]
 
 
-def _why(error: openai.APIStatusError) -> str:
-    body = error.body
-    message = body.get("message") if isinstance(body, dict) else None
-    text = " ".join(str(message or error.message).split())
-    return f"{error.status_code}: {text[:240]}"
-
-
 async def _call(runnable: Any, spec: str, what: str) -> tuple[Any, str | None]:
     """(reply, None), or (None, why the server would not) for a refusal; raises what no method survives."""
     try:
         return await runnable.ainvoke([HumanMessage(_QUESTION)]), None
-    except (openai.BadRequestError, openai.UnprocessableEntityError) as e:
-        return None, f"refused ({_why(e)})"
-    except openai.APIStatusError as e:
-        fatal = explain(e, spec)
-        if fatal is not None:
-            raise fatal from None
-        if e.status_code >= 500:
-            return None, f"failed ({_why(e)})"
-        raise LLMError(f"{spec}: the {what} probe failed ({_why(e)}); set llm.structured to tools, json_schema "
+    except ModelCallError as e:  # fatal errors (no server, no key, no such model) go up as they are
+        if e.status in (400, 422):
+            return None, f"refused ({e.detail})"
+        if e.status is not None and e.status >= 500:
+            return None, f"failed ({e.detail})"
+        if e.status is not None:
+            raise LLMError(f"{spec}: the {what} probe failed ({e.detail}); set llm.structured to tools, "
+                           "json_schema or prompt to skip probing") from None
+        raise LLMError(f"{spec}: no answer to the {what} probe after the client's retries ({e}); a slow "
+                       "server needs a larger llm.timeout_s, or set llm.structured to tools, json_schema "
                        "or prompt to skip probing") from None
-    except openai.OpenAIError as e:
-        fatal = explain(e, spec)
-        if fatal is not None:
-            raise fatal from None
-        raise LLMError(f"{spec}: no answer to the {what} probe after the client's retries ({type(e).__name__}: "
-                       f"{e}); a slow server needs a larger llm.timeout_s, or set llm.structured to tools, "
-                       "json_schema or prompt to skip probing") from None
 
 
 def _cut(reply: Any) -> bool:

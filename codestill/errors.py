@@ -14,8 +14,17 @@
         ModelUnreachable    the model server does not answer
         UnknownModel        the server does not serve that model
         BadModelSpec        the model spec string is not understood
+      ModelCallError        one model call failed after the client's retries (callers record it as a
+                            failed step; ``llm.py`` turns every provider error into this or an LLMError)
       TraceStoreError       a trace store is missing, foreign, or has no such run
         ViewerError         the trace viewer cannot serve (its port is taken)
+        TraceExportError    traces cannot be exported, or an exported file cannot be read back
+      ReplayError           a run cannot be replayed (not a solve run, or its trace lacks what replay needs)
+        ReplayMismatch      the replayed graph asked for a call the recording does not hold
+      InputError            a seed / inputs file cannot be used at all
+      RunDirError           the run directory cannot hold this run (another run's, or in use)
+      LedgerError           the run directory's ledger cannot be opened or written
+      SessionError          a session cannot be found, resumed or finished
       TrainingError         a student, its data or a training run cannot be used
       ExportError           a run cannot be exported as SFT data
       MemoryStoreError      the module memory is missing, corrupt, in use, or its server is down
@@ -130,3 +139,44 @@ class SeedMiningError(CodestillError):
 
 class TypecheckError(SeedMiningError):
     """Pyright was asked for and cannot be run, or gave no report."""
+
+
+class ModelCallError(CodestillError):
+    """One model call failed after the client's own retries: a rate limit, a server error, a timeout, a
+    refused request. Transient or particular to the call, so a caller records it (a failed step) and goes
+    on; failures every later call would repeat are ``LLMError``s instead. ``status`` is the HTTP status
+    where the server sent one, ``detail`` its message, ``timed_out`` whether the call ran out of time."""
+
+    def __init__(self, message: str, *, status: int | None = None, detail: str = "", timed_out: bool = False):
+        super().__init__(message)
+        self.status = status
+        self.detail = detail or message
+        self.timed_out = timed_out
+
+
+class TraceExportError(TraceStoreError):
+    """Traces cannot be exported, or an exported file cannot be read back."""
+
+
+class ReplayError(CodestillError):
+    """A run cannot be replayed: it is not a solve run, or its trace lacks what a replay needs."""
+
+
+class ReplayMismatch(ReplayError):
+    """The replayed graph asked for an LLM call or a memory search that the recording does not hold."""
+
+
+class InputError(CodestillError):
+    """The inputs file cannot be used at all (missing, empty, or bad lines under ``--strict``)."""
+
+
+class RunDirError(CodestillError):
+    """The run directory cannot hold this run (another run's, or in use)."""
+
+
+class LedgerError(CodestillError):
+    """The run directory's ledger cannot be opened or written."""
+
+
+class SessionError(CodestillError):
+    """A session cannot be found, resumed or finished."""

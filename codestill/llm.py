@@ -23,12 +23,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
-import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import HumanMessage
 
 from codestill.config import LLMConfig
-from codestill.errors import BadModelSpec, LLMError, MissingCredentials, ModelUnreachable, UnknownModel
+from codestill.errors import (
+    BadModelSpec,
+    LLMError,
+    MissingCredentials,
+    ModelCallError,
+    ModelUnreachable,
+    UnknownModel,
+)
 
 _SPEC_HELP = "use openai:<model>, openai:<model>@<base_url> or hf:<model id or local dir>"
 
@@ -67,7 +73,9 @@ def make_chat_model(spec: str, config: LLMConfig | None = None) -> BaseChatModel
 
 
 def _openai_model(spec: ModelSpec, config: LLMConfig) -> BaseChatModel:
-    from langchain_openai import ChatOpenAI
+    import openai
+
+    from codestill._openai_chat import CodestillChatOpenAI
 
     key = config.api_key.get_secret_value() if config.api_key else None
     if spec.base_url is None:
@@ -81,7 +89,8 @@ def _openai_model(spec: ModelSpec, config: LLMConfig) -> BaseChatModel:
     timeout = openai.Timeout(config.timeout_s, pool=None)
     limits = type(openai.DEFAULT_CONNECTION_LIMITS)(
         max_connections=config.max_concurrency, max_keepalive_connections=config.max_concurrency)
-    return ChatOpenAI(
+    return CodestillChatOpenAI(
+        spec_label=str(spec),
         model=spec.model,
         base_url=spec.base_url,
         api_key=key or "EMPTY",
@@ -144,6 +153,8 @@ async def aclose(model: BaseChatModel) -> None:
 
 def explain(error: BaseException, spec: str) -> LLMError | None:
     """A user-facing error for failures every later call would repeat; None for transient ones."""
+    import openai
+
     where = f"{spec}"
     if isinstance(error, openai.APIConnectionError) and (
             not isinstance(error, openai.APITimeoutError) or _refused(error)):
@@ -182,7 +193,10 @@ class CheckResult:
 async def check_model(spec: str, config: LLMConfig | None = None, *, probe: bool = True) -> CheckResult:
     """List what the endpoint serves, make one tiny call, then (``probe``) find out which structured
     method the server honours. Raises an ``LLMError`` saying the fix."""
+    import openai
+
     from codestill._capability import detect_structured
+
 
     model = make_chat_model(spec, config)
     served: tuple[str, ...] = ()
@@ -198,7 +212,9 @@ async def check_model(spec: str, config: LLMConfig | None = None, *, probe: bool
         reply = await model.ainvoke([HumanMessage("Reply with the single word: ready")])
         latency_s = time.perf_counter() - start
         capability = await detect_structured(model, spec) if probe else None
-    except openai.OpenAIError as e:
+    except ModelCallError as e:
+        raise LLMError(f"{spec}: the call failed ({e}); try again later") from None
+    except openai.OpenAIError as e:  # the raw client's models.list()
         raise explain(e, spec) or LLMError(f"{spec}: the call failed ({e}); try again later") from None
     finally:
         await aclose(model)

@@ -32,13 +32,12 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, Literal, Protocol, TypeVar, cast
 
-import openai
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from langchain_core.runnables import Runnable, RunnableConfig
 from pydantic import BaseModel, ValidationError
 
-from codestill.llm import explain
+from codestill.errors import ModelCallError
 from codestill.schemas import SCHEMA_MARKER, Usage
 
 T = TypeVar("T", bound=BaseModel)
@@ -99,13 +98,10 @@ async def ask(model: BaseChatModel, messages: Sequence[BaseMessage], schema: typ
         start = time.perf_counter()
         try:
             msg = await runnable.ainvoke(convo, config=config)
-        except openai.OpenAIError as e:
-            fatal = explain(e, spec or getattr(model, "model_name", ""))
-            if fatal is not None:
-                raise fatal from None
+        except ModelCallError as e:  # a fatal LLMError (no server, no key) goes up as it is
             usage += Usage(calls=1, latency_s=time.perf_counter() - start)
-            return Reply(None, f"model call failed after the client's retries: {type(e).__name__}: {e}"
-                         + (_SLOW if isinstance(e, openai.APITimeoutError) else ""), raw, usage, n)
+            return Reply(None, f"model call failed after the client's retries: {e}"
+                         + (_SLOW if e.timed_out else ""), raw, usage, n)
         value, error, raw = parse_reply(msg, schema)
         cut = _cut_off(msg)
         usage += _usage(msg, time.perf_counter() - start, who, cut=cut, unreadable=value is None)

@@ -1,6 +1,6 @@
 """LangGraph state machines. ``solve``: the agent team that turns one instruction into a verified
 ``Trajectory``; its dependencies (chat models per role, sandbox, memory, artefacts) come in as ``SolveDeps``.
-``evol`` (Code Evol-Instruct, rounds in ``graphs.rounds``) and ``selfalign`` (SelfCodeAlign) make the
+``evol`` (Code Evol-Instruct, rounds in ``codestill.run._rounds``) and ``selfalign`` (SelfCodeAlign) make the
 instructions; theirs (one chat model and their settings) as ``InstructDeps``."""
 
 from __future__ import annotations
@@ -10,8 +10,9 @@ from typing import Any, Literal
 
 from langchain_core.callbacks import BaseCallbackHandler
 
+from codestill.ports import Artefacts, MemoryArtefacts
 from codestill.schemas import Task, Trajectory
-from graphs._deps import AGENT_ROLES, Artefacts, InstructDeps, MemoryArtefacts, SolveDeps, SqliteArtefacts
+from graphs._deps import AGENT_ROLES, InstructDeps, SolveDeps
 from graphs.solve import build_graph
 
 
@@ -38,5 +39,5 @@ async def solve(task: Task, deps: SolveDeps, *, graph: Any = None, thread_id: st
     return out["trajectory"]
 
 
-__all__ = ["AGENT_ROLES", "Artefacts", "InstructDeps", "MemoryArtefacts", "SolveDeps", "SqliteArtefacts", "build_graph",
+__all__ = ["AGENT_ROLES", "Artefacts", "InstructDeps", "MemoryArtefacts", "SolveDeps", "build_graph",
            "recursion_limit", "solve"]

@@ -31,10 +31,10 @@ import re
 from dataclasses import dataclass
 
 from agents._common import keyed_random
-from codestill.data import parse_quietly
+from codestill.ports import Sandbox
+from codestill.pysrc import parse_quietly
 from codestill.schemas import ExecResult, TestSuite
 from tools.mutants import mutants
-from tools.sandbox import Sandbox
 
 
 @dataclass(frozen=True)

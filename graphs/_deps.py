@@ -8,80 +8,18 @@ state at every step, and a sandbox result can hold 128 KiB of output tails.
 
 from __future__ import annotations
 
-import hashlib
-import sqlite3
-import threading
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
 
 from codestill.config import EvolConfig, SelfAlignConfig, SolveConfig
+from codestill.ports import Artefacts, Memory, MemoryArtefacts, Sandbox
 from codestill.schemas import Role
-from tools.sandbox import Sandbox
-
-if TYPE_CHECKING:  # the memory package loads numpy and its embedders: an instruction stage needs neither
-    from memory import Memory
 
 AGENT_ROLES: tuple[Role, ...] = ("planner", "decomposer", "coder", "tester", "critic")
-
-
-class Artefacts(Protocol):
-    """A content-addressed store of text: ``put`` returns the key that ``get`` takes."""
-
-    def put(self, text: str) -> str: ...
-
-    def get(self, key: str) -> str: ...
-
-
-def _key(text: str) -> str:
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
-
-
-class MemoryArtefacts:
-    """Artefacts of one process (batch runs, tests): gone when the process ends."""
-
-    def __init__(self) -> None:
-        self._items: dict[str, str] = {}
-
-    def put(self, text: str) -> str:
-        key = _key(text)
-        self._items[key] = text
-        return key
-
-    def get(self, key: str) -> str:
-        return self._items[key]
-
-
-class SqliteArtefacts:
-    """Artefacts in a SQLite file beside a session's checkpoints, so a resumed thread finds them."""
-
-    def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()  # nodes run in threads and on the loop; one connection, serialised
-        self._db = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute("CREATE TABLE IF NOT EXISTS artefacts (key TEXT PRIMARY KEY, text TEXT NOT NULL)")
-
-    def put(self, text: str) -> str:
-        key = _key(text)
-        with self._lock:
-            self._db.execute("INSERT OR IGNORE INTO artefacts VALUES (?, ?)", (key, text))
-        return key
-
-    def get(self, key: str) -> str:
-        with self._lock:
-            row = self._db.execute("SELECT text FROM artefacts WHERE key = ?", (key,)).fetchone()
-        if row is None:
-            raise KeyError(key)
-        return str(row[0])
-
-    def close(self) -> None:
-        with self._lock:
-            self._db.close()
 
 
 class _CallOptions:

@@ -8,7 +8,7 @@
 An evolution that fails any check is eliminated with its reason (``agents.evolver.ELIMINATIONS``) and
 its lineage ends there. Each decided round goes out on LangGraph's custom stream as an ``Outcome``
 (the survivor, or the elimination) the moment it is decided, so a caller that streams
-(``graphs.rounds.run_rounds``) writes it at once; the final state lists the survivors in ``made``.
+(``codestill.run._rounds.run_rounds``) writes it at once; the final state lists the survivors in ``made``.
 
 Why one run per lineage, not per round, and the text rules inside the evolve node: a LangGraph run
 costs ~0.4 ms of CPU to set up and ~0.2 ms per step, on the order of the model call it wraps in a

@@ -14,9 +14,7 @@ a child process (``MemoryProcess``, ``memory.process``), so the model and Chroma
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from codestill.schemas import MemoryHit, Module, ModuleSpec
+from codestill.ports import AddResult, Memory
 from memory._embed import (
     BUNDLED,
     BatchingEmbedder,
@@ -26,19 +24,7 @@ from memory._embed import (
     make_embedder,
 )
 from memory._process import MemoryProcess
-from memory._store import AddResult, MemoryStats, ModuleMemory
-
-
-class Memory(Protocol):
-    """What the agent graph needs from a module memory."""
-
-    async def asearch(self, spec: ModuleSpec, k: int = 5, min_score: float | None = None,
-                      count: bool = True) -> list[MemoryHit]: ...
-
-    async def aadd(self, module: Module) -> AddResult: ...
-
-    async def amark_reused(self, ids: list[str]) -> None: ...
-
+from memory._store import MemoryStats, ModuleMemory
 
 __all__ = [
     "BUNDLED",

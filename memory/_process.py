@@ -33,9 +33,9 @@ from typing import Any
 
 from codestill.config import MemoryConfig
 from codestill.errors import CodestillError, MemoryStoreError
+from codestill.ports import AddResult
 from codestill.runtime import settle_heap
 from codestill.schemas import MemoryHit, Module, ModuleSpec
-from memory._store import AddResult
 
 _CALLS = frozenset({"search", "add", "mark_reused"})
 _START_S = 300.0  # loading torch and the model on a busy 2-core machine can take a minute

@@ -21,11 +21,12 @@ import time
 import uuid
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import numpy as np
 
 from codestill.config import MemoryConfig
+from codestill.ports import AddResult
 from codestill.schemas import MemoryHit, Module, ModuleSpec, StoredModule
 from memory import _hubness
 from memory._client import open_store
@@ -51,13 +52,6 @@ from memory._rank import CANDIDATES, relevance
 # most those. Reuse counts (mark_reused) are written at once.
 PENDING_IDS = 256
 PENDING_S = 5.0
-
-
-@dataclass(frozen=True)
-class AddResult:
-    status: Literal["added", "duplicate", "near_duplicate", "unverified", "invalid"]
-    id: str | None  # the record that now holds the module (None when it was refused)
-    reason: str = ""
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ import ast
 import hashlib
 from dataclasses import dataclass
 
-from codestill.data import def_line, parse_quietly
+from codestill.pysrc import def_line, parse_quietly
 
 __all__ = ["FunctionInfo", "describe_function", "function_info", "normalized_hash", "normalized_source", "signature_shape",
            "skeleton_hash"]

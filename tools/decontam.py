@@ -56,7 +56,8 @@ from typing import Any, Literal
 
 import numpy as np
 
-from codestill.data import load_humaneval, load_mbpp, load_mbpp_full, mbpp_split, parse_quietly
+from codestill.data import load_humaneval, load_mbpp, load_mbpp_full, mbpp_split
+from codestill.pysrc import parse_quietly
 from tools._text import ngrams, squeeze, words
 
 __all__ = ["BenchmarkText", "Contamination", "DecontamRule", "Decontaminator", "EmbedFn", "benchmark_texts"]

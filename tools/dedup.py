@@ -29,7 +29,7 @@ from typing import Generic, Literal, TypeVar
 
 from datasketch import MinHash, MinHashLSH
 
-from codestill.data import parse_quietly
+from codestill.pysrc import parse_quietly
 from tools._text import ngrams, normalize_text, words
 from tools.code import normalized_source
 

@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from codestill.data import parse_quietly
+from codestill.pysrc import parse_quietly
 from tools.code import describe_function
 
 __all__ = ["STDLIB_SKIP", "MinedFunction", "mine_source", "mine_tree", "module_name", "source_files", "stdlib_root"]

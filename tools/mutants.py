@@ -17,7 +17,7 @@ import types
 from collections.abc import Callable, Iterator
 from functools import lru_cache
 
-from codestill.data import parse_quietly
+from codestill.pysrc import parse_quietly
 
 _CMP_FLIP: dict[type, type] = {
     ast.Lt: ast.LtE, ast.LtE: ast.Lt, ast.Gt: ast.GtE, ast.GtE: ast.Gt, ast.Eq: ast.NotEq, ast.NotEq: ast.Eq,

@@ -36,8 +36,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from codestill.data import parse_quietly
 from codestill.errors import SeedMiningError
+from codestill.pysrc import parse_quietly
 from codestill.schemas import Seed
 from tools._seedcheck import (
     MARKERS,

@@ -86,10 +86,9 @@ class ChatSampler:
         return list(await asyncio.gather(*(self._one(r) for r in requests)))
 
     async def _one(self, r: GenRequest) -> list[Generation]:
-        import openai
         from langchain_core.messages import AIMessage, HumanMessage, SystemMessage
 
-        from codestill.llm import explain
+        from codestill.errors import ModelCallError
 
         kinds = {"system": SystemMessage, "user": HumanMessage, "assistant": AIMessage}
         messages = [kinds[role](content) for role, content in r.messages]
@@ -97,11 +96,8 @@ class ChatSampler:
             async with self._gate:
                 # n choices in one request; the seed makes a resumed or repeated run ask the same.
                 result = await self.model.agenerate([messages], n=r.n, temperature=r.temperature, seed=r.seed)
-        except openai.OpenAIError as e:
-            fatal = explain(e, self.name)
-            if fatal is not None:
-                raise fatal from None
-            failed = f"model call failed after the client's retries: {type(e).__name__}: {e}"
+        except ModelCallError as e:  # a fatal LLMError goes up as it is
+            failed = f"model call failed after the client's retries: {e}"
             return [Generation("", failed, transient=True)] * r.n
         texts = [str(g.text) for g in result.generations[0]]
         missing = Generation("", "the server sent fewer choices than asked", transient=True)

@@ -17,8 +17,8 @@ import hashlib
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
+from codestill.ports import Sandbox
 from codestill.schemas import Limits, TestSuite
-from tools.sandbox import Sandbox
 from training._bench import Problem
 from training._evalrun import Candidate, SampleRecord, SampleWriter, sample_record
 from training._generate import Sampler

@@ -16,8 +16,8 @@ import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from codestill.ports import Sandbox
 from codestill.schemas import ExecResult, Limits
-from tools.sandbox import Sandbox
 from training._evalrun import Candidate
 from training._generate import Generation, GenRequest, Sampler
 from training._pipeline import Job, Pending, Sampling, request_seed

@@ -24,8 +24,8 @@ from pathlib import Path
 from typing import Any
 
 from codestill.data import EVALPLUS_FILES, evalplus_digest
+from codestill.ports import Sandbox
 from codestill.schemas import Limits, TestSuite
-from tools.sandbox import Sandbox
 from training import _harness
 from training._bench import Problem
 

@@ -24,7 +24,6 @@ from __future__ import annotations
 import ast
 import gzip
 import json
-import warnings
 from functools import lru_cache
 from importlib import resources
 from typing import Literal
@@ -38,6 +37,7 @@ from codestill.data._evalplus import (
     load_evalplus,
     mbpp_arguments,
 )
+from codestill.pysrc import def_line, parse_quietly
 from codestill.schemas import Task, TestSuite
 
 MBPP_FILE = "sanitized-mbpp.json"
@@ -76,36 +76,6 @@ class BankProblem(BaseModel):
     def to_task(self) -> Task:
         return Task(id=self.id, instruction=self.instruction, entry_point=self.entry_point,
                     signature=self.signature, tests=self.tests, source=self.source)
-
-
-def def_line(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
-    """The def line without its colon, on one line, e.g. ``def f(xs: list[int]) -> int``.
-
-    Built from the AST rather than cut from the source so multi-line headers and comments come
-    out in one canonical form (the simulator's decomposer writes signatures the same way).
-    """
-    header = ast.FunctionDef(name=fn.name, args=fn.args, body=[ast.Pass()], decorator_list=[],
-                             returns=fn.returns, type_comment=None, type_params=[])
-    text = ast.unparse(ast.fix_missing_locations(header)).splitlines()[0].rstrip(":")
-    return f"async {text}" if isinstance(fn, ast.AsyncFunctionDef) else text
-
-
-def parse_quietly(code: str) -> ast.Module:
-    """``ast.parse`` without the DeprecationWarnings some upstream solutions raise ("invalid escape
-    sequence '\\w'" in non-raw regex strings): they are the dataset's, and nothing we can fix."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        warnings.simplefilter("ignore", SyntaxWarning)
-        return ast.parse(code)
-
-
-def parses(code: str) -> bool:
-    """Whether ``code`` is Python that parses (``parse_quietly``)."""
-    try:
-        parse_quietly(code)
-    except (SyntaxError, ValueError):
-        return False
-    return True
 
 
 def _functions(code: str) -> dict[str, ast.FunctionDef | ast.AsyncFunctionDef]:
@@ -197,7 +167,6 @@ __all__ = [
     "BankProblem",
     "EvalPlusProblem",
     "Split",
-    "def_line",
     "evalplus_digest",
     "load_bank",
     "load_evalplus",
@@ -207,5 +176,4 @@ __all__ = [
     "load_mbpp_split",
     "mbpp_arguments",
     "mbpp_split",
-    "parse_quietly",
 ]

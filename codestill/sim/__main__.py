@@ -6,8 +6,8 @@ import sys
 
 import typer
 
-from codestill._cli_sim import serve
 from codestill.errors import CodestillError
+from codestill.sim._command import serve
 
 
 def main() -> None:

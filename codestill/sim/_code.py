@@ -10,7 +10,7 @@ import ast
 import re
 from functools import lru_cache
 
-from codestill.data import def_line, parse_quietly
+from codestill.pysrc import def_line, parse_quietly
 
 _FENCE = re.compile(r"```(?:python|py|python3)[ \t]*\n(.*?)(?:```|\Z)", re.S | re.I)
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import ast
 from functools import lru_cache
 
-from codestill.data import parse_quietly
+from codestill.pysrc import parse_quietly
 
 MAX_STEPS = 8
 _EXPR = 56  # longest expression quoted in a step

@@ -29,7 +29,8 @@ import json
 import re
 from dataclasses import dataclass
 
-from codestill.data import BankProblem, parse_quietly, parses
+from codestill.data import BankProblem
+from codestill.pysrc import parse_quietly, parses
 from codestill.sim._strong import _run, _source
 from codestill.sim._suites import _perturbed, read_suite
 

@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from codestill.data import BankProblem, parse_quietly
+from codestill.data import BankProblem
+from codestill.pysrc import parse_quietly
 from codestill.records import read_jsonl
 from codestill.schemas import Seed, TestSuite
 from codestill.sim._strong import Probe, _call_source, _source, run_probes

@@ -16,7 +16,7 @@ from __future__ import annotations
 import ast
 import re
 
-from codestill.data import parse_quietly
+from codestill.pysrc import parse_quietly
 from codestill.sim._roles import _FAILING, _STATUS
 from codestill.sim._suites import read_suite, rename
 

@@ -46,7 +46,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from codestill.data import BankProblem, parse_quietly
+from codestill.data import BankProblem
+from codestill.pysrc import parse_quietly
 
 EXTRA_TESTS = 10  # extra asserts per problem, at most
 CANDIDATES = 48  # variant inputs run through the reference, at most

@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-from codestill.data import parse_quietly
+from codestill.pysrc import parse_quietly
 from codestill.sim._strong import _source
 
 KINDS = ("wrong_values", "tautology", "shape_only", "uncalled", "no_entry", "syntax_error", "too_few")

@@ -19,7 +19,7 @@ from typing import Any
 
 import orjson
 
-from codestill.errors import CodestillError
+from codestill.errors import ReplayError, ReplayMismatch
 from codestill.schemas import SCHEMA_MARKER, MemoryHit, ModuleSpec, Task
 from codestill.traces._models import Span, SpanTree
 
@@ -28,13 +28,6 @@ _PREVIEW = 240
 _TOOLS_REPAIR = "Reply again with the complete answer, as a call of the tool"
 _JSON_REPAIR = "Reply again with the complete answer, as one JSON object"
 
-
-class ReplayError(CodestillError):
-    """A run cannot be replayed: it is not a solve run, or its trace lacks what a replay needs."""
-
-
-class ReplayMismatch(ReplayError):
-    """The replayed graph asked for an LLM call or a memory search that the recording does not hold."""
 
 
 @dataclass(frozen=True)

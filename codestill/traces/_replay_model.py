@@ -3,7 +3,7 @@ it replays, with no model server. One per agent role, all sharing one ``Recordin
 
 A request is matched by its node (LangGraph's ``langgraph_node``, from the run manager's metadata)
 and its messages; a request the recording lacks raises ``ReplayMismatch`` out of the graph. A call
-that failed in the recording fails again as an ``openai.OpenAIError``, the class
+that failed in the recording fails again as a ``ModelCallError``, the class
 ``codestill.structured.ask`` records as a failed step, so the graph takes the same route.
 """
 
@@ -12,7 +12,6 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import openai
 from langchain_core.callbacks import AsyncCallbackManagerForLLMRun, CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel, LanguageModelInput
 from langchain_core.language_models.base import LangSmithParams
@@ -22,13 +21,14 @@ from langchain_core.runnables import Runnable
 from langchain_core.tools import BaseTool
 from pydantic import ConfigDict
 
+from codestill.errors import ModelCallError
 from codestill.traces._codec import message_dict
 from codestill.traces._recording import RecordedCall, Recording
 
 PROVIDER = "codestill.replay"
 
 
-class RecordedCallError(openai.OpenAIError):
+class RecordedCallError(ModelCallError):
     """A call that ended in an error in the recorded run; its message is the recorded error."""
 
 

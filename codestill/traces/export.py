@@ -22,7 +22,7 @@ from typing import Any
 import orjson
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
-from codestill.errors import CodestillError
+from codestill.errors import TraceExportError
 from codestill.traces import _otlp
 from codestill.traces._models import Span, SpanTree
 from codestill.traces._transcript import transcript
@@ -30,15 +30,12 @@ from codestill.traces._transcript import transcript
 _CONTENT = ("inputs", "outputs")
 
 
-class ExportError(CodestillError):
-    """An export cannot be written, or an exported file cannot be read back."""
-
 
 def write_lines(path: Path, lines: Iterable[str]) -> None:
     """Write ``lines`` (each ended with a newline) to ``path`` atomically: all of them, or nothing."""
     path = Path(path)
     if path.is_dir():
-        raise ExportError(f"{path} is a directory; give a file name such as {path / 'traces.jsonl'}.")
+        raise TraceExportError(f"{path} is a directory; give a file name such as {path / 'traces.jsonl'}.")
     # A name of this process's own beside the target (same file system, so the rename is atomic);
     # opened like any new file, so it gets the usual permissions.
     tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
@@ -46,7 +43,7 @@ def write_lines(path: Path, lines: Iterable[str]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         f = open(tmp, "w", encoding="utf-8")  # noqa: SIM115  (closed below, before the rename)
     except OSError as e:
-        raise ExportError(f"cannot write {path} ({e.strerror}); choose a writable path.") from None
+        raise TraceExportError(f"cannot write {path} ({e.strerror}); choose a writable path.") from None
     try:
         with f:
             for line in lines:
@@ -112,7 +109,7 @@ def read_otlp(path: Path) -> list[ExportTraceServiceRequest]:
                 try:
                     out.append(_otlp.from_json(line))
                 except Exception as e:  # json and protobuf errors alike: name the line
-                    raise ExportError(f"{path} line {n} is not an OTLP/JSON trace request ({e}).") from None
+                    raise TraceExportError(f"{path} line {n} is not an OTLP/JSON trace request ({e}).") from None
     except OSError as e:
-        raise ExportError(f"cannot read {path} ({e.strerror}); check the path.") from None
+        raise TraceExportError(f"cannot read {path} ({e.strerror}); check the path.") from None
     return out

@@ -1,4 +1,4 @@
-"""Replaying recorded runs: the parts that only read traces (the solve graph's side is ``graphs.replay``).
+"""Replaying recorded runs: the parts that only read traces (the solve graph's side is ``codestill.run._replay``).
 
 ``Recording.from_tree(store.tree(run))`` indexes a run's LLM calls and memory searches;
 ``ReplayChatModel`` answers from it; ``compare(original, replayed)`` says how two runs' verdicts and

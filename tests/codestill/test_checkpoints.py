@@ -12,7 +12,7 @@ from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
 
-from codestill.checkpoints import open_checkpointer
+from codestill.run._checkpoints import open_checkpointer
 from codestill.schemas import Plan
 
 

@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 
 from codestill.data import load_mbpp
+from codestill.run._ledger import read_entries
 from codestill.schemas import Trajectory
 from codestill.sim import SimConfig, serve_subprocess
 from codestill.traces import TraceStore
-from graphs._ledger import read_entries
 
 CODESTILL = str(Path(sys.executable).with_name("codestill"))
 EASY = ["2", "4", "6", "7", "8", "9", "11", "12", "14", "17", "18", "19"]

@@ -29,9 +29,9 @@ import pytest
 
 from codestill.config import SandboxConfig
 from codestill.data import load_mbpp
+from codestill.run._ledger import read_entries
 from codestill.schemas import SFTRecord, Trajectory
 from codestill.sim import SimConfig, serve_subprocess
-from graphs._ledger import read_entries
 from tools.sandbox import DockerSandbox
 from training.evaluate import judge
 

@@ -21,11 +21,11 @@ import pytest
 from codestill.config import LLMConfig, MemoryConfig, SandboxConfig, SolveConfig
 from codestill.data import load_mbpp
 from codestill.llm import aclose, make_chat_model
+from codestill.run._replay import replay
 from codestill.sim import SimConfig, serve_subprocess
 from codestill.traces import SqliteTracer, TraceStore
 from codestill.traces.replay import Recording, ReplayMismatch, compare
 from graphs import AGENT_ROLES, SolveDeps, solve
-from graphs.replay import replay
 from memory import ModuleMemory
 from tools.sandbox import DockerSandbox
 

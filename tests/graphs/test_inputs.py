@@ -6,8 +6,8 @@ import json
 
 import pytest
 
+from codestill.run._inputs import MAX_LINE_BYTES, InputError, read_inputs, shard
 from codestill.schemas import Seed, Task
-from graphs._inputs import MAX_LINE_BYTES, InputError, read_inputs, shard
 
 
 def _task(i: int) -> str:

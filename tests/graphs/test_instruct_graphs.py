@@ -14,9 +14,9 @@ from langchain_core.outputs import ChatResult
 
 from codestill.config import EvolConfig, SelfAlignConfig
 from codestill.records import read_jsonl
+from codestill.run._rounds import Eliminated, EvolPaths, RoundRecord, run_rounds
 from codestill.schemas import Seed, Task
 from graphs import InstructDeps
-from graphs.rounds import Eliminated, EvolPaths, RoundRecord, run_rounds
 from graphs.selfalign import NoInstruction, draw, failed_path, run_instruct
 from tests.graphs.conftest import RoleModel
 

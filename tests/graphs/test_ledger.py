@@ -6,8 +6,8 @@ import sqlite3
 
 import pytest
 
+from codestill.run._ledger import Ledger, LedgerError, committed, merge, read_entries, read_wall
 from codestill.schemas import Task, Trajectory
-from graphs._ledger import Ledger, LedgerError, committed, merge, read_entries, read_wall
 
 
 def _t(i: int) -> Trajectory:

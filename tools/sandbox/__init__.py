@@ -6,21 +6,11 @@ guarantee there has an adversarial test in ``tests/tools/sandbox``.
 
 from __future__ import annotations
 
-from typing import Protocol
-
-from codestill.schemas import ExecResult, Limits, TestSuite
+from codestill.ports import Sandbox
 from tools.sandbox._engine import connect, ensure_engine, install_packages
 from tools.sandbox._image import build_image, image_present, require_image
 from tools.sandbox._owner import reap_orphans
 from tools.sandbox._pool import ColdSandbox, DockerSandbox
-
-
-class Sandbox(Protocol):
-    """What agents and graphs depend on; they never import a concrete backend."""
-
-    async def run(self, program: str | bytes, tests: TestSuite | str,
-                  limits: Limits | None = None) -> ExecResult: ...
-
 
 __all__ = [
     "ColdSandbox",

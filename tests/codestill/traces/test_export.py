@@ -11,8 +11,9 @@ from typing import Any
 
 import pytest
 
+from codestill.errors import TraceExportError
 from codestill.traces import TraceStore
-from codestill.traces.export import ExportError, export_jsonl, export_markdown, export_otlp, read_otlp
+from codestill.traces.export import export_jsonl, export_markdown, export_otlp, read_otlp
 from tests.codestill.traces.conftest import run_graphs
 from tests.codestill.traces.graphs import COMPLETION_TOKENS, PROMPT_TOKENS, SPANS_PER_RUN, SYSTEM
 
@@ -126,7 +127,7 @@ def test_a_failed_export_leaves_nothing(trees, tmp_path):
     with pytest.raises(Boom):
         export_markdown(_Lazy(broken()), out)
     assert out.read_text() == "old\n" and [p.name for p in tmp_path.iterdir()] == [out.name]
-    with pytest.raises(ExportError, match="is a directory"):
+    with pytest.raises(TraceExportError, match="is a directory"):
         export_jsonl(trees, tmp_path)
 
 

@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from codestill._cli_ui import compiled_graph
+from codestill.cli._ui import compiled_graph
 from codestill.traces.viewer import RunIndex, create_app
 from tests.codestill.traces.viewer.conftest import SolvedStore
 

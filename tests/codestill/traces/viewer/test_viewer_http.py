@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 from starlette.testclient import TestClient
 
-from codestill._cli_ui import compiled_graph
+from codestill.cli._ui import compiled_graph
 from codestill.traces import TraceStore
 from codestill.traces.viewer import RunIndex, create_app
 from tests.codestill.traces.viewer.conftest import API_KEY, SolvedStore

@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from codestill._cli_common import ConfigOpt, SetOpt, parse_sets
+from codestill.cli._common import ConfigOpt, SetOpt, parse_sets
 from codestill.config import explain_settings
 
 app = typer.Typer(no_args_is_help=True, help="Settings: defaults < codestill.toml < CODESTILL_* env < flags.")

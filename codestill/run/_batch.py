@@ -6,7 +6,7 @@ Inputs already in the ledger are skipped (that is what resuming is). At most ``c
 in flight; each graph run inside them also takes a slot of ``graphs.gate``, LLM calls are bounded by the
 chat-model client (``llm.max_concurrency``) and sandbox runs by the pool (``sandbox.pool_size``), all
 shared by every input. A finished input is committed to the ledger with its trajectories at once
-(``graphs._ledger``), so nothing finished is lost when the process dies.
+(``codestill.run._ledger``), so nothing finished is lost when the process dies.
 
 Setting ``stop`` stops taking new inputs; those in flight finish and are committed. Cancelling the task
 running ``run_batch`` (a second Ctrl-C) drops them instead; they are done again on resume.
@@ -24,9 +24,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from codestill.errors import LLMError, MemoryStoreError, SandboxError
+from codestill.run._ledger import Entry, Ledger
+from codestill.run._pipelines import PIPELINES, Graphs, Work, failed, input_kind, runner
 from codestill.schemas import Seed, Task, Trajectory
-from graphs._ledger import Entry, Ledger
-from graphs._pipelines import PIPELINES, Graphs, Work, failed, input_kind, runner
 
 FATAL: tuple[type[BaseException], ...] = (LLMError, SandboxError, MemoryStoreError)
 

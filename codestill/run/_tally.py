@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from codestill.run._ledger import Entry, committed
 from codestill.schemas import REJECT_REASONS, Trajectory, Usage
-from graphs._ledger import Entry, committed
 
 
 def reason_kind(reason: str) -> str:

@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 from rich.console import Console
 
-from codestill._cli_common import ConfigOpt, settings_from
+from codestill.cli._common import ConfigOpt, settings_from
 from codestill.errors import TraceStoreError, ViewerError
 
 if TYPE_CHECKING:

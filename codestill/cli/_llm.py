@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from codestill._cli_common import ConfigOpt, SetOpt, settings_from
+from codestill.cli._common import ConfigOpt, SetOpt, settings_from
 from codestill.llm import check_model
 
 if TYPE_CHECKING:

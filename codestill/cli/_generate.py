@@ -19,7 +19,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from codestill._cli_common import ConfigOpt, SetOpt, settings_from
+from codestill.cli._common import ConfigOpt, SetOpt, settings_from
 from codestill.errors import ConfigError
 
 PIPELINE_HELP = "solve (instructions in), evol+solve (instructions, evolved first), selfalign+solve (seed functions)"
@@ -58,11 +58,11 @@ def generate_command(
     set_: SetOpt = None,
 ) -> None:
     """Run a pipeline over a file of seeds into a run directory: trajectories, ledger, traces, stats."""
-    from codestill._batch_run import code_version, locked, prepare, redacted_argv, started
-    from codestill._session import model_specs
-    from graphs._inputs import read_inputs
-    from graphs._inputs import shard as pick
-    from graphs._pipelines import PIPELINES, input_kind
+    from codestill.run._inputs import read_inputs
+    from codestill.run._inputs import shard as pick
+    from codestill.run._pipelines import PIPELINES, input_kind
+    from codestill.run._runner import code_version, locked, prepare, redacted_argv, started
+    from codestill.run._session import model_specs
 
     if pipeline not in PIPELINES:
         raise ConfigError(f"--pipeline {pipeline!r} is not one of {', '.join(PIPELINES)}")
@@ -92,7 +92,7 @@ def generate_command(
         if earlier is not None:
             err.print(f"resuming the run in {run_dir}")
         if engine == "ray":
-            from codestill._batch_ray import run_ray
+            from codestill.run._ray import run_ray
 
             result = run_ray(settings, specs, instruct_spec, items, run_dir, pipeline=pipeline,
                              concurrency=concurrency, workers=workers, address=ray_address, console=err)
@@ -104,10 +104,10 @@ def generate_command(
 
 def _run_here(settings: Any, specs: dict[str, str], instruct_spec: str, items: list[Any], run_dir: Path,
               pipeline: str, concurrency: int, err: Console) -> dict[str, Any]:
-    from codestill._batch_display import BatchDisplay
-    from codestill._batch_open import run_local
-    from codestill._batch_run import install_stop
-    from graphs._ledger import read_entries
+    from codestill.run._display import BatchDisplay
+    from codestill.run._ledger import read_entries
+    from codestill.run._open import run_local
+    from codestill.run._runner import install_stop
 
     done_before = len({e.input_id for e in read_entries(run_dir)} & {i.id for i in items})
     display = BatchDisplay(err, len(items), done_before, f"{pipeline} {run_dir.name}")
@@ -138,10 +138,10 @@ def _run_here(settings: Any, specs: dict[str, str], instruct_spec: str, items: l
 
 
 def _write_stats(run_dir: Path, result: dict[str, Any], total: int, bad: list[str]) -> dict[str, Any]:
-    from codestill._batch_run import STATS
     from codestill.records import write_json
-    from graphs._ledger import read_wall
-    from graphs._tally import Tally
+    from codestill.run._ledger import read_wall
+    from codestill.run._runner import STATS
+    from codestill.run._tally import Tally
 
     wall = result.get("wall_s")
     if wall is None:  # interrupted, or a Ray run: the clock the sessions kept in the ledger

@@ -15,7 +15,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from codestill._cli_common import ConfigOpt, settings_from
+from codestill.cli._common import ConfigOpt, settings_from
 
 _OutOpt = Path | None
 
@@ -36,11 +36,12 @@ def export_command(
     """Export runs as OpenTelemetry spans, plain JSONL records, or a Markdown transcript."""
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+    from codestill.errors import TraceExportError
     from codestill.traces import TraceStore
-    from codestill.traces.export import ExportError, export_jsonl, export_markdown, export_otlp
+    from codestill.traces.export import export_jsonl, export_markdown, export_otlp
 
     if otlp is None and jsonl is None and markdown is None:
-        raise ExportError("nothing to export to; give --otlp FILE, --jsonl FILE and/or --markdown FILE.")
+        raise TraceExportError("nothing to export to; give --otlp FILE, --jsonl FILE and/or --markdown FILE.")
     store = store or settings_from(config, None).traces.path
     console = Console(stderr=True, highlight=False)
     with TraceStore(store) as traces:

@@ -18,7 +18,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 
-from codestill._cli_common import ConfigOpt, SetOpt
+from codestill.cli._common import ConfigOpt, SetOpt
 
 # MBPP problems whose reference solution also passes MBPP+'s extra tests (the sim answers with it).
 DEMO_PROBLEMS = ("2", "4", "6", "7", "8", "9", "11", "12", "14", "17", "18", "19", "20", "56", "57", "58", "59",
@@ -46,8 +46,8 @@ def demo_command(
     set_: SetOpt = None,
 ) -> None:
     """Generate verified training data from 20 bundled problems, export it, and show where it all is."""
-    from codestill._cli_export import export_command
-    from codestill._cli_generate import generate_command
+    from codestill.cli._export import export_command
+    from codestill.cli._generate import generate_command
     from codestill.data import load_mbpp
 
     console = Console(highlight=False)

@@ -19,9 +19,9 @@ from rich.progress import (
 from rich.table import Table
 
 from codestill.progress import RateColumn
+from codestill.run._ledger import Entry
+from codestill.run._tally import Tally
 from codestill.schemas import Trajectory
-from graphs._ledger import Entry
-from graphs._tally import Tally
 
 
 class BatchDisplay:

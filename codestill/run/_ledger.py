@@ -26,7 +26,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from codestill.errors import CodestillError
+from codestill.errors import LedgerError
 from codestill.records import dump_record
 
 LEDGER = "ledger.sqlite"
@@ -49,9 +49,6 @@ CREATE TABLE IF NOT EXISTS items (
 );
 """
 
-
-class LedgerError(CodestillError):
-    """The run directory's ledger cannot be opened or written."""
 
 
 @dataclass(frozen=True)

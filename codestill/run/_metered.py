@@ -7,8 +7,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
+from codestill.ports import Sandbox
 from codestill.schemas import ExecResult, Limits, TestSuite
-from tools.sandbox import Sandbox
 
 
 @dataclass

@@ -14,8 +14,8 @@ from rich.markup import escape
 from rich.table import Table
 from rich.tree import Tree
 
-from codestill._cli_common import ConfigOpt, settings_from
-from codestill._cli_traces_export import export_command
+from codestill.cli._common import ConfigOpt, settings_from
+from codestill.cli._traces_export import export_command
 from codestill.traces import RunSummary, Span, TraceStore
 
 app = typer.Typer(no_args_is_help=True, help="The trace store: graph runs, their spans and LLM calls.")

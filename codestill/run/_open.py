@@ -22,8 +22,8 @@ MEMORY_LOG = "memory.log"  # what the memory's child process printed: warnings, 
 
 @dataclass
 class Opened:
-    graphs: Any  # graphs._pipelines.Graphs
-    sandbox: Any  # graphs._metered.MeteredSandbox
+    graphs: Any  # codestill.run._pipelines.Graphs
+    sandbox: Any  # codestill.run._metered.MeteredSandbox
     tracer: Any = None
     structured: dict[str, str] | None = None  # the method of the solve agents ("solve") and the instruct stages
 
@@ -32,11 +32,11 @@ class Opened:
 async def open_batch(settings: Settings, specs: Mapping[str, str], instruct_spec: str, run_dir: Path, *,
                      concurrency: int, pipeline: str) -> AsyncIterator[Opened]:
     from codestill._capability import StructuredProbes
-    from codestill._session import _secrets, build_models
+    from codestill.run._metered import MeteredSandbox
+    from codestill.run._pipelines import Graphs
+    from codestill.run._session import _secrets, build_models
     from codestill.traces import SqliteTracer
     from graphs import InstructDeps, SolveDeps
-    from graphs._metered import MeteredSandbox
-    from graphs._pipelines import Graphs
     from memory import MemoryProcess, ModuleMemory
     from tools.sandbox import DockerSandbox
 
@@ -77,8 +77,8 @@ async def run_local(settings: Settings, specs: Mapping[str, str], instruct_spec:
                     display: Any = None) -> tuple[Any, float, dict[str, float]]:
     """One process's batch over ``items`` into ``run_dir``: (the ``Outcome``, the run's wall time so far,
     this session's sandbox runs and seconds)."""
-    from graphs._ledger import Ledger
-    from graphs.batch import run_batch
+    from codestill.run._batch import run_batch
+    from codestill.run._ledger import Ledger
 
     with Ledger(run_dir) as ledger:
         async with open_batch(settings, specs, instruct_spec, run_dir, concurrency=concurrency,

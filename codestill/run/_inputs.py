@@ -17,15 +17,12 @@ from typing import Literal
 
 from pydantic import ValidationError
 
-from codestill.errors import CodestillError, first_problem
+from codestill.errors import InputError, first_problem
 from codestill.schemas import SCHEMA_VERSION, Seed, Task
 
 MAX_LINE_BYTES = 1 << 20  # an instruction or a seed function is a few KiB; 1 MiB is a broken file
 Kind = Literal["task", "seed"]
 
-
-class InputError(CodestillError):
-    """The inputs file cannot be used at all (missing, empty, or bad lines under ``--strict``)."""
 
 
 @dataclass(frozen=True)

@@ -1,10 +1,10 @@
 """A batch run's directory and one process's share of the work.
 
     runs/NAME/config.json        what is needed to reproduce the run (never a secret)
-    runs/NAME/ledger.sqlite      which inputs are done (graphs._ledger): the resume point
+    runs/NAME/ledger.sqlite      which inputs are done (codestill.run._ledger): the resume point
     runs/NAME/trajectories.jsonl every trajectory, accepted or not
     runs/NAME/traces.sqlite      every graph run's spans (codestill traces / codestill ui)
-    runs/NAME/stats.json         yield per stage, rejection reasons, tokens and time (graphs._tally)
+    runs/NAME/stats.json         yield per stage, rejection reasons, tokens and time (codestill.run._tally)
 
 A directory that already holds a run is resumed, as long as it is the same pipeline over the same
 inputs; a second process on the same directory is refused (``.lock``), since two writers of one
@@ -25,16 +25,13 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from codestill.errors import CodestillError
+from codestill.errors import RunDirError
 from codestill.records import write_json
 
 CONFIG = "config.json"
 STATS = "stats.json"
 SAME_RUN = ("pipeline", "seeds_sha256", "shard")  # --limit may grow: "the first 10, then the rest"
 
-
-class RunDirError(CodestillError):
-    """The run directory cannot hold this run (another run's, or in use)."""
 
 
 def code_version() -> dict[str, str]:

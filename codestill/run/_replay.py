@@ -21,11 +21,10 @@ from uuid import UUID
 from langchain_core.callbacks import BaseCallbackHandler
 
 from codestill.config import SolveConfig
+from codestill.ports import AddResult, Sandbox
 from codestill.schemas import MemoryHit, Module, ModuleSpec, Trajectory
 from codestill.traces.replay import Recording, ReplayChatModel, ReplayMismatch
 from graphs import AGENT_ROLES, SolveDeps, solve
-from memory import AddResult
-from tools.sandbox import Sandbox
 
 Structured = Literal["tools", "json_schema", "prompt"]
 

@@ -1,7 +1,7 @@
 """An interactive session of the solve graph: the stores it needs, open for as long as the session runs.
 
 ``open_session`` builds a chat model per role, then opens the trace store (``SqliteTracer``), the module
-memory, the Docker sandbox pool, the checkpointer (``codestill.checkpoints`` on ``solve.checkpoints``) and the
+memory, the Docker sandbox pool, the checkpointer (``codestill.run._checkpoints`` on ``solve.checkpoints``) and the
 artefact store beside it (``SqliteArtefacts``), and compiles the graph over them. ``Session.advance``
 runs a thread until it pauses for a person (an ``interrupt`` in ``review_plans`` or ``confirm``) or
 ends; the caller answers with ``Command(resume=...)`` and advances again. Several tasks in a row
@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codestill.config import Settings
-from codestill.errors import CodestillError
+from codestill.errors import SessionError
 from codestill.schemas import Task, Trajectory
 
 if TYPE_CHECKING:
@@ -32,9 +32,6 @@ if TYPE_CHECKING:
 AGENTS: tuple[str, ...] = ("planner", "decomposer", "coder", "tester", "critic")  # graphs.AGENT_ROLES
 Event = Callable[[tuple[str, ...], str, Any], None]  # (namespace, stream mode, data)
 
-
-class SessionError(CodestillError):
-    """A session cannot be found, resumed or finished."""
 
 
 def model_specs(settings: Settings, model: str | None, roles: Mapping[str, str | None]) -> dict[str, str]:
@@ -175,9 +172,10 @@ async def open_session(settings: Settings, specs: Mapping[str, str], *, interact
     """Open every store a session needs (closed by ``Session.aclose``, also when opening fails).
     ``probes``: what earlier sessions of this process found out about the endpoints (else a fresh cache)."""
     from codestill._capability import StructuredProbes
-    from codestill.checkpoints import open_checkpointer
+    from codestill.run._artefacts import SqliteArtefacts
+    from codestill.run._checkpoints import open_checkpointer
     from codestill.traces import SqliteTracer
-    from graphs import SolveDeps, SqliteArtefacts, build_graph
+    from graphs import SolveDeps, build_graph
     from memory import ModuleMemory
     from tools.sandbox import DockerSandbox
 

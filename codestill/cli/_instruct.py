@@ -28,7 +28,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from codestill._cli_common import ConfigOpt, SetOpt, settings_from
+from codestill.cli._common import ConfigOpt, SetOpt, settings_from
 from codestill.config import Settings
 from codestill.errors import ConfigError
 from codestill.progress import RateColumn
@@ -102,7 +102,7 @@ def _dev_solve(settings: Settings, spec: str, n: int, probes: StructuredProbes) 
     ``probes``: the command's, so the endpoint is probed once for all rounds."""
 
     async def check(round_: int, tasks: Sequence[Task]) -> float:
-        from codestill._session import AGENTS, open_session
+        from codestill.run._session import AGENTS, open_session
         from graphs import solve
 
         sample = sorted(tasks, key=lambda t: hashlib.sha256(t.id.encode()).hexdigest())[:n]
@@ -133,8 +133,8 @@ def evolve_command(
 ) -> None:
     """Evolve instructions with WizardCoder's Code Evol-Instruct, round after round."""
     from codestill._capability import StructuredProbes
+    from codestill.run._rounds import Eliminated, EvolPaths, run_rounds
     from graphs import InstructDeps
-    from graphs.rounds import Eliminated, EvolPaths, run_rounds
 
     settings = settings_from(config, set_, **{"evol.rounds": rounds})
     spec = model or settings.llm.model

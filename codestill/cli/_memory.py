@@ -16,7 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from rich.syntax import Syntax
 from rich.table import Table
 
-from codestill._cli_common import ConfigOpt, SetOpt, settings_from
+from codestill.cli._common import ConfigOpt, SetOpt, settings_from
 from codestill.errors import MemoryStoreError
 from codestill.records import read_jsonl, write_jsonl
 from codestill.schemas import MemoryHit, StoredModule

@@ -21,7 +21,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from codestill._cli_common import ConfigOpt, SetOpt, settings_from
+from codestill.cli._common import ConfigOpt, SetOpt, settings_from
 
 if TYPE_CHECKING:
     from codestill.traces.replay import Comparison
@@ -72,8 +72,8 @@ def replay_command(
 
 async def _replay(recording: Any, settings: Any, out: Path, structured: str | None) -> str:
     """Run the replay under a tracer of its own; returns the replay's run id."""
+    from codestill.run._replay import replay
     from codestill.traces import SqliteTracer
-    from graphs.replay import replay
     from tools.sandbox import DockerSandbox
 
     with SqliteTracer(out) as tracer:

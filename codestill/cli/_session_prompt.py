@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.markup import escape
 from rich.prompt import IntPrompt, Prompt
 
-from codestill._session_render import code_block, print_plans
+from codestill.cli._session_render import code_block, print_plans
 from codestill.schemas import Plan
 
 

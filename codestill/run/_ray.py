@@ -1,10 +1,10 @@
 """`codestill generate --engine ray`: the same run spread over a Ray cluster.
 
 The inputs are dealt round-robin to ``workers`` shards. Each shard is one Ray task running the same
-async runner as a local run (``codestill._batch_open.run_local``) into its own directory,
+async runner as a local run (``codestill.run._open.run_local``) into its own directory,
 ``runs/NAME/shards/K-of-N/`` with its own ledger, trajectories and traces, so a killed worker resumes
 exactly like a killed local run. At the end the shards are merged into ``runs/NAME/ledger.sqlite`` and
-``trajectories.jsonl`` (``graphs._ledger.merge``), the same files a local run leaves.
+``trajectories.jsonl`` (``codestill.run._ledger.merge``), the same files a local run leaves.
 
 The module memory is shared through a Chroma server: ``memory.url`` when set, else one started here
 for the run over ``memory.path`` (only reachable on this machine: joining a cluster with
@@ -29,7 +29,7 @@ from codestill.errors import ConfigError
 def _shard_main(settings: Settings, specs: dict[str, str], instruct_spec: str, items: list[Any], shard_dir: str,
                 pipeline: str, concurrency: int) -> dict[str, Any]:
     """One shard, in a Ray worker process: the local runner, to the end of its inputs."""
-    from codestill._batch_open import run_local
+    from codestill.run._open import run_local
 
     outcome, wall, sandbox = asyncio.run(run_local(settings, specs, instruct_spec, items, Path(shard_dir),
                                                    pipeline=pipeline, concurrency=concurrency))
@@ -68,10 +68,10 @@ def _init(address: str | None, workers: int) -> Any:
 def run_ray(settings: Settings, specs: dict[str, str], instruct_spec: str, items: list[Any], run_dir: Path, *,
             pipeline: str, concurrency: int, workers: int, address: str | None,
             console: Console) -> dict[str, Any]:
-    from codestill._batch_display import BatchDisplay
-    from codestill._batch_open import TRACES
+    from codestill.run._display import BatchDisplay
+    from codestill.run._ledger import committed, merge
+    from codestill.run._open import TRACES
     from codestill.traces import merge_stores
-    from graphs._ledger import committed, merge
 
     ray = _init(address, workers)
     dirs = [run_dir / "shards" / f"{k}-of-{workers}" for k in range(workers)]

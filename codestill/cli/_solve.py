@@ -26,13 +26,13 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
-from codestill._cli_common import ConfigOpt, SetOpt, settings_from
-from codestill._session import AGENTS, SessionError, Step, model_specs, new_thread_id, task_id
+from codestill.cli._common import ConfigOpt, SetOpt, settings_from
 from codestill.errors import CodestillError, ConfigError, LLMError
+from codestill.run._session import AGENTS, SessionError, Step, model_specs, new_thread_id, task_id
 from codestill.schemas import Task, TestSuite, Trajectory
 
 if TYPE_CHECKING:
-    from codestill._session import Session
+    from codestill.run._session import Session
 
 MODEL_HINT = ("to point codestill at a model: export OPENAI_API_KEY for the OpenAI API, "
               "--model openai:NAME@http://HOST:8000/v1 for a vLLM (or any OpenAI-compatible) server, "
@@ -113,7 +113,7 @@ class _Driver:
 
     def __init__(self, runner: asyncio.Runner, session: Session, console: Console, *, quiet: bool,
                  prompt_console: Console) -> None:
-        from codestill._session_render import Renderer
+        from codestill.cli._session_render import Renderer
 
         self.runner, self.session, self.console = runner, session, console
         self.prompt_console = prompt_console
@@ -124,7 +124,7 @@ class _Driver:
         """Advance the thread until it ends, asking the person at every pause."""
         from langgraph.types import Command
 
-        from codestill._session_prompt import ask
+        from codestill.cli._session_prompt import ask
 
         while True:
             try:
@@ -145,7 +145,7 @@ class _Driver:
 
 
 def _open(runner: asyncio.Runner, settings: Any, specs: dict[str, str], interactive: bool) -> Session:
-    from codestill._session import open_session
+    from codestill.run._session import open_session
 
     try:
         return runner.run(open_session(settings, specs, interactive=interactive))
@@ -210,7 +210,7 @@ def solve_command(
     if as_json:
         print(trajectory.model_dump_json(indent=2))
     else:
-        from codestill._session_render import print_result
+        from codestill.cli._session_render import print_result
 
         print_result(console, trajectory, thread_id, session.traces.get(thread_id, []))
     if trajectory.verdict != "accepted":
@@ -233,7 +233,7 @@ def _solve(driver: _Driver, task: Task | None, thread_id: str, *, resume: bool, 
         return step.trajectory
     from langgraph.types import Command
 
-    from codestill._session_prompt import ask
+    from codestill.cli._session_prompt import ask
 
     graph_input: Any = None
     if step.interrupt is not None:
@@ -313,7 +313,7 @@ class _Chat:
         except CodestillError as e:
             self.console.print(f"[bold red]error:[/] {escape(str(e))}", soft_wrap=True)
             return
-        from codestill._session_render import print_result
+        from codestill.cli._session_render import print_result
 
         print_result(self.console, self.trajectory, thread_id, self.session.traces.get(thread_id, []))
 
@@ -324,7 +324,7 @@ class _Chat:
         self.solve(self.instruction)
 
     def hits(self) -> None:
-        from codestill._session_render import hits_table
+        from codestill.cli._session_render import hits_table
 
         if self.trajectory is None:
             self.console.print("no finished task yet")

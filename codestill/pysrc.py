@@ -1,0 +1,42 @@
+"""Python source helpers every floor uses: one canonical def line, a quiet parse.
+
+They sit on the ground floor because the benchmark loaders (``codestill.data``), the code tools and the
+agents all read Python; none of them should import another's package for a parse.
+"""
+
+from __future__ import annotations
+
+import ast
+import warnings
+
+__all__ = ["def_line", "parse_quietly", "parses"]
+
+
+def def_line(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
+    """The def line without its colon, on one line, e.g. ``def f(xs: list[int]) -> int``.
+
+    Built from the AST rather than cut from the source so multi-line headers and comments come
+    out in one canonical form (the simulator's decomposer writes signatures the same way).
+    """
+    header = ast.FunctionDef(name=fn.name, args=fn.args, body=[ast.Pass()], decorator_list=[],
+                             returns=fn.returns, type_comment=None, type_params=[])
+    text = ast.unparse(ast.fix_missing_locations(header)).splitlines()[0].rstrip(":")
+    return f"async {text}" if isinstance(fn, ast.AsyncFunctionDef) else text
+
+
+def parse_quietly(code: str) -> ast.Module:
+    """``ast.parse`` without the DeprecationWarnings some upstream solutions raise ("invalid escape
+    sequence '\\w'" in non-raw regex strings): they are the dataset's, and nothing we can fix."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        warnings.simplefilter("ignore", SyntaxWarning)
+        return ast.parse(code)
+
+
+def parses(code: str) -> bool:
+    """Whether ``code`` is Python that parses (``parse_quietly``)."""
+    try:
+        parse_quietly(code)
+    except (SyntaxError, ValueError):
+        return False
+    return True
