@@ -142,8 +142,8 @@ def render_card(report: ExportReport) -> str:
         f"- benchmark decontamination (`tools.decontam`, instruction and solution): {decontam}",
         f"- duplicate instructions (`tools.dedup`): exact (case and whitespace aside); near: {near}",
     ]
-    if report.cut_off_lines:
-        lines.append(f"- lines cut off by an interrupted run, passed over: {len(report.cut_off_lines)}")
+    if report.uncommitted_bytes:
+        lines.append(f"- bytes past the ledger's last commit, left out: {report.uncommitted_bytes}")
     lines += ["", *_table("removed because", report.removed, "removed"),
               "## Lengths", "",
               f"Characters per record: min {report.lengths.min}, median {report.lengths.median}, "

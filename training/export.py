@@ -30,6 +30,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from codestill.errors import ExportError
 from codestill.records import write_json, write_jsonl
+from codestill.run import RunDir
 from codestill.schemas import SFT_VARIANTS, SFTRecord, Trajectory
 from training._export_card import (
     CARD_FILE,
@@ -52,7 +53,6 @@ from training._export_filter import (
     deduplicate,
     usable,
 )
-from training._export_read import read_run
 from training._export_records import RecordOptions, public_model, records_for
 from training._export_unverified import first_answers, unverified_record
 
@@ -122,7 +122,8 @@ class ExportReport(BaseModel):
     options: ExportOptions
     trajectories: int = Field(description="Trajectories read (cut-off lines not counted).")
     by_verdict: dict[str, int]
-    cut_off_lines: list[int] = Field(description="Line numbers passed over as cut off by an interrupted run.")
+    uncommitted_bytes: int = Field(0, description="Bytes of trajectories.jsonl past the ledger's last commit, left out "
+                                   "(a running batch's next input, or the tail of one that died).")
     kept: int = Field(description="Trajectories exported.")
     removed: dict[str, int] = Field(description="Trajectories left out, by reason (see removed.jsonl).")
     records: int
@@ -218,7 +219,7 @@ def export_run(run_dir: Path, out_dir: Path | None = None, options: ExportOption
     options = options or ExportOptions()
     out = (out_dir or default_out(run_dir)).expanduser().absolute()  # absolute: "." has no name to rename
     _check_out(out)
-    run = read_run(run_dir)
+    run = RunDir(run_dir).trajectories()
     by_verdict = _counts((t.verdict for t in run.trajectories), ("accepted", "rejected", "failed"))
     if not by_verdict["accepted"] and not options.unverified:
         raise ExportError(f"{run_dir}: none of its {len(run.trajectories)} trajectories was accepted "
@@ -249,7 +250,7 @@ def export_run(run_dir: Path, out_dir: Path | None = None, options: ExportOption
     lengths = [record_length(r) for r in records]
     report = ExportReport(
         run_id=run.run_id, run_dir=str(run_dir), out_dir=str(out), options=options,
-        trajectories=len(run.trajectories), by_verdict=by_verdict, cut_off_lines=run.cut_off_lines,
+        trajectories=len(run.trajectories), by_verdict=by_verdict, uncommitted_bytes=run.uncommitted_bytes,
         kept=len(kept), removed=removed_counts, records=len(records),
         by_task=_counts((r.task for r in records), ("code", "plan")),
         by_variant=_counts((r.tags[0] for r in records), ("code:unverified",) if options.unverified

@@ -38,8 +38,8 @@ def _table(report: ExportReport) -> Table:
     table.add_column("count", justify="right")
     for verdict, n in report.by_verdict.items():
         table.add_row(f"read: {verdict}", str(n))
-    if report.cut_off_lines:
-        table.add_row("read: cut-off lines passed over", str(len(report.cut_off_lines)))
+    if report.uncommitted_bytes:
+        table.add_row("read: uncommitted bytes left out", str(report.uncommitted_bytes))
     for reason, n in report.removed.items():
         if n or reason in ("contaminated", "exact_duplicate", "near_duplicate"):
             table.add_row(f"removed: {reason}", str(n))

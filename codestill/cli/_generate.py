@@ -140,7 +140,7 @@ def _run_here(settings: Any, specs: dict[str, str], instruct_spec: str, items: l
 def _write_stats(run_dir: Path, result: dict[str, Any], total: int, bad: list[str]) -> dict[str, Any]:
     from codestill.records import write_json
     from codestill.run._ledger import read_wall
-    from codestill.run._runner import STATS
+    from codestill.run._rundir import RunDir
     from codestill.run._tally import Tally
 
     wall = result.get("wall_s")
@@ -151,7 +151,7 @@ def _write_stats(run_dir: Path, result: dict[str, Any], total: int, bad: list[st
              "complete": tally.inputs >= total,
              "stopped_by": ("error: " + str(result["fatal"])) if result.get("fatal") else
                            ("user" if result.get("stopped") else None)}
-    write_json(run_dir / STATS, stats)
+    write_json(RunDir(run_dir).stats_path, stats)
     return stats
 
 

@@ -14,10 +14,8 @@ from pathlib import Path
 from typing import Any
 
 from codestill.config import Settings
+from codestill.run._rundir import RunDir
 from codestill.runtime import settle_heap
-
-TRACES = "traces.sqlite"
-MEMORY_LOG = "memory.log"  # what the memory's child process printed: warnings, or why it died
 
 
 @dataclass
@@ -50,9 +48,9 @@ async def open_batch(settings: Settings, specs: Mapping[str, str], instruct_spec
             structured["instruct"] = await probes.resolve(llm.structured, [(instruct_spec, models["instruct"])])
         tracer = None
         if settings.traces.enabled:
-            tracer = SqliteTracer(run_dir / TRACES, redact=_secrets(settings))
+            tracer = SqliteTracer(RunDir(run_dir).traces_path, redact=_secrets(settings))
             stack.callback(tracer.close)
-        memory = stack.enter_context(MemoryProcess(settings.memory, log=run_dir / MEMORY_LOG)
+        memory = stack.enter_context(MemoryProcess(settings.memory, log=RunDir(run_dir).memory_log_path)
                                      if settings.memory.process else ModuleMemory(settings.memory))
         pool = await stack.enter_async_context(DockerSandbox(settings.sandbox))
         sandbox = MeteredSandbox(pool, capacity=settings.sandbox.pool_size)

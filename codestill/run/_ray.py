@@ -70,7 +70,7 @@ def run_ray(settings: Settings, specs: dict[str, str], instruct_spec: str, items
             console: Console) -> dict[str, Any]:
     from codestill.run._display import BatchDisplay
     from codestill.run._ledger import committed, merge
-    from codestill.run._open import TRACES
+    from codestill.run._rundir import RunDir
     from codestill.traces import merge_stores
 
     ray = _init(address, workers)
@@ -105,9 +105,9 @@ def run_ray(settings: Settings, specs: dict[str, str], instruct_spec: str, items
                     ray.cancel(r)
                 time.sleep(1.0)
     merge(run_dir, [d for d in dirs if d.is_dir()])
-    stores = [d / TRACES for d in dirs if (d / TRACES).is_file()]
+    stores = [RunDir(d).traces_path for d in dirs if RunDir(d).traces_path.is_file()]
     if stores:
-        merge_stores(run_dir / TRACES, stores)
+        merge_stores(RunDir(run_dir).traces_path, stores)
     fatal = next((r["fatal"] for r in results if r.get("fatal")), None)
     return {"interrupted": interrupted, "stopped": interrupted, "fatal": fatal, "wall_s": None,
             "sandbox": {"runs": sum(r["sandbox"]["runs"] for r in results),

@@ -27,9 +27,8 @@ from typing import IO, Any
 
 from codestill.errors import RunDirError
 from codestill.records import write_json
+from codestill.run._rundir import RunDir
 
-CONFIG = "config.json"
-STATS = "stats.json"
 SAME_RUN = ("pipeline", "seeds_sha256", "shard")  # --limit may grow: "the first 10, then the rest"
 
 
@@ -70,7 +69,7 @@ def locked(run_dir: Path) -> Iterator[None]:
 
 def prepare(run_dir: Path, record: dict[str, Any]) -> dict[str, Any] | None:
     """Write ``config.json`` for a new run, or check it for a resumed one; returns the earlier record."""
-    path = run_dir / CONFIG
+    path = RunDir(run_dir).config_path
     if not path.is_file():
         run_dir.mkdir(parents=True, exist_ok=True)
         write_json(path, {**record, "sessions": [record["started"]]})

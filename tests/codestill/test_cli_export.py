@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.training.runs import write_run
+from tests.training.runs import damage, write_run
 
 CODESTILL = str(Path(sys.executable).with_name("codestill"))
 
@@ -25,7 +25,7 @@ def test_export_prints_a_summary_and_writes_the_folder(tmp_path: Path) -> None:
     assert "run demo-run: 8 records from 2 of 7 trajectories" in done.stdout
     rows = {" ".join(line.split()[:-1]): line.split()[-1] for line in done.stdout.splitlines() if line.strip()}
     assert rows["removed: contaminated"] == "1" and rows["removed: near_duplicate"] == "1"
-    assert rows["read: cut-off lines passed over"] == "2" and rows["records: plan:backward"] == "1"
+    assert rows["read: uncommitted bytes left out"] == "120" and rows["records: plan:backward"] == "1"
     assert rows["records: code:plan-conditioned"] == "3" and rows["code records explained 3 of"] == "5"
     assert sorted(p.name for p in (run / "export").iterdir()) == [
         "README.md", "export.json", "lengths.png", "removed.jsonl", "sft.jsonl"]
@@ -53,9 +53,10 @@ def test_bad_input_ends_in_one_line(tmp_path: Path) -> None:
         ([str(write_run(tmp_path / "r")), "--benchmark", "apps"], "--benchmark apps: not a bundled benchmark"),
         ([str(tmp_path / "r"), "--response-style", "fancy"], "--response-style fancy: not a style"),
     ]
-    (tmp_path / "bad").mkdir()
-    (tmp_path / "bad" / "trajectories.jsonl").write_text('{"schema_version": 1, "id": "t"}\n')
-    cases.append(([str(tmp_path / "bad")], "line 1: not a valid Trajectory"))
+    damage(write_run(tmp_path / "bad"), 0, '{"schema_version": 1, "id": "t"}')
+    cases.append(([str(tmp_path / "bad")], "(input 'input-0', record 1): not a valid Trajectory"))
+    (tmp_path / "not-a-run").mkdir()
+    cases.append(([str(tmp_path / "not-a-run")], "no ledger.sqlite in it"))
     for args, message in cases:
         done = _run(*args)
         assert done.returncode == 2, done.stdout

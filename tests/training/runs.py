@@ -1,18 +1,17 @@
-"""A batch run directory written by hand for the export tests: real ``Trajectory`` records covering every
-case the export treats differently, in a ``trajectories.jsonl`` with cut-off lines as an interrupted and
-resumed ``JsonlAppender`` leaves them.
+"""A batch run directory for the export tests: real ``Trajectory`` records covering every case the export
+treats differently, committed through the ledger by an interrupted and resumed batch.
 
-    line  trajectory   what                                                       export
-    1     a1           accepted, evol, 2 forward plans (one failed), backward,    kept: code, (modular), plan
+    input trajectory   what                                                       export
+    0     a1           accepted, evol, 2 forward plans (one failed), backward,    kept: code, (modular), plan
                        2 modules, visible asserts                                 forward, plan backward
-    2     r1           rejected                                                   not_accepted
-    3     a2           accepted, selfalign, 1 module, no backward plan            kept: code, plan forward
-    4     (cut off, closed by a resumed run)                                      passed over
-    5     a1-again     the instruction of a1 in other case and spacing            exact_duplicate of a1
-    6     f1           failed                                                     not_accepted
-    7     m1           MBPP problem 2 with its reference solution                 contaminated (mbpp/2)
-    8     a3           a2's instruction with one word changed                     near_duplicate of a2
-    9     (cut off, the last line, no newline)                                    passed over
+    1     r1           rejected                                                   not_accepted
+    2     a2           accepted, selfalign, 1 module, no backward plan            kept: code, plan forward
+    -     (torn by a dying session, cut off by the resumed ledger)                 never read
+    3     a1-again     the instruction of a1 in other case and spacing            exact_duplicate of a1
+    4     f1           failed                                                     not_accepted
+    5     m1           MBPP problem 2 with its reference solution                 contaminated (mbpp/2)
+    6     a3           a2's instruction with one word changed                     near_duplicate of a2
+    -     (torn tail past the last commit, no newline)                             left out (120 bytes)
 """
 
 from __future__ import annotations
@@ -21,6 +20,7 @@ from pathlib import Path
 
 from codestill.data import load_mbpp
 from codestill.records import dump_record
+from codestill.run._ledger import Ledger, read_entries
 from codestill.schemas import (
     Attempt,
     Critique,
@@ -101,11 +101,39 @@ def trajectories() -> list[Trajectory]:
 
 
 def write_run(run_dir: Path) -> Path:
-    """``run_dir`` with ``config.json`` and ``trajectories.jsonl`` (see the module docstring for its lines)."""
+    """``run_dir`` as a batch leaves it: ``config.json``, and the trajectories committed one input at a time
+    through the ledger by two sessions. The first died while writing (a torn line the resumed ledger cut
+    off), the second is dying now (a torn tail past its last commit, left out by every reader)."""
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.json").write_text('{"run_id": "demo-run", "model": "openai:codestill-sim"}\n')
-    lines = [dump_record(t) for t in trajectories()]
-    torn = dump_record(trajectories()[1])
-    lines.insert(3, torn[:57])  # a resumed JsonlAppender closes a cut-off line with a newline and goes on
-    (run_dir / "trajectories.jsonl").write_text("\n".join(lines) + "\n" + torn[:120])
+    made = trajectories()
+    torn = dump_record(made[1])
+    with Ledger(run_dir) as ledger:
+        for i, t in enumerate(made[:3]):
+            ledger.commit(f"input-{i}", t.verdict, [t], {})
+    with (run_dir / "trajectories.jsonl").open("a") as f:
+        f.write(torn[:57])
+    with Ledger(run_dir) as ledger:  # resumed: the torn line is cut off
+        for i, t in enumerate(made[3:], 3):
+            ledger.commit(f"input-{i}", t.verdict, [t], {})
+    with (run_dir / "trajectories.jsonl").open("a") as f:
+        f.write(torn[:120])
+    return run_dir
+
+
+def damage(run_dir: Path, index: int, text: str) -> None:
+    """Overwrite the ``index``-th committed record in place with ``text`` (padded with spaces to its length),
+    as a damaged disk or a hand edit would: the ledger's ranges still hold, their bytes do not."""
+    entry = read_entries(run_dir)[index]
+    data = text.encode().ljust(entry.end - entry.start - 1) + b"\n"
+    with (run_dir / "trajectories.jsonl").open("r+b") as f:
+        f.seek(entry.start)
+        f.write(data)
+
+
+def commit(run_dir: Path, made: list[Trajectory]) -> Path:
+    """``run_dir`` holding just ``made``, each committed as one input."""
+    with Ledger(run_dir) as ledger:
+        for i, t in enumerate(made):
+            ledger.commit(f"input-{i}", t.verdict, [t], {})
     return run_dir

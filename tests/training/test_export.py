@@ -11,8 +11,19 @@ import pytest
 
 from codestill.errors import CodestillError, ExportError, RecordError
 from codestill.records import dump_record, read_jsonl
+from codestill.run._ledger import Ledger
 from codestill.schemas import SFTRecord
-from tests.training.runs import A_CODE, A_EXPLANATION, PUBLIC_MODEL, A, B, trajectories, write_run
+from tests.training.runs import (
+    A_CODE,
+    A_EXPLANATION,
+    PUBLIC_MODEL,
+    A,
+    B,
+    commit,
+    damage,
+    trajectories,
+    write_run,
+)
 from training.export import ExportOptions, ExportReport, export_run
 
 CODE_ASK = "Please provide a self-contained Python script that solves the following problem in a markdown code block:"
@@ -77,7 +88,7 @@ def test_the_export_holds_exactly_the_accepted_clean_distinct_trajectories(run: 
                              ("a3", "near_duplicate", "a2")]
     saved = ExportReport.model_validate_json((out / "export.json").read_text())
     assert saved == report
-    assert (report.trajectories, report.kept, report.records, report.cut_off_lines) == (7, 2, 8, [4, 9])
+    assert (report.trajectories, report.kept, report.records, report.uncommitted_bytes) == (7, 2, 8, 120)
     assert report.by_verdict == {"accepted": 5, "rejected": 1, "failed": 1}
     assert report.removed == {"not_accepted": 2, "no_code": 0, "repeated_id": 0, "contaminated": 1,
                               "exact_duplicate": 1, "near_duplicate": 1}
@@ -126,14 +137,14 @@ def test_decontamination_can_be_switched_off_or_narrowed_and_near_dedup_too(run:
 def test_a_failed_export_leaves_the_previous_one_as_it_was(run: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     export_run(run)
     before = {p.name: p.read_bytes() for p in (run / "export").iterdir()}
-    lines = (run / "trajectories.jsonl").read_text().splitlines()
-    (run / "trajectories.jsonl").write_text("\n".join([*lines[:2], '{"schema_version": 1, "id": "x"}', *lines[2:]]))
-    with pytest.raises(RecordError, match=r"trajectories.jsonl line 3: not a valid Trajectory: task: Field required"):
+    original = (run / "trajectories.jsonl").read_bytes()
+    damage(run, 2, '{"schema_version": 1, "id": "x"}')
+    with pytest.raises(RecordError, match=r"\(input 'input-2', record 1\): not a valid Trajectory: task: Field required"):
         export_run(run, options=ExportOptions(modular=True))
-    (run / "trajectories.jsonl").write_text("\n".join([*lines[:2], '{"id": "x"}', *lines[2:]]))
-    with pytest.raises(RecordError, match=r"line 3: not a Trajectory record \(no schema_version\)"):
+    damage(run, 2, '{"id": "x"}')
+    with pytest.raises(RecordError, match=r"\(input 'input-2', record 1\): not a Trajectory record \(no schema_version\)"):
         export_run(run)
-    (run / "trajectories.jsonl").write_text("\n".join(lines))
+    (run / "trajectories.jsonl").write_bytes(original)
 
     def broken_plot(*args: object) -> None:
         raise OSError(28, "No space left on device")
@@ -142,27 +153,34 @@ def test_a_failed_export_leaves_the_previous_one_as_it_was(run: Path, monkeypatc
     with pytest.raises(ExportError, match="No space left on device"):
         export_run(run, options=ExportOptions(modular=True))
     assert {p.name: p.read_bytes() for p in (run / "export").iterdir()} == before
-    assert sorted(p.name for p in run.iterdir()) == ["config.json", "export", "trajectories.jsonl"]  # no temp folder
+    left = sorted(p.name for p in run.iterdir() if not p.name.startswith("ledger.sqlite"))  # SQLite's -wal, -shm
+    assert left == ["config.json", "export", "trajectories.jsonl"]  # no temp folder
 
 
-def test_every_cut_off_prefix_is_passed_over(tmp_path: Path) -> None:
-    line = dump_record(trajectories()[0])
-    for cut in range(1, len(line), max(1, len(line) // 25)):
+def test_only_committed_records_are_read(tmp_path: Path) -> None:
+    """A tail past the ledger's last commit (a batch appending this instant, or one that died mid-line) is
+    left out whatever it holds, and a resumed ledger cuts it off for good."""
+    first, second = trajectories()[0], trajectories()[2]
+    for cut in (1, 57, len(dump_record(second)), len(dump_record(second)) + 1):
         run = tmp_path / f"cut{cut}"
-        run.mkdir()
-        (run / "trajectories.jsonl").write_text(f"{line[:cut]}\n{line}\n")
+        with Ledger(run) as ledger:
+            ledger.commit("input-0", first.verdict, [first], {})
+        tail = (dump_record(second) + "\n")[:cut]
+        with (run / "trajectories.jsonl").open("a") as f:
+            f.write(tail)  # even a whole, valid line: it is not committed
         report = export_run(run, options=ExportOptions(decontaminate=()))
-        assert (report.cut_off_lines, report.kept) == ([1], 1), cut
+        assert (report.trajectories, report.kept, report.uncommitted_bytes) == (1, 1, len(tail.encode())), cut
+        Ledger(run).close()  # a resumed batch
+        assert export_run(run, options=ExportOptions(decontaminate=())).uncommitted_bytes == 0
 
 
 @pytest.mark.parametrize(("setup", "error", "message"), [
     (lambda d: None, ExportError, "no such run directory"),
-    (lambda d: d.mkdir(), ExportError, "no trajectories.jsonl in it"),
-    (lambda d: write_run(d).joinpath("trajectories.jsonl").write_text("not json\n"), RecordError, "line 1: not JSON"),
-    (lambda d: write_run(d).joinpath("trajectories.jsonl").write_text(
-        "\n".join(dump_record(t) for t in trajectories() if t.verdict != "accepted")), ExportError,
+    (lambda d: d.mkdir(), ExportError, "no ledger.sqlite in it, so nothing in it is committed"),
+    (lambda d: damage(write_run(d), 0, "not json"), RecordError, r"\(input 'input-0', record 1\): not JSON"),
+    (lambda d: commit(d, [t for t in trajectories() if t.verdict != "accepted"]), ExportError,
      r"none of its 2 trajectories was accepted \(rejected 1, failed 1\)"),
-    (lambda d: write_run(d).joinpath("trajectories.jsonl").write_text(dump_record(trajectories()[5])),
+    (lambda d: commit(d, [trajectories()[5]]),
      ExportError, r"every accepted trajectory was removed \(contaminated 1\).*--no-decontam"),
     (lambda d: (write_run(d) / "export").mkdir() or (d / "export" / "notes.txt").write_text("mine"), ExportError,
      "not a codestill export"),
@@ -237,7 +255,6 @@ def test_codestills_trainer_reads_and_tokenises_the_export(export_dir: Path, tok
 def _samples_run(tmp_path: Path) -> Path:
     """One accepted program-category trajectory with two passing samples of other code, a backward plan that
     reads like its forward plan, and a second sample whose explanation names the memory."""
-    from codestill.records import dump_record
     from codestill.schemas import (
         Attempt,
         Critique,
@@ -265,10 +282,7 @@ def _samples_run(tmp_path: Path) -> Path:
                   Attempt(plan_index=0, sample=1, code=other, result=passed, tests=suite,
                           critique=Critique(verdict="accept"),
                           explanation="I adapted the reference function from the memory; it doubles x.")))
-    run = tmp_path / "samples"
-    run.mkdir()
-    (run / "trajectories.jsonl").write_text(dump_record(t) + "\n")
-    return run
+    return commit(tmp_path / "samples", [t])
 
 
 def test_identical_plans_go_once_and_every_passer_on_request(tmp_path: Path) -> None:
