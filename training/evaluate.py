@@ -35,8 +35,9 @@ from rich.console import Console
 
 from codestill.config import Settings, load_settings
 from codestill.errors import ConfigError, first_problem
+from codestill.ports import Sandbox
+from codestill.run import open_deps
 from codestill.schemas import ExecResult, Limits, TestSuite
-from tools.sandbox import DockerSandbox, Sandbox
 from training._bench import BENCHES, EvalSplit, Problem, load_problems, resolve_split, split_problems
 from training._evalprogress import EvalProgress
 from training._evalrun import (
@@ -178,17 +179,14 @@ async def aevaluate(config: EvalConfig, settings: Settings | None = None, *, con
     own = sampler is None
     if sampler is None:
         sampler = await _open_sampler(config, settings)
-    sandbox: DockerSandbox | None = None
     try:
         if config.plan_samples and not sampler.chat:
             raise ConfigError(f"{model} has no chat template, and --plan-samples asks for plans in chat turns; "
                               "evaluate it without --plan-samples")
-        sandbox = DockerSandbox(settings.sandbox)
-        await sandbox.start()  # no engine or no image: the error says how to fix it, nothing written yet
-        return await _run(config, settings, problems, sampler, sandbox, model, console, started, trained)
+        # no engine or no image: the error says how to fix it, nothing written yet
+        async with open_deps(settings, "eval") as deps:
+            return await _run(config, settings, problems, sampler, deps.sandbox, model, console, started, trained)
     finally:
-        if sandbox is not None:
-            await sandbox.close()
         if own:
             await sampler.aclose()
 

@@ -72,16 +72,15 @@ def replay_command(
 
 async def _replay(recording: Any, settings: Any, out: Path, structured: str | None) -> str:
     """Run the replay under a tracer of its own; returns the replay's run id."""
-    from codestill.run._replay import replay
+    from codestill.run import open_deps
+    from codestill.run._replay import run_replay
     from codestill.traces import SqliteTracer
-    from tools.sandbox import DockerSandbox
 
     with SqliteTracer(out) as tracer:
-        async with DockerSandbox(settings.sandbox) as sandbox:
+        async with open_deps(settings, "replay", recording=recording, structured=structured) as deps:
+            assert deps.solve is not None
             try:
-                replayed = await replay(recording, sandbox, config=settings.solve, callbacks=[tracer],
-                                        structured=structured,  # type: ignore[arg-type]  # checked by the caller
-                                        repair_rounds=settings.llm.repair_rounds)
+                replayed = await run_replay(recording, deps.solve, callbacks=[tracer])
             finally:
                 tracer.flush()  # a stopped replay's spans are kept: its trace shows how far it got
     return replayed.run_id

@@ -12,6 +12,7 @@
     _replay                    running a recorded solve again
 """
 
+from codestill.run._deps import Deps, Mode, open_deps
 from codestill.run._rundir import Committed, RunDir
 
-__all__ = ["Committed", "RunDir"]
+__all__ = ["Committed", "Deps", "Mode", "RunDir", "open_deps"]

@@ -90,6 +90,12 @@ async def replay(recording: Recording, sandbox: Sandbox, *, config: SolveConfig 
     """Run the recorded task again. Where the graph asks for what was not recorded, ``ReplayMismatch``
     is raised, its message naming the replay's run (whose trace shows how far it got)."""
     deps = replay_deps(recording, sandbox, config=config, structured=structured, repair_rounds=repair_rounds)
+    return await run_replay(recording, deps, callbacks)
+
+
+async def run_replay(recording: Recording, deps: SolveDeps,
+                     callbacks: list[BaseCallbackHandler] | None = None) -> Replayed:
+    """``replay`` with its deps already built (``open_deps(settings, "replay", recording=...)``)."""
     root = _RootRun()
     try:
         trajectory = await solve(recording.task, deps, thread_id=f"replay-{uuid.uuid4().hex[:12]}",

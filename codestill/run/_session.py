@@ -1,8 +1,8 @@
 """An interactive session of the solve graph: the stores it needs, open for as long as the session runs.
 
-``open_session`` builds a chat model per role, then opens the trace store (``SqliteTracer``), the module
-memory, the Docker sandbox pool, the checkpointer (``codestill.run._checkpoints`` on ``solve.checkpoints``) and the
-artefact store beside it (``SqliteArtefacts``), and compiles the graph over them. ``Session.advance``
+``open_session`` opens what a session runs on through ``open_deps(settings, "session")`` (models per role,
+traces, the module memory, the Docker sandbox pool, the checkpointer on ``solve.checkpoints`` and the
+artefact store beside it) and compiles the graph over them. ``Session.advance``
 runs a thread until it pauses for a person (an ``interrupt`` in ``review_plans`` or ``confirm``) or
 ends; the caller answers with ``Command(resume=...)`` and advances again. Several tasks in a row
 (``codestill chat``) share one session. Everything heavy is imported when a session opens, never when
@@ -14,12 +14,10 @@ structured method it honours (``codestill._capability``) and its agents use that
 from __future__ import annotations
 
 import hashlib
-import os
 import uuid
 from collections.abc import Callable, Mapping
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from codestill.config import Settings
@@ -48,19 +46,6 @@ def new_thread_id() -> str:
 
 def task_id(instruction: str) -> str:
     return "user/" + hashlib.sha256(instruction.encode()).hexdigest()[:10]
-
-
-def artefacts_path(checkpoints: Path) -> Path:
-    """The artefact store of a checkpoint file: ``sessions.sqlite`` -> ``sessions.artefacts.sqlite``."""
-    return checkpoints.with_name(checkpoints.stem + ".artefacts" + (checkpoints.suffix or ".sqlite"))
-
-
-def _secrets(settings: Settings) -> list[str]:
-    keys = [settings.llm.api_key, settings.memory.api_key]
-    out = [k.get_secret_value() for k in keys if k is not None and k.get_secret_value()]
-    if os.environ.get("OPENAI_API_KEY"):
-        out.append(os.environ["OPENAI_API_KEY"])
-    return out
 
 
 @dataclass
@@ -147,61 +132,19 @@ class Session:
         await self.stack.aclose()
 
 
-def build_models(settings: Settings, specs: Mapping[str, str], stack: AsyncExitStack,
-                 extra: Mapping[str, str] | None = None) -> dict[str, Any]:
-    """A chat model per agent role (and per ``extra`` name), one client per (spec, temperature): roles on
-    the same endpoint share its client and its concurrency limit. Each is closed with ``stack``."""
-    from codestill.llm import aclose, make_chat_model
-
-    built: dict[tuple[str, float], Any] = {}
-    models: dict[str, Any] = {}
-    for role, spec in {**specs, **(extra or {})}.items():
-        llm = settings.llm
-        if role == "planner" and settings.solve.plans > 1:
-            llm = llm.model_copy(update={"temperature": settings.solve.plan_temperature})
-        key = (spec, llm.temperature)
-        if key not in built:
-            built[key] = make_chat_model(spec, llm)
-            stack.push_async_callback(aclose, built[key])
-        models[role] = built[key]
-    return models
-
-
 async def open_session(settings: Settings, specs: Mapping[str, str], *, interactive: bool,
                        probes: StructuredProbes | None = None) -> Session:
-    """Open every store a session needs (closed by ``Session.aclose``, also when opening fails).
-    ``probes``: what earlier sessions of this process found out about the endpoints (else a fresh cache)."""
-    from codestill._capability import StructuredProbes
-    from codestill.run._artefacts import SqliteArtefacts
-    from codestill.run._checkpoints import open_checkpointer
-    from codestill.traces import SqliteTracer
-    from graphs import SolveDeps, build_graph
-    from memory import ModuleMemory
-    from tools.sandbox import DockerSandbox
+    """Open every store a session needs (``open_deps``'s session mode; closed by ``Session.aclose``, also
+    when opening fails). ``probes``: what earlier sessions of this process found out about the endpoints."""
+    from codestill.run._deps import open_deps
+    from graphs import build_graph
 
-    solve = settings.solve
     stack = AsyncExitStack()
     try:
-        # The chat models first: a bad spec or a missing key fails before anything is opened.
-        models = build_models(settings, specs, stack)
-        # ... and what each endpoint honours (llm.structured=auto): an unreachable one fails here too
-        structured = await (probes or StructuredProbes()).resolve(settings.llm.structured,
-                                                                  ((specs[r], models[r]) for r in specs))
-        tracer = None
-        if settings.traces.enabled:
-            tracer = SqliteTracer(settings.traces.path, redact=_secrets(settings))
-            stack.callback(tracer.close)
-        memory = stack.enter_context(ModuleMemory(settings.memory))
-        sandbox = await stack.enter_async_context(DockerSandbox(settings.sandbox))
-        solve.checkpoints.parent.mkdir(parents=True, exist_ok=True)
-        checkpointer = await stack.enter_async_context(open_checkpointer(solve.checkpoints))
-        artefacts = SqliteArtefacts(artefacts_path(solve.checkpoints))
-        stack.callback(artefacts.close)
-        deps = SolveDeps(models=models, sandbox=sandbox, memory=memory, config=solve, artefacts=artefacts,
-                         model_names=dict(specs), interactive=interactive, structured=structured,
-                         repair_rounds=settings.llm.repair_rounds,
-                         role_max_tokens=settings.llm.role_max_tokens)
-        return Session(graph=build_graph(checkpointer), deps=deps, settings=settings, tracer=tracer, stack=stack)
+        deps = await stack.enter_async_context(open_deps(settings, "session", specs=specs, interactive=interactive,
+                                                         probes=probes))
+        return Session(graph=build_graph(deps.checkpointer), deps=deps.solve, settings=settings, tracer=deps.tracer,
+                       stack=stack)
     except BaseException:
         await stack.aclose()
         raise
