@@ -18,7 +18,7 @@ from pydantic import BaseModel
 from agents import PlanAnswer
 from codestill.config import LLMConfig
 from codestill.data import load_bank
-from codestill.errors import ModelUnreachable, UnknownModel
+from codestill.errors import CodestillError, LLMError, ModelCallError, ModelUnreachable, UnknownModel
 from codestill.llm import check_model, make_chat_model
 from codestill.schemas import Critique, ModuleSpec, Plan
 from codestill.sim import FAULT_KINDS, SimConfig, serve_subprocess
@@ -104,6 +104,20 @@ def test_every_fault_kind_always_on_ends_as_a_recorded_failure(kind):
     assert expected in reply.error
     if kind in ("bad_json", "truncate"):
         assert reply.tries == 2  # one repair round was tried
+
+
+@pytest.mark.parametrize(("kind", "status", "timed_out"), [("500", 500, False), ("429", 429, False),
+                                                          ("hang", None, True)])
+def test_a_provider_error_leaves_the_model_as_a_codestill_error(kind, status, timed_out):
+    """``llm.py`` is the one place that knows the provider's error classes: a call that fails after the
+    client's retries raises ``ModelCallError`` (never an ``openai`` error) saying what the server said."""
+    with serve_subprocess(SimConfig(fault_rate=1.0, faults=(kind,), retry_after_ms=50, hang_s=30)) as url:
+        model = make_chat_model(_spec(url), LLMConfig(timeout_s=1.0, max_retries=0))
+        with pytest.raises(ModelCallError) as failed:
+            asyncio.run(model.ainvoke([HumanMessage("hello")]))
+    assert (failed.value.status, failed.value.timed_out) == (status, timed_out)
+    assert isinstance(failed.value, CodestillError) and not isinstance(failed.value, LLMError)
+    assert "openai" not in type(failed.value).__module__
 
 
 def test_mixed_faults_mostly_recover_and_the_rest_are_recorded(tmp_path):
