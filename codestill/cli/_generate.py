@@ -35,8 +35,9 @@ def _resume_command(seeds: Path, pipeline: str, out: Path, shard: str | None, li
 
 
 def generate_command(
-    seeds: Annotated[Path, typer.Option(help="Inputs: a JSONL of Task records (instructions; {\"instruction\": "
-                                             "...} is enough) or, for selfalign+solve, Seed records.")],
+    seeds: Annotated[Path, typer.Option(help="Inputs: instructions ({\"instruction\": ...} lines, Task records, "
+                                             "Code Alpaca lines) or, for selfalign+solve, seed functions; JSONL "
+                                             "or a folder saved with datasets (README: Seed formats).")],
     pipeline: Annotated[str, typer.Option(help=PIPELINE_HELP)] = "solve",
     model: Annotated[str | None, typer.Option(help="Chat model of every agent (default llm.model): openai:NAME, "
                                                    "openai:NAME@URL (vLLM, codestill sim) or hf:MODEL.")] = None,

@@ -32,9 +32,10 @@ from codestill.cli._common import ConfigOpt, SetOpt, settings_from
 from codestill.config import Settings
 from codestill.errors import ConfigError
 from codestill.progress import RateColumn
-from codestill.records import read_appended, read_jsonl, write_json, write_jsonl
+from codestill.records import read_appended, write_json, write_jsonl
+from codestill.run._inputs import EXPECTED, Inputs, read_inputs
 from codestill.runtime import settle_heap
-from codestill.schemas import Seed, Task
+from codestill.schemas import Task
 
 if TYPE_CHECKING:
     from codestill._capability import StructuredProbes
@@ -42,6 +43,7 @@ if TYPE_CHECKING:
 ModelOpt = Annotated[str | None, typer.Option(help="Chat model spec (default: llm.model), e.g. "
                                                    "openai:codestill-sim@http://127.0.0.1:8000/v1.")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print the stats as JSON.")]
+StrictOpt = Annotated[bool, typer.Option(help="Refuse the whole seed file if any line is bad.")]
 
 
 def _progress(console: Console, unit: str) -> Progress:
@@ -49,13 +51,12 @@ def _progress(console: Console, unit: str) -> Progress:
                     TimeRemainingColumn(), console=console, transient=False)
 
 
-def _read(path: Path, cls: type[Any]) -> list[Any]:
-    if not path.is_file():
-        raise ConfigError(f"no seed file at {path}: give a JSONL of {cls.__name__} records")
-    items = list(read_jsonl(path, cls))
-    if not items:
-        raise ConfigError(f"{path} holds no {cls.__name__} records")
-    return items
+def _shown(inputs: Inputs[Any], err: Console) -> None:
+    """The bad lines the reader passed over (``codestill.run._inputs``, every command's seed reader)."""
+    for message in inputs.messages()[:10]:
+        err.print(f"[yellow]skipped:[/] {message}", soft_wrap=True)
+    if len(inputs.bad) > 10:
+        err.print(f"[yellow]... and {len(inputs.bad) - 10} more bad {inputs.unit}s (all in the stats file)[/]")
 
 
 def _table(title: str, rows: Sequence[tuple[str, Any]]) -> Table:
@@ -117,7 +118,8 @@ def _dev_solve(settings: Settings, spec: str, n: int, probes: StructuredProbes) 
 
 
 def evolve_command(
-    seeds: Annotated[Path, typer.Option(help="Instructions to evolve: a JSONL of Task records.")],
+    seeds: Annotated[Path, typer.Option(help=f"A JSONL of {EXPECTED['task']}; or a folder saved with "
+                                             "datasets (save_to_disk).")],
     out: Annotated[Path, typer.Option(help="Output JSONL: the originals and every round's survivors.")],
     rounds: Annotated[int | None, typer.Option(help="Evolution rounds (default evol.rounds, 3).")] = None,
     model: ModelOpt = None,
@@ -127,6 +129,7 @@ def evolve_command(
     dev_solve: Annotated[int, typer.Option(
         help="After each round solve this many of its instructions with the solve graph (sandbox, memory); "
              "the rounds stop when the accept rate drops. 0 = off.")] = 0,
+    strict: StrictOpt = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     json_out: JsonOpt = False,
@@ -138,14 +141,16 @@ def evolve_command(
 
     settings = settings_from(config, set_, **{"evol.rounds": rounds})
     spec = model or settings.llm.model
-    tasks = _read(seeds, Task)
     if dev_command and dev_solve:
         raise ConfigError("give --dev-command or --dev-solve, not both")
+    err = Console(stderr=True)
+    inputs = read_inputs(seeds, "task", strict=strict)
+    _shown(inputs, err)
+    tasks = inputs.items
     probes = StructuredProbes()  # the endpoint is asked once which structured method it honours
     dev = (_dev_command(dev_command) if dev_command else _dev_solve(settings, spec, dev_solve, probes) if dev_solve
            else None)
     paths = EvolPaths(out)
-    err = Console(stderr=True)
     used: dict[str, Any] = {}  # what the run used where the settings leave it open
     with _progress(err, "ins") as bar:
         bars: dict[int, Any] = {}  # round -> its progress bar; without a dev check all rounds run at once
@@ -174,7 +179,7 @@ def evolve_command(
                                     on_round=on_round, on_result=on_result)
 
         stats = asyncio.run(_with_model(settings, spec, work))
-    summary = {**stats.to_json(), "out": str(out), "model": spec,
+    summary = {**stats.to_json(), "out": str(out), "model": spec, "bad_lines": inputs.messages(),
                **used, "settings": settings.record()}
     write_json(paths.stats, summary)
     _report(json_out, summary, "evolve", [("originals", stats.originals),
@@ -185,9 +190,11 @@ def evolve_command(
 
 
 def instruct_command(
-    seeds: Annotated[Path, typer.Option(help="Seed functions: a JSONL of Seed records (codestill seeds mine).")],
+    seeds: Annotated[Path, typer.Option(help=f"A JSONL of {EXPECTED['seed']}; or a folder saved with "
+                                             "datasets (save_to_disk).")],
     out: Annotated[Path, typer.Option(help="Output JSONL of Task records (instructions).")],
     model: ModelOpt = None,
+    strict: StrictOpt = False,
     config: ConfigOpt = None,
     set_: SetOpt = None,
     json_out: JsonOpt = False,
@@ -199,8 +206,10 @@ def instruct_command(
 
     settings = settings_from(config, set_)
     spec = model or settings.llm.model
-    items = _read(seeds, Seed)
     err = Console(stderr=True)
+    inputs = read_inputs(seeds, "seed", strict=strict)
+    _shown(inputs, err)
+    items = inputs.items
     used: dict[str, Any] = {}  # what the run used where the settings leave it open
     with _progress(err, "seed") as bar:
         tid = bar.add_task("instruct", total=len(items))
@@ -224,7 +233,7 @@ def instruct_command(
     counts = {"seeds": len(items), "instructions": len(written), "seeds_without": len(failed)}
     summary = {**counts, "by_category": dict(sorted(by_category.items())),
                "failures": {stage: sum(f.stage == stage for f in failed) for stage in ("concepts", "instruction")},
-               "usage": usage.model_dump(), "out": str(out), "model": spec,
+               "usage": usage.model_dump(), "out": str(out), "model": spec, "bad_lines": inputs.messages(),
                **used, "settings": settings.record()}
     write_json(out.with_name(out.stem + ".stats.json"), summary)
     _report(json_out, summary, "instruct", [("seeds", counts["seeds"]), ("instructions", counts["instructions"]),
