@@ -21,8 +21,9 @@ from __future__ import annotations
 
 import operator
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Annotated, Any, TypedDict
+from typing import Annotated, Any, Required, TypedDict
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
@@ -30,14 +31,14 @@ from langgraph.runtime import Runtime
 
 from agents import evolver
 from codestill.schemas import Origin, Task, Usage
-from graphs._deps import InstructDeps
+from graphs._deps import InstructDeps, node
 
 _ROUND = re.compile(r"#r\d+$")
 
 
 class EvolState(TypedDict, total=False):
-    task: Task  # the parent of the evolution in progress: the original, then each round's survivor
-    round: int  # the round of that evolution (1 = the first evolution of an original)
+    task: Required[Task]  # the parent of the evolution in progress: the original, then each round's survivor
+    round: Required[int]  # the round of that evolution (1 = the first evolution of an original)
     last_round: int  # evolve until this round; absent: ``round`` (one evolution)
     heuristic: str
     text: str
@@ -99,7 +100,7 @@ async def evolve(state: EvolState, config: RunnableConfig, runtime: Runtime[Inst
 
 async def judge(state: EvolState, config: RunnableConfig, runtime: Runtime[InstructDeps]) -> dict[str, Any]:
     deps = runtime.context
-    reply = await evolver.judge(deps.model, state["text"], **deps.call_options(config, "evolver"))
+    reply = await evolver.judge(deps.model, state.get("text", ""), **deps.call_options(config, "evolver"))
     update: dict[str, Any] = {"round_usage": state.get("round_usage", Usage()) + reply.usage,
                               "usage": state.get("usage", Usage()) + reply.usage}
     if reply.value is None:
@@ -125,18 +126,16 @@ async def _after_evolve(state: EvolState, runtime: Runtime[InstructDeps]) -> str
 
 def build_graph() -> Any:
     g = StateGraph(EvolState, context_schema=InstructDeps)
-    g.add_node("evolve", evolve)
-    g.add_node("judge", judge)
+    g.add_node("evolve", node(evolve))
+    g.add_node("judge", node(judge))
     g.add_edge(START, "evolve")
     g.add_conditional_edges("evolve", _after_evolve, ["judge", "evolve", END])
     g.add_conditional_edges("judge", _next, ["evolve", END])
     return g.compile()
 
 
-graph = build_graph()  # what langgraph.json points LangGraph Studio at
 
-
-def evolved_task(parent: Task, state: EvolState | dict[str, Any]) -> Task:
+def evolved_task(parent: Task, state: Mapping[str, Any]) -> Task:
     """The surviving evolution as a task: id ``<original id>#r<round>``, lineage and origin filled in."""
     r = state["round"]
     seed = parent.origin.seed_id if parent.origin is not None and parent.origin.seed_id else original_id(parent)

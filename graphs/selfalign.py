@@ -14,7 +14,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, TypedDict
+from typing import Any, Required, TypedDict
 
 from langchain_core.runnables import RunnableConfig
 from langgraph.graph import END, START, StateGraph
@@ -24,11 +24,11 @@ from pydantic import BaseModel, ConfigDict
 from agents import conceptor, keyed_random
 from codestill.records import JsonlAppender, read_appended
 from codestill.schemas import SCHEMA_VERSION, Origin, Seed, Task, Usage
-from graphs._deps import InstructDeps
+from graphs._deps import InstructDeps, node
 
 
 class SelfAlignState(TypedDict, total=False):
-    seed: Seed
+    seed: Required[Seed]  # the graph's input
     concepts: list[str]
     tasks: list[Task]
     errors: list[str]
@@ -66,9 +66,10 @@ async def concepts(state: SelfAlignState, config: RunnableConfig, runtime: Runti
 
 async def write(state: SelfAlignState, config: RunnableConfig, runtime: Runtime[InstructDeps]) -> dict[str, Any]:
     deps, seed, cfg = runtime.context, state["seed"], runtime.context.selfalign
+    found = state.get("concepts", [])  # routed here only with some
     draws = [draw(cfg.categories, cfg.difficulties, f"{cfg.seed}|{seed.id}|{k}") for k in range(cfg.per_seed)]
     replies = await asyncio.gather(*(conceptor.instruction(
-        deps.model, state["concepts"], category, difficulty, n_shots=cfg.shots, key=f"{cfg.seed}|{seed.id}|{k}",
+        deps.model, found, category, difficulty, n_shots=cfg.shots, key=f"{cfg.seed}|{seed.id}|{k}",
         **deps.call_options(config, "conceptor")) for k, (category, difficulty) in enumerate(draws)))
     tasks, errors, usage = [], list(state.get("errors", [])), state.get("usage", Usage())
     for k, ((category, difficulty), reply) in enumerate(zip(draws, replies, strict=True)):
@@ -76,7 +77,7 @@ async def write(state: SelfAlignState, config: RunnableConfig, runtime: Runtime[
         if reply.value is None or not reply.value.instruction.strip():
             errors.append(f"instruction {k}: {reply.error or 'empty'}")
             continue
-        origin = Origin(seed_id=seed.id, concepts=tuple(state["concepts"]), category=category, difficulty=difficulty)
+        origin = Origin(seed_id=seed.id, concepts=tuple(found), category=category, difficulty=difficulty)
         tasks.append(Task(id=f"{seed.id}~i{k}", instruction=reply.value.instruction.strip(), source="selfalign",
                           lineage=(seed.id,), origin=origin))
     return {"tasks": tasks, "errors": errors, "usage": usage}
@@ -88,15 +89,13 @@ async def _after_concepts(state: SelfAlignState) -> str:
 
 def build_graph() -> Any:
     g = StateGraph(SelfAlignState, context_schema=InstructDeps)
-    g.add_node("concepts", concepts)
-    g.add_node("write", write)
+    g.add_node("concepts", node(concepts))
+    g.add_node("write", node(write))
     g.add_edge(START, "concepts")
     g.add_conditional_edges("concepts", _after_concepts, ["write", END])
     g.add_edge("write", END)
     return g.compile()
 
-
-graph = build_graph()  # what langgraph.json points LangGraph Studio at
 
 
 def failed_path(out: Path) -> Path:
@@ -105,7 +104,7 @@ def failed_path(out: Path) -> Path:
 
 def seeds_done(out: Path) -> set[str]:
     """The seeds ``out`` is done with: each has an instruction in it, or a recorded failure beside it."""
-    done = {t.origin.seed_id for t in read_appended(out, Task) if t.origin is not None}
+    done = {t.origin.seed_id for t in read_appended(out, Task) if t.origin is not None and t.origin.seed_id}
     return done | {f.seed_id for f in read_appended(failed_path(out), NoInstruction)}
 
 

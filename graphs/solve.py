@@ -18,8 +18,8 @@ Every node and routing function is a coroutine function, the quick ones too: Lan
 function on a worker thread, a hop that costs a busy batch loop milliseconds each time.
 
 Dependencies come in through the runtime context (``SolveDeps``); nothing here imports a concrete
-chat model, sandbox or memory. ``build_graph(checkpointer)`` compiles it; ``graph`` is what
-``langgraph.json`` points LangGraph Studio at.
+chat model, sandbox or memory. ``build_graph(checkpointer)`` compiles it (nothing is compiled at import);
+LangGraph Studio gets it through ``codestill.run.studio``, which builds the dependencies too.
 """
 
 from __future__ import annotations
@@ -39,7 +39,7 @@ from agents._common import keyed_random
 from codestill.schemas import Plan, TestSuite, Usage
 from graphs._branch import build_branch
 from graphs._commit import commit_modules
-from graphs._deps import SolveDeps
+from graphs._deps import SolveDeps, node
 from graphs._state import BranchResult, SolveState
 from graphs._trajectory import build_trajectory
 
@@ -67,14 +67,15 @@ async def plan(state: SolveState, config: RunnableConfig, runtime: Runtime[Solve
 
 async def review_plans(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
     """Interactive sessions only: a person accepts the plans, edits one, or asks for new ones."""
-    if not runtime.context.interactive or not state.get("round_plans"):
+    round_plans, plans = state.get("round_plans", []), state.get("plans", [])
+    if not runtime.context.interactive or not round_plans:
         return {}
-    current = [state["plans"][i] for i in state["round_plans"]]
+    current = [plans[i] for i in round_plans]
     answer = interrupt({"kind": "plans", "plans": [p.model_dump() for p in current]})
     action = (answer or {}).get("action", "accept") if isinstance(answer, dict) else str(answer)
     if action == "edit":
         edited = [Plan.model_validate(p) for p in answer["plans"]]
-        first = len(state["plans"])
+        first = len(plans)
         return {"plans": edited, "round_plans": list(range(first, first + len(edited)))}
     if action == "regenerate":
         return {"round_plans": [], "regenerate": True, "plan_feedback": answer.get("feedback")}
@@ -91,7 +92,7 @@ async def fan_out(state: SolveState, runtime: Runtime[SolveDeps]) -> list[Send] 
     deps = runtime.context
     tokens_left = deps.config.token_budget - state.get("usage", Usage()).total_tokens
     seconds_left = deps.config.time_budget_s - state.get("spent_s", 0.0)
-    budget = {"task": state["task"], "plan_round": state["plan_round"], "tokens_left": tokens_left,
+    budget = {"task": state["task"], "plan_round": state.get("plan_round", 0), "tokens_left": tokens_left,
               "seconds_left": seconds_left, "started": time.time()}
     if not state.get("round_plans"):
         if state.get("regenerate"):  # a person asked for other plans
@@ -103,8 +104,9 @@ async def fan_out(state: SolveState, runtime: Runtime[SolveDeps]) -> list[Send] 
                     for k in range(deps.config.samples)]
         return "select"
     # SelfCodeAlign's independent (response, tests) samples: solve.samples branches per plan.
-    return [Send("branch", {**budget, "plan": state["plans"][i], "plan_index": i, "sample": k})
-            for i in state["round_plans"] for k in range(deps.config.samples)]
+    plans = state.get("plans", [])
+    return [Send("branch", {**budget, "plan": plans[i], "plan_index": i, "sample": k})
+            for i in state.get("round_plans", []) for k in range(deps.config.samples)]
 
 
 def _rank(b: BranchResult) -> tuple[int, int, int, int]:
@@ -136,7 +138,8 @@ async def _pick(task_id: str, plan_round: int, branches: list[BranchResult], dep
 
     async def common(b: BranchResult) -> tuple[int, int]:
         others = [s for i, s in suites.items() if i != (b.plan_index, b.sample)]
-        results = await asyncio.gather(*(deps.sandbox.run(a.get(b.code_key), s) for s in others))
+        code = a.get(b.code_key) if b.code_key else ""  # every accepted branch here has code
+        results = await asyncio.gather(*(deps.sandbox.run(code, s) for s in others))
         return b.passed + sum(r.n_passed for r in results), b.total + sum(len(r.tests) for r in results)
 
     counts = await asyncio.gather(*(common(b) for b in accepted))
@@ -175,7 +178,7 @@ async def select(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, An
                 "spent_s": spent}
     if best.outcome == "replan":
         return {"chosen": best, "verdict": "rejected", "spent_s": spent,
-                "reason": f"repeated_failure: the critic still asked for a new plan after {state['plan_round']} replans"}
+                "reason": f"repeated_failure: the critic still asked for a new plan after {state.get('plan_round', 0)} replans"}
     return {"chosen": best, "verdict": "rejected", "reason": best.reason, "spent_s": spent}
 
 
@@ -195,7 +198,7 @@ async def confirm(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, A
     """Interactive sessions only: a person sees the accepted code and may still reject it."""
     if not runtime.context.interactive:
         return {}
-    chosen = state["chosen"]
+    chosen = state.get("chosen")
     code = runtime.context.artefacts.get(chosen.code_key) if chosen and chosen.code_key else ""
     answer = interrupt({"kind": "accept", "code": code, "reason": state.get("reason", "")})
     action = answer.get("action", "accept") if isinstance(answer, dict) else str(answer)
@@ -208,10 +211,11 @@ async def confirm(state: SolveState, runtime: Runtime[SolveDeps]) -> dict[str, A
 async def backward(state: SolveState, config: RunnableConfig, runtime: Runtime[SolveDeps]) -> dict[str, Any]:
     """CodePLAN backward reasoning: a plan written from the verified code alone, for the plan task."""
     deps = runtime.context
-    if state.get("verdict") != "accepted" or not deps.config.backward_plan:
+    chosen = state.get("chosen")
+    if state.get("verdict") != "accepted" or not deps.config.backward_plan or chosen is None or chosen.code_key is None:
         return {}
     start = time.perf_counter()
-    code = deps.artefacts.get(state["chosen"].code_key)
+    code = deps.artefacts.get(chosen.code_key)
     reply = await planner.backward_plan(deps.model("planner"), code, **deps.call_options(config, "planner"))
     out: dict[str, Any] = {"usage": reply.usage, "tail_s": time.perf_counter() - start}
     if reply.value is None:
@@ -277,13 +281,13 @@ def build_graph(checkpointer: Any = None, *, branch_checkpoints: bool = True, re
     at concurrency 32). Batch runs (``solve``, ``codestill generate``) leave them out.
     """
     g = StateGraph(SolveState, context_schema=SolveDeps)
-    g.add_node("plan", plan)
+    g.add_node("plan", node(plan))
     g.add_node("branch", build_branch(branch_checkpoints))
     g.add_node("select", select)
-    g.add_node("backward", backward)
-    g.add_node("commit", commit)
-    g.add_node("explain", explain)
-    g.add_node("finish", finish)
+    g.add_node("backward", node(backward))
+    g.add_node("commit", node(commit))
+    g.add_node("explain", node(explain))
+    g.add_node("finish", node(finish))
     g.add_edge(START, "plan")
     g.add_edge("branch", "select")
     if reviews:
@@ -302,5 +306,3 @@ def build_graph(checkpointer: Any = None, *, branch_checkpoints: bool = True, re
     g.add_edge("finish", END)
     return g.compile(checkpointer=checkpointer, name="solve")
 
-
-graph = build_graph()

@@ -185,6 +185,7 @@ async def aevaluate(config: EvalConfig, settings: Settings | None = None, *, con
                               "evaluate it without --plan-samples")
         # no engine or no image: the error says how to fix it, nothing written yet
         async with open_deps(settings, "eval") as deps:
+            assert deps.sandbox is not None
             return await _run(config, settings, problems, sampler, deps.sandbox, model, console, started, trained)
     finally:
         if own:

@@ -35,7 +35,7 @@ def compiled_graph(name: str) -> Any:
     module = GRAPH_MODULES.get(name)
     if module is None:
         return None
-    return importlib.import_module(module).graph.get_graph(xray=1)
+    return importlib.import_module(module).build_graph().get_graph(xray=1)
 
 
 def _loopback(host: str) -> bool:

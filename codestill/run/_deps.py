@@ -1,15 +1,18 @@
 """``open_deps(settings, mode)``: the one place the live dependencies of a run are built.
 
 Every entry point (a session of ``codestill solve``/``chat``, a batch of ``codestill generate`` and each of
-its Ray workers, a replay, an evaluation, LangGraph Studio's server) opens what it runs on here, so they
-differ only where their mode says:
+its Ray workers, ``codestill evolve``/``instruct``, a replay, an evaluation, LangGraph Studio's server)
+opens what it runs on here, so they differ only where their mode says:
 
-    mode     models            memory                          sandbox          traces        checkpoints
-    session  per role (specs)  ModuleMemory                    Docker pool      traces.path   solve.checkpoints
-    studio   per role (specs)  ModuleMemory                    Docker pool      traces.path   the server's own
-    batch    per role + instr  MemoryProcess (memory.process)  metered pool     run dir       none (the ledger)
-    replay   the recording     the recording                   Docker pool      the caller's  none
-    eval     none              none                            Docker pool      none          none
+    mode      models            memory                          sandbox        traces        checkpoints
+    session   per role (specs)  ModuleMemory                    Docker pool    traces.path   solve.checkpoints
+    studio    per role (specs)  ModuleMemory                    Docker pool    traces.path   the server's own
+    batch     per role + instr  MemoryProcess (memory.process)  metered pool   run dir       none (the ledger)
+    instruct  the instr model   none                            none           none          none
+    replay    the recording     the recording                   Docker pool    the caller's  none
+    eval      none              none                            Docker pool    none          none
+
+(``instruct_spec`` adds the instruction stages' model to session, studio and batch too.)
 
 The chat models come first, so a bad spec or a missing key fails before anything is opened; with
 ``llm.structured=auto`` each endpoint is asked once which structured method it honours. Everything
@@ -35,7 +38,8 @@ if TYPE_CHECKING:
     from codestill.traces.replay import Recording
     from graphs import InstructDeps, SolveDeps
 
-Mode = Literal["session", "studio", "batch", "replay", "eval"]
+_SOLVES = ("session", "studio", "batch")  # the modes that run the solve graph
+Mode = Literal["session", "studio", "batch", "instruct", "replay", "eval"]
 __all__ = ["Deps", "Mode", "artefacts_path", "build_models", "open_deps", "secrets"]
 
 
@@ -44,7 +48,7 @@ class Deps:
     """What a mode runs on; a field its mode does not use is None."""
 
     mode: Mode
-    sandbox: Sandbox
+    sandbox: Sandbox | None = None
     solve: SolveDeps | None = None
     instruct: InstructDeps | None = None
     tracer: SqliteTracer | None = None
@@ -105,27 +109,39 @@ async def open_deps(settings: Settings, mode: Mode, *, specs: Mapping[str, str] 
     async with AsyncExitStack() as stack:
         models: dict[str, Any] = {}
         found: dict[str, str] = {}
-        if mode in ("session", "studio", "batch"):
-            if not specs:
-                raise ValueError(f"open_deps(mode={mode!r}) needs the model spec of every agent role")
+        specs = dict(specs or {}) if mode in _SOLVES else {}
+        if mode in _SOLVES and not specs:
+            raise ValueError(f"open_deps(mode={mode!r}) needs the model spec of every agent role")
+        if mode == "instruct" and not instruct_spec:
+            raise ValueError("open_deps(mode='instruct') needs the instruction stages' model spec")
+        if mode in (*_SOLVES, "instruct"):
             models = build_models(settings, specs, stack, {"instruct": instruct_spec} if instruct_spec else None)
             probes = probes or StructuredProbes()  # each endpoint asked once, by whichever use comes first
-            found["solve"] = await probes.resolve(llm.structured, ((specs[r], models[r]) for r in specs))
+            if specs:
+                found["solve"] = await probes.resolve(llm.structured, ((specs[r], models[r]) for r in specs))
             if instruct_spec:
                 found["instruct"] = await probes.resolve(llm.structured, [(instruct_spec, models["instruct"])])
         tracer = _tracer(settings, mode, run_dir)
         if tracer is not None:
             stack.callback(tracer.close)
         memory = _memory(settings, mode, run_dir, stack)
-        pool = await stack.enter_async_context(DockerSandbox(settings.sandbox))
-        sandbox: Sandbox = pool
+        sandbox: Sandbox | None = None
+        if mode != "instruct":
+            sandbox = await stack.enter_async_context(DockerSandbox(settings.sandbox))
         if mode == "batch":
             from codestill.run._metered import MeteredSandbox
 
-            sandbox = MeteredSandbox(pool, capacity=settings.sandbox.pool_size)
+            sandbox = MeteredSandbox(sandbox, capacity=settings.sandbox.pool_size)
         deps = Deps(mode=mode, sandbox=sandbox, tracer=tracer, structured=found)
         common = {"repair_rounds": llm.repair_rounds, "role_max_tokens": llm.role_max_tokens}
-        if mode in ("session", "studio", "batch") and specs:
+        if instruct_spec:
+            # A batch's instruction stages take their turns under the batch's own gate; elsewhere the
+            # stages fill the model's connections (llm.max_concurrency) by default.
+            connections = {} if mode == "batch" else {"llm_concurrency": llm.max_concurrency}
+            deps.instruct = InstructDeps(model=models["instruct"], evol=settings.evol, selfalign=settings.selfalign,
+                                         structured=found["instruct"], **common, **connections)
+        if mode in _SOLVES:
+            assert sandbox is not None
             extra: dict[str, Any] = {}
             if mode in ("session", "studio"):
                 extra["artefacts"] = await _artefacts(settings, stack)
@@ -136,10 +152,8 @@ async def open_deps(settings: Settings, mode: Mode, *, specs: Mapping[str, str] 
             deps.solve = SolveDeps(models={r: models[r] for r in specs}, sandbox=sandbox, memory=memory,
                                    config=settings.solve, model_names=dict(specs), structured=found["solve"],
                                    interactive=interactive, **extra, **common)
-            if instruct_spec:
-                deps.instruct = InstructDeps(model=models["instruct"], evol=settings.evol, selfalign=settings.selfalign,
-                                             structured=found["instruct"], **common)
         elif mode == "replay":
+            assert sandbox is not None
             if recording is None:
                 raise ValueError("open_deps(mode='replay') needs the recording to answer from")
             from codestill.run._replay import replay_deps
@@ -154,7 +168,7 @@ async def open_deps(settings: Settings, mode: Mode, *, specs: Mapping[str, str] 
 
 
 def _tracer(settings: Settings, mode: Mode, run_dir: Path | None) -> SqliteTracer | None:
-    if not settings.traces.enabled or mode in ("replay", "eval"):  # a replay traces where its caller says
+    if not settings.traces.enabled or mode in ("instruct", "replay", "eval"):  # a replay traces where its caller says
         return None
     from codestill.traces import SqliteTracer
 
@@ -166,7 +180,7 @@ def _tracer(settings: Settings, mode: Mode, run_dir: Path | None) -> SqliteTrace
 
 
 def _memory(settings: Settings, mode: Mode, run_dir: Path | None, stack: AsyncExitStack) -> Any:
-    if mode in ("replay", "eval"):
+    if mode in ("instruct", "replay", "eval"):
         return None
     from memory import MemoryProcess, ModuleMemory
 

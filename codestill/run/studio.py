@@ -27,9 +27,9 @@ context=...)``; Studio: the input and "context" forms):
 Settings come from ``load_settings()`` in the server's working directory (./codestill.toml, then
 ``CODESTILL_*``; langgraph.json's "env" may name a .env file), read on the first run, not at import:
 a server whose model is down still starts and shows the graphs. The solve graph runs on what
-``open_session`` opens for ``codestill solve`` (models per ``solve.models``/``llm.model``, traces in
-``traces.path``, memory, sandbox pool, artefacts beside ``solve.checkpoints``); evol and selfalign
-on ``llm.model``.
+``open_deps(settings, "studio")`` opens (what ``codestill solve`` runs on, less the checkpointer: models
+per ``solve.models``/``llm.model``, traces in ``traces.path``, memory, sandbox pool, artefacts beside
+``solve.checkpoints``); evol and selfalign on ``open_deps(settings, "instruct")``: ``llm.model`` alone.
 
 The one piece of process state, and why: the server calls a factory for every run and every read, and
 neither LangGraph nor the API server has a place to keep objects between runs; the Docker pool and the
@@ -61,7 +61,7 @@ from codestill.schemas import Seed, Task
 
 if TYPE_CHECKING:
     from codestill._capability import StructuredProbes
-    from codestill.run._session import Session
+    from codestill.run._deps import Deps
     from graphs import InstructDeps
 
 __all__ = ["EvolInput", "Live", "RunError", "SelfAlignInput", "SolveInput", "SolveOptions", "StudioGraph", "app", "evol", "lifespan",
@@ -160,8 +160,8 @@ class Live:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._settings: Settings | None = None
         self._probes: StructuredProbes | None = None
-        self._session: Session | None = None
-        self._instruct: InstructDeps | None = None
+        self._solve: Deps | None = None
+        self._instruct: Deps | None = None
 
     def _settled(self) -> Settings:
         loop = asyncio.get_running_loop()
@@ -177,38 +177,30 @@ class Live:
             self._probes = StructuredProbes()
         return self._settings
 
-    async def session(self) -> Session:
-        """What ``codestill solve`` opens: a model per role, traces, memory, sandbox pool, artefacts."""
+    async def solve(self) -> Deps:
+        """``open_deps``'s studio mode: what ``codestill solve`` opens (a model per role, traces, memory,
+        sandbox pool, artefacts) less the checkpointer, since the server keeps the threads."""
         async with self._lock:
             settings = self._settled()
-            if self._session is None:
-                from codestill.run._session import model_specs, open_session
+            if self._solve is None:
+                from codestill.run._deps import open_deps
+                from codestill.run._session import model_specs
 
-                session = await open_session(settings, model_specs(settings, None, {}), interactive=True,
-                                             probes=self._probes)
-                self._stack.push_async_callback(session.aclose)
-                self._session = session
-            return self._session
+                self._solve = await self._stack.enter_async_context(open_deps(
+                    settings, "studio", specs=model_specs(settings, None, {}), interactive=True, probes=self._probes))
+            return self._solve
 
     async def instruct(self) -> InstructDeps:
-        """The instruction graphs' context: ``llm.model`` and the evol / selfalign settings."""
+        """``open_deps``'s instruct mode: ``llm.model`` and the evol / selfalign settings (no sandbox)."""
         async with self._lock:
             settings = self._settled()
             if self._instruct is None:
-                from codestill.run._session import build_models
-                from graphs import InstructDeps
+                from codestill.run._deps import open_deps
 
-                llm, spec = settings.llm, settings.llm.model
-                async with AsyncExitStack() as opening:  # closed here only if opening fails
-                    model = build_models(settings, {"instruct": spec}, opening)["instruct"]
-                    assert self._probes is not None
-                    structured = await self._probes.resolve(llm.structured, [(spec, model)])
-                    self._stack.push_async_callback(opening.pop_all().aclose)
-                self._instruct = InstructDeps(model=model, evol=settings.evol, selfalign=settings.selfalign,
-                                              structured=structured, repair_rounds=llm.repair_rounds,
-                                              role_max_tokens=llm.role_max_tokens,
-                                              llm_concurrency=llm.max_concurrency)
-            return self._instruct
+                self._instruct = await self._stack.enter_async_context(open_deps(
+                    settings, "instruct", instruct_spec=settings.llm.model, probes=self._probes))
+            assert self._instruct.instruct is not None
+            return self._instruct.instruct
 
     async def aclose(self) -> None:
         """Close everything opened (the sandbox pool removes its containers); a later run opens anew."""
@@ -217,7 +209,7 @@ class Live:
                 await self._stack.aclose()
             finally:
                 self._stack = AsyncExitStack()
-                self._loop = self._settings = self._probes = self._session = self._instruct = None
+                self._loop = self._settings = self._probes = self._solve = self._instruct = None
 
 
 @functools.cache
@@ -315,13 +307,14 @@ def _config(config: RunnableConfig | None, steps: int, tracer: Any = None,
 async def _prepare_solve(input: Any, context: Any, config: RunnableConfig | None) -> Prepared:
     from graphs import recursion_limit
 
-    session = await live().session()
-    deps = replace(session.deps, interactive=_options(SolveOptions, context).interactive)
+    opened = await live().solve()
+    assert opened.solve is not None
+    deps = replace(opened.solve, interactive=_options(SolveOptions, context).interactive)
     task = None
     if (given := _read(SolveInput, input)) is not None:
         task = _task(given.task)  # type: ignore[attr-defined]
         input = {"task": task}
-    tracer = session.tracer
+    tracer = opened.tracer
 
     async def done() -> None:
         if tracer is not None:  # what this run traced is in the store when the run's answer comes
