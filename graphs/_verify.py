@@ -76,7 +76,7 @@ from graphs._deps import SolveDeps
 from graphs._state import BranchState
 
 _UNDEFINED = re.compile(r"NameError: name '(\w+)' is not defined")
-# How the sandbox names an io case's result (``tools/sandbox/_pool.py`` ``_prepare``): "case 3: stdin '5\n'".
+# How the sandbox names an io case's result (``tools/sandbox/_tests.py`` ``prepare``): "case 3: stdin '5\n'".
 _IO_CASE = re.compile(r"^case \d+: stdin ")
 # How the io harness says a case printed the wrong thing (``tools/sandbox/_runner.py`` ``_run_io_case``).
 _IO_EXPECTED = re.compile(r"""^expected ('(?:[^'\\]|\\.)*'|"(?:[^"\\]|\\.)*")""")

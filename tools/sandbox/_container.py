@@ -23,9 +23,10 @@ import docker.errors
 import docker.types
 
 from codestill.config import SandboxConfig
+from tools.sandbox._channel import InfraFault, ProtocolFault, frame_body, frame_length
 from tools.sandbox._image import IMAGE_ENV, SANDBOX_UID
 from tools.sandbox._owner import OWNER_LABEL, SANDBOX_LABEL, owner_label
-from tools.sandbox._runner import HEADER, MAGIC, MAX_FRAME
+from tools.sandbox._runner import HEADER, MAGIC
 
 # Reads the runner's source from stdin and runs it as module `_cs_runner`, which starts main().
 # End of input exits: a client killed before it sent the source must not leave PID 1 spinning.
@@ -38,18 +39,6 @@ _BOOTSTRAP = (
 _ids = itertools.count(1)
 
 Call = Callable[..., Awaitable[Any]]
-
-
-class InfraFault(Exception):
-    """The container or the engine failed us; the run is retried elsewhere."""
-
-
-class ProtocolFault(Exception):
-    """Bytes on the runner's channel that the runner did not write.
-
-    The runner writes only well-formed frames, and the only other processes in a container are
-    the program's: during a run, this is the program's doing and its verdict (never retried).
-    """
 
 
 def runner_source() -> bytes:
@@ -170,20 +159,11 @@ class Container:
     async def _read_frame(self) -> dict:
         while True:
             if len(self._stdout) >= HEADER.size:
-                magic, n = HEADER.unpack_from(self._stdout)
-                if magic != MAGIC or n > MAX_FRAME:  # judged on the first 8 bytes: no waiting
-                    raise ProtocolFault(f"{len(self._stdout)} stray bytes, starting "
-                                        f"{bytes(self._stdout[:24])!r}")
+                n = frame_length(self._stdout[: HEADER.size], self._stdout)  # judged on 8 bytes: no waiting
                 if len(self._stdout) >= HEADER.size + n:
                     body = bytes(self._stdout[HEADER.size : HEADER.size + n])
                     del self._stdout[: HEADER.size + n]
-                    try:
-                        reply = json.loads(body)
-                    except ValueError:
-                        reply = None
-                    if not isinstance(reply, dict):
-                        raise ProtocolFault(f"a frame of {n} bytes that is not a JSON object")
-                    return reply
+                    return frame_body(body)
             # Docker's attach stream multiplexes stdout (1) and stderr (2) in 8-byte-headed frames.
             head = await self._reader.readexactly(8)
             payload = await self._reader.readexactly(int.from_bytes(head[4:8], "big"))

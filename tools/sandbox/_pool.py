@@ -8,10 +8,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
-import base64
 import functools
-import secrets
-import uuid
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -21,46 +18,14 @@ import docker.errors
 from codestill.config import SandboxConfig
 from codestill.errors import SandboxError
 from codestill.schemas import ExecResult, Limits, TestSuite
-from tools.sandbox._container import Container, InfraFault, ProtocolFault, runner_source
+from tools.sandbox._channel import InfraFault, judged_run
+from tools.sandbox._container import Container, runner_source
 from tools.sandbox._engine import connect
 from tools.sandbox._image import require_image
 from tools.sandbox._owner import reap_orphans
-from tools.sandbox._tests import (
-    InvalidTests,
-    Unit,
-    bound_names,
-    named_modules,
-    pinned_names,
-    split_asserts,
-    suite_words,
-)
-from tools.sandbox._verdict import build_result, tainted
+from tools.sandbox._verdict import tainted
 
 _GRACE_S = 10.0  # beyond the wall limit, for the runner's own sweep and reply
-
-
-def _prepare(program: str | bytes, tests: TestSuite | str, limits: Limits) -> tuple[dict, list[Unit]]:
-    """The request for the runner, and the units the verdict is judged against."""
-    suite = TestSuite(code=tests) if isinstance(tests, str) else tests
-    source = program.encode() if isinstance(program, str) else program
-    req: dict[str, Any] = {
-        "op": "run", "program": base64.b64encode(source).decode(), "mode": suite.kind,
-        "nonce": secrets.token_hex(16),
-        "limits": {**limits.model_dump(exclude={"wall_s"}), "wall_s": limits.wall_limit_s,
-                   "report_bytes": 8 << 20},
-    }
-    if suite.kind == "io":
-        units = [Unit(name=f"case {i}: stdin {c.input[:40]!r}", code="", is_test=True)
-                 for i, c in enumerate(suite.cases)]
-        req["cases"] = [c.model_dump() for c in suite.cases]
-    else:
-        units = split_asserts(suite.code, suite.entry_point)
-        req["units"] = [{"code": u.code} for u in units]
-        words = suite_words(suite.code)
-        req["pinned"] = pinned_names(source, words, suite.entry_point)
-        req["bound"] = bound_names(source, words, suite.entry_point)
-        req["modules"] = named_modules(words)
-    return req, units
 
 
 class _Backend(abc.ABC):
@@ -103,27 +68,9 @@ class _Backend(abc.ABC):
     async def run(self, program: str | bytes, tests: TestSuite | str,
                   limits: Limits | None = None) -> ExecResult:
         """Run ``program`` against ``tests``. Never raises for anything the program does."""
-        limits = limits or self.config.limits
-        run_id = uuid.uuid4().hex
-        try:
-            req, units = _prepare(program, tests, limits)
-        except InvalidTests as e:
-            return ExecResult(run_id=run_id, status="error", message=str(e), limits=limits)
-        last = ""
-        for attempt in range(1, self.config.infra_retries + 2):
-            try:
-                raw = await self._exchange(req, limits)
-            except ProtocolFault as e:  # the program's doing: its verdict, not retried elsewhere
-                return ExecResult(run_id=run_id, status="error", limits=limits, attempts=attempt,
-                                  message=f"the program wrote into the sandbox runner's channel ({e}); "
-                                          "the run is void and its container destroyed")
-            except (TimeoutError, InfraFault, docker.errors.DockerException, OSError) as e:
-                last = f"{type(e).__name__}: {e}".strip(": ")
-                continue
-            return build_result(raw, units, req["nonce"], limits, run_id, attempts=attempt)
-        return ExecResult(run_id=run_id, status="infra_error", limits=limits,
-                          attempts=self.config.infra_retries + 1,
-                          message=f"the sandbox failed {self.config.infra_retries + 1} times: {last}")
+        return await judged_run(self._exchange, program, tests, limits or self.config.limits,
+                                self.config.infra_retries,
+                                (TimeoutError, InfraFault, docker.errors.DockerException, OSError))
 
     @abc.abstractmethod
     async def _exchange(self, req: dict, limits: Limits) -> dict:

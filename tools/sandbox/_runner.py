@@ -332,7 +332,7 @@ def _child(req: dict, out_w: int, err_w: int, rep_w: int) -> None:
             f.write("1000")
     except OSError:
         pass
-    work = "/tmp/work"
+    work = req.get("work", "/tmp/work")  # another folder only outside a container (tools/sandbox/_local.py)
     os.makedirs(work, exist_ok=True)
     os.chdir(work)
     os.environ["HOME"] = work
@@ -455,7 +455,7 @@ def _harness_asserts(program: bytes, units: list[dict], nonce: str, pinned: list
         except BaseException as exc:
             codes.append(exc)
     module = types.ModuleType("solution")
-    module.__file__ = "/tmp/work/solution.py"
+    module.__file__ = os.path.join(os.getcwd(), "solution.py")  # the work folder
     sys.modules["solution"] = module
     t = perf()
     try:
@@ -663,7 +663,7 @@ def _harness_io(program: bytes, cases: list[dict], nonce: str) -> None:
 
 
 def _run_io_case(code, case: dict) -> tuple[str, str, str]:
-    in_path = "/tmp/work/.stdin"
+    in_path = os.path.join(os.getcwd(), ".stdin")  # the work folder
     with open(in_path, "w", encoding="utf-8") as f:
         f.write(case["input"])
     out_r, out_w = os.pipe()
@@ -680,7 +680,7 @@ def _run_io_case(code, case: dict) -> tuple[str, str, str]:
             import types
 
             main = types.ModuleType("__main__")
-            main.__file__ = "/tmp/work/solution.py"
+            main.__file__ = os.path.join(os.getcwd(), "solution.py")
             sys.modules["__main__"] = main
             status = 0
             try:

@@ -10,10 +10,15 @@ refuses to let the program's own ``__eq__`` vouch for it (see ``_runner._make_co
 from __future__ import annotations
 
 import ast
+import base64
 import builtins
 import re
+import secrets
 import sys
 from dataclasses import dataclass
+from typing import Any
+
+from codestill.schemas import Limits, TestSuite
 
 _OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
         ast.In: "in", ast.NotIn: "not in"}
@@ -34,6 +39,31 @@ class Unit:
     name: str
     code: str
     is_test: bool
+
+
+def prepare(program: str | bytes, tests: TestSuite | str, limits: Limits) -> tuple[dict[str, Any], list[Unit]]:
+    """The runner's request, and the units the verdict is judged against (every backend sends the same
+    request: the Docker pool over a container's channel, ``LocalSandbox`` over a local process's)."""
+    suite = TestSuite(code=tests) if isinstance(tests, str) else tests
+    source = program.encode() if isinstance(program, str) else program
+    req: dict[str, Any] = {
+        "op": "run", "program": base64.b64encode(source).decode(), "mode": suite.kind,
+        "nonce": secrets.token_hex(16),
+        "limits": {**limits.model_dump(exclude={"wall_s"}), "wall_s": limits.wall_limit_s,
+                   "report_bytes": 8 << 20},
+    }
+    if suite.kind == "io":
+        units = [Unit(name=f"case {i}: stdin {c.input[:40]!r}", code="", is_test=True)
+                 for i, c in enumerate(suite.cases)]
+        req["cases"] = [c.model_dump() for c in suite.cases]
+    else:
+        units = split_asserts(suite.code, suite.entry_point)
+        req["units"] = [{"code": u.code} for u in units]
+        words = suite_words(suite.code)
+        req["pinned"] = pinned_names(source, words, suite.entry_point)
+        req["bound"] = bound_names(source, words, suite.entry_point)
+        req["modules"] = named_modules(words)
+    return req, units
 
 
 class _HardenComparisons(ast.NodeTransformer):

@@ -1,9 +1,11 @@
 """The hostile and faulty corpus, and the legitimate programs that naive limits would break.
 
-Each case asserts the exact status and message. On the warm pool, every case is followed by a
+Each case asserts the exact status and message. Behaviour runs over every backend (``backend``:
+warm, cold, local); the cases marked ``container=True`` test an isolation guarantee and run over the
+Docker backends only (``container``; see conftest.py). On the warm pool, every case is followed by a
 health check: a canary that uses threads and a subprocess passes, no process is left but the
 runner, /tmp, /dev/shm and /dev/mqueue are empty, no SysV IPC object survives, and the runner's
-memory is stable. The same cases run on the cold backend (conformance).
+memory is stable. On the local backend the canary passes and no runner has a descendant or a file left.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ class Case:
     status: str
     message: str = ""  # a regex the message must match (re.search); "" means the message is empty
     limits: Limits = FAST
+    # An isolation guarantee only a container gives (conftest.py): run over the Docker backends only. On
+    # the local backend such a program would reach the host (its network, files, PID 1, other processes).
+    container: bool = False
 
 
 F1 = "def f():\n    return 1\n"
@@ -92,9 +97,9 @@ STDLIB_TESTS = (
 CASES = [
     # -- processes
     Case("fork_bomb_python", "import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass\n",
-         T1, "timeout", r"^time limit exceeded"),
+         T1, "timeout", r"^time limit exceeded", container=True),
     Case("fork_bomb_shell", "import subprocess\nsubprocess.Popen(['bash', '-c', ':(){ :|:& };:'], "
-         "stderr=subprocess.DEVNULL)\n" + F1, T1, "killed", r"^the program left \d+ process(es)? running"),
+         "stderr=subprocess.DEVNULL)\n" + F1, T1, "killed", r"^the program left \d+ process(es)? running", container=True),
     Case("child_spinning_after_parent_returns", "import subprocess, sys\n"
          "subprocess.Popen([sys.executable, '-c', 'while True: pass'])\n" + F1, T1, "killed",
          r"^the program left 1 process running"),
@@ -106,10 +111,10 @@ CASES = [
     Case("kill_pid1_and_everyone", "import os, signal\n"
          "for s in (signal.SIGKILL, signal.SIGTERM, signal.SIGINT, signal.SIGSTOP, signal.SIGUSR1):\n"
          "    os.kill(1, s)\ntry:\n    os.kill(-1, signal.SIGKILL)\nexcept ProcessLookupError:\n    pass\n" + F1,
-         T1, "passed"),
+         T1, "passed", container=True),
     Case("ten_thousand_threads", "import threading, time\nfor _ in range(10000):\n"
          "    threading.Thread(target=time.sleep, args=(5,), daemon=True).start()\n" + F1, T1, "error",
-         r"failed to load: RuntimeError: can't start new thread"),
+         r"failed to load: RuntimeError: can't start new thread", container=True),
     # -- time
     Case("infinite_loop", "while True:\n    pass\n", T1, "timeout", r"^time limit exceeded: CPU 1 s$"),
     Case("signals_ignored_while_spinning", "import signal\n"
@@ -124,7 +129,7 @@ CASES = [
     # Near the cgroup limit the kernel's reclaim attempts are charged to the program's CPU time:
     # give it the default CPU budget so that memory, not time, runs out first.
     Case("memory_bomb", "x = []\nwhile True:\n    x.append(b' ' * 10**7)\n", T1, "oom",
-         r"^memory limit exceeded$", Limits(cpu_s=4.0)),
+         r"^memory limit exceeded$", Limits(cpu_s=4.0), container=True),
     Case("one_huge_allocation", "x = bytearray(10**12)\n", T1, "oom", r"^memory limit exceeded: MemoryError$"),
     Case("recursion_overflow", "def f(n):\n    return f(n + 1)\n", "assert f(0) == 1", "error",
          r"RecursionError: maximum recursion depth exceeded"),
@@ -135,22 +140,22 @@ CASES = [
     Case("binary_garbage_on_stdout", "import os\nos.write(1, bytes(range(256)) * 64)\n" + F1, T1, "passed"),
     # -- files
     Case("fill_the_tmpfs", "for i in range(100):\n    with open(f'/tmp/fill{i}', 'wb') as fh:\n"
-         "        fh.write(b'z' * (16 << 20))\n", T1, "error", r"No space left on device"),
+         "        fh.write(b'z' * (16 << 20))\n", T1, "error", r"No space left on device", container=True),
     Case("file_over_the_size_limit", "with open('big', 'wb') as fh:\n    fh.write(b'z' * (64 << 20))\n", T1,
          "error", r"File too large"),
     Case("writes_to_system_files", "import errno\ndef attempts():\n    out = []\n"
          "    for path in ('/etc/passwd', '/usr/lib/python3.11/os.py', '/bin/newfile', '/root/x'):\n"
          "        try:\n            open(path, 'a').close()\n            out.append('written')\n"
          "        except OSError as e:\n            out.append(errno.errorcode[e.errno])\n    return out\n",
-         "assert attempts() == ['EACCES', 'EACCES', 'EROFS', 'EACCES']", "passed"),  # non-root, read-only
+         "assert attempts() == ['EACCES', 'EACCES', 'EROFS', 'EACCES']", "passed", container=True),  # non-root, read-only
     # -- network (documentation-only addresses: nothing may leave the container anyway)
     Case("tcp_to_public_address", "import socket\nsocket.create_connection(('198.51.100.7', 80), timeout=2)\n",
-         T1, "error", r"OSError: \[Errno 101\] Network is unreachable"),
+         T1, "error", r"OSError: \[Errno 101\] Network is unreachable", container=True),
     Case("udp_to_public_address", "import socket\ns = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
-         "s.sendto(b'x', ('203.0.113.9', 53))\n", T1, "error", r"Network is unreachable"),
+         "s.sendto(b'x', ('203.0.113.9', 53))\n", T1, "error", r"Network is unreachable", container=True),
     Case("tcp_ipv6_public", "import socket\nsocket.create_connection(('2001:db8::1', 443), timeout=2)\n",
-         T1, "error", r"(Network is unreachable|Cannot assign requested address|Address family)"),
-    Case("dns_lookup", "import socket\nsocket.getaddrinfo('example.com', 80)\n", T1, "error", r"gaierror"),
+         T1, "error", r"(Network is unreachable|Cannot assign requested address|Address family)", container=True),
+    Case("dns_lookup", "import socket\nsocket.getaddrinfo('example.com', 80)\n", T1, "error", r"gaierror", container=True),
     # -- cheating
     Case("sys_exit_0_before_tests", "import sys\nsys.exit(0)\n" + F1, T1, "error",
          r"^the program failed to load: SystemExit: 0$"),
@@ -252,16 +257,16 @@ CASES = [
     Case("exception_whose_str_raises", "class Odd(Exception):\n    def __str__(self):\n        raise RuntimeError('no')\n"
          "def f():\n    raise Odd()\n", T1, "error", r"^`assert f\(\) == 1`: Odd: <the exception's __str__ failed>$"),
     # -- the runner's channel: the program cannot open it, however it names it
-    Case("write_to_the_runners_fds_via_proc_1", PROC_1, "assert attempts() == ['EACCES'] * 10", "passed"),
+    Case("write_to_the_runners_fds_via_proc_1", PROC_1, "assert attempts() == ['EACCES'] * 10", "passed", container=True),
     Case("reach_the_runner_by_pidfd_getfd_and_ptrace", PIDFD,  # ENOSYS: a kernel older than 5.6
-         "got = attempts()\nassert set(got[:2]) <= {'EPERM', 'ENOSYS'} and got[2] == 'EPERM'", "passed"),
-    Case("a_subprocess_opens_its_parents_fds", PARENT_FDS, "assert attempts() == ['EACCES'] * 4", "passed"),
+         "got = attempts()\nassert set(got[:2]) <= {'EPERM', 'ENOSYS'} and got[2] == 'EPERM'", "passed", container=True),
+    Case("a_subprocess_opens_its_parents_fds", PARENT_FDS, "assert attempts() == ['EACCES'] * 4", "passed", container=True),
     Case("forge_a_runner_reply_on_every_inherited_fd", EVERY_FD, T1, "failed",
          r"^`assert f\(\) == 1`: 2 == 1 is False$"),
     Case("io_program_opens_the_harness_report_pipe", "import errno, os\nout = []\n"
          "for fd in (3, 1):\n    try:\n        os.open(f'/proc/{os.getppid()}/fd/{fd}', os.O_WRONLY)\n"
          "        out.append('opened')\n    except OSError as e:\n        out.append(errno.errorcode[e.errno])\n"
-         "print(out)\n", TestSuite(kind="io", cases=({"input": "", "output": "['EACCES', 'EACCES']\n"},)), "passed"),
+         "print(out)\n", TestSuite(kind="io", cases=({"input": "", "output": "['EACCES', 'EACCES']\n"},)), "passed", container=True),
     Case("syntax_error", "def f(:\n    return 1\n", T1, "error", r"^the program failed to load: SyntaxError"),
     Case("empty_program", "", T1, "error", r"NameError: name 'f' is not defined"),
     Case("non_utf8_source", b"def f():\n    return '\xe9t\xe9'\n", T1, "error",
@@ -319,20 +324,33 @@ def check(result: ExecResult, case: Case) -> None:
         assert result.message == ""
 
 
+BEHAVIOUR = [c for c in CASES if not c.container]
+ISOLATION = [c for c in CASES if c.container]
+
+
 def test_the_corpus_is_large_enough():
     hostile = [c for c in CASES if c.status != "passed" or "kill" in c.id or "system" in c.id]
     assert len(hostile) >= 30
+    assert len([c for c in BEHAVIOUR if c.status != "passed"]) >= 30  # the local backend meets most of it
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_warm_pool(warm, case: Case):
-    check(warm(case.program, case.tests, case.limits), case)
-    assert_pool_healthy(warm)
+@pytest.mark.parametrize("case", BEHAVIOUR, ids=[c.id for c in BEHAVIOUR])
+def test_conformance(backend, case: Case):
+    check(backend(case.program, case.tests, case.limits), case)
+    assert_healthy(backend)
 
 
-@pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
-def test_cold(cold, case: Case):
-    check(cold(case.program, case.tests, case.limits), case)
+@pytest.mark.parametrize("case", ISOLATION, ids=[c.id for c in ISOLATION])
+def test_isolation(container, case: Case):
+    check(container(case.program, case.tests, case.limits), case)
+    assert_healthy(container)
+
+
+def assert_healthy(runner) -> None:
+    if runner.kind == "warm":
+        assert_pool_healthy(runner)
+    elif runner.kind == "local":
+        assert_local_healthy(runner)
 
 
 def assert_pool_healthy(warm) -> None:
@@ -347,19 +365,37 @@ def assert_pool_healthy(warm) -> None:
         assert state["rss_kb"] < state["ready_rss_kb"] + 8 * 1024, state
 
 
-def test_output_is_truncated_with_a_marker(warm):
-    result = warm("import sys\nsys.stdout.write('x' * 100_000_000)\n" + F1, T1)
+def assert_local_healthy(local) -> None:
+    """The local runners: the canary passes on each, none has a descendant left, the scratch folders
+    are empty (what the local backend can say of itself; it cannot see the rest of the host)."""
+    for _ in range(2):
+        canary = local(CANARY, "assert canary() == ([0, 1, 2, 3], '42')")
+        assert canary.status == "passed", (canary.message, canary.stderr)
+    for state in local.call(local.sandbox.health):
+        assert state["children"] == [] and state["leftovers"] == [], state
+
+
+def test_output_is_truncated_with_a_marker(backend):
+    result = backend("import sys\nsys.stdout.write('x' * 100_000_000)\n" + F1, T1)
     assert result.status == "passed"
     assert result.stdout_truncated_bytes == 100_000_000 - len(result.stdout)
     assert len(result.stdout) == result.limits.capture_bytes
 
 
-def test_binary_output_is_decoded_with_replacement(warm):
-    result = warm("import os\nos.write(1, b'ok\\xff\\xfe')\n" + F1, T1)
+def test_binary_output_is_decoded_with_replacement(backend):
+    result = backend("import os\nos.write(1, b'ok\\xff\\xfe')\n" + F1, T1)
     assert result.stdout == "ok\ufffd\ufffd"
 
 
-def test_host_secrets_never_reach_the_sandbox(backend, host_secret):
+def test_host_secrets_are_not_in_the_programs_environment(backend, host_secret):
+    program = ("import os\ndef leaks():\n    return [k for k, v in os.environ.items()\n"
+               f"            if 'KEY' in k or 'TOKEN' in k or 'OPENAI' in k or {host_secret[:12]!r} in v]\n")
+    result = backend(program, "assert leaks() == []")
+    assert result.status == "passed", result.message
+
+
+def test_host_secrets_never_reach_the_sandbox(container, host_secret):
+    """Not in any process's environment the program can read (/proc/*/environ): a PID namespace."""
     program = (
         "import glob, os\ndef leaks():\n    found = [k for k in os.environ if 'KEY' in k or 'TOKEN' in k]\n"
         "    for path in glob.glob('/proc/*/environ'):\n        try:\n"
@@ -368,7 +404,7 @@ def test_host_secrets_never_reach_the_sandbox(backend, host_secret):
         f"        if b'{host_secret[:12]}' in data or b'OPENAI' in data:\n            found.append(path)\n"
         "    return found\ndef pid1_environ_readable():\n    return os.path.exists('/proc/1/environ')\n"
     )
-    result = backend(program, "assert leaks() == []\nassert pid1_environ_readable()")
+    result = container(program, "assert leaks() == []\nassert pid1_environ_readable()")
     assert result.status == "passed", result.message
 
 
@@ -387,7 +423,7 @@ def _host_addresses() -> list[str]:
     return found
 
 
-def test_the_hosts_addresses_are_unreachable(backend):
+def test_the_hosts_addresses_are_unreachable(container):
     addresses = _host_addresses()
     assert addresses, "this machine has no non-loopback address to try"
     program = (
@@ -397,7 +433,7 @@ def test_the_hosts_addresses_are_unreachable(backend):
         "                out.append('connected')\n            except OSError as e:\n"
         "                out.append(e.errno)\n    return out\n"
     )
-    result = backend(program, f"assert set(attempts({addresses!r})) == {{101}}")  # ENETUNREACH
+    result = container(program, f"assert set(attempts({addresses!r})) == {{101}}")  # ENETUNREACH
     assert result.status == "passed", result.message
 
 

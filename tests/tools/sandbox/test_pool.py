@@ -1,4 +1,4 @@
-"""The warm pool under load and under infrastructure faults."""
+"""The pools under load (the warm Docker pool and the local one), and the warm pool under infrastructure faults."""
 
 from __future__ import annotations
 
@@ -15,16 +15,22 @@ from codestill.schemas import Limits
 from tools.sandbox import DockerSandbox
 
 
-def test_64_concurrent_runs_from_one_loop(warm):
+@pytest.fixture(params=["warm", "local"])
+def pool(request):
+    """The backends that keep a pool of runners: load is shared between them."""
+    return request.getfixturevalue(request.param)
+
+
+def test_64_concurrent_runs_from_one_loop(pool):
     async def many():
         jobs = []
         for i in range(64):
             program = f"def f(x):\n    return x * {i}\n"
             expected = i * 3 if i % 2 == 0 else i * 3 + 1  # odd ones are wrong on purpose
-            jobs.append(warm.sandbox.run(program, f"assert f(3) == {expected}\nassert f(0) == 0"))
+            jobs.append(pool.sandbox.run(program, f"assert f(3) == {expected}\nassert f(0) == 0"))
         return await asyncio.gather(*jobs)
 
-    results = warm.call(many)
+    results = pool.call(many)
     assert [r.status for r in results] == ["passed" if i % 2 == 0 else "failed" for i in range(64)]
     assert len({r.run_id for r in results}) == 64
     for i, r in enumerate(results):
@@ -38,14 +44,14 @@ def _spin(seconds: float) -> None:
         pass
 
 
-def test_a_slow_correct_program_passes_on_a_busy_machine(warm):
+def test_a_slow_correct_program_passes_on_a_busy_machine(pool):
     """Time-outs are judged on CPU time: competing for the CPU does not fail a correct program."""
     hogs = [multiprocessing.Process(target=_spin, args=(8.0,)) for _ in range(3)]
     for h in hogs:
         h.start()
     try:
         program = "def work():\n    n = 0\n    for i in range(6_000_000):\n        n += i\n    return n\n"
-        result = warm(program, "assert work() == 17999997000000", Limits(cpu_s=2.0, wall_s=7.5))
+        result = pool(program, "assert work() == 17999997000000", Limits(cpu_s=2.0, wall_s=7.5))
     finally:
         for h in hogs:
             h.terminate()

@@ -1,0 +1,251 @@
+"""``LocalSandbox``: the sandbox's runner and harness in local processes, without Docker. For tests.
+
+It speaks the same requests to the same runner code (``_runner.py``, served by ``_local_runner.py``)
+and judges the replies the same way as the Docker backends: a fresh forked child per run, the same
+harness, comparator and report channel, the same statuses and messages, ``RLIMIT_CPU`` and
+``RLIMIT_FSIZE``, the wall-clock deadline, the output limits, processes left behind found (the
+runner process is a child subreaper) and killed, the work folder wiped after every run. A pool of
+``pool_size`` runner processes serves runs at once; one that fails or is tainted is replaced.
+
+**It isolates nothing.** The program runs as the user who runs the tests (root included) on the
+host's kernel, network, file system and processes: it can read and write whatever that user can,
+open connections, signal or trace that user's processes, fork without bound (there is no pids
+limit), fill /tmp, and read other processes' environments through /proc. What it does do: the
+program's environment is a fixed minimal one (``ENV``: no variable of the host's, so no keys in it),
+its address space is bounded (``RLIMIT_AS``, four times ``memory_mb`` by default: ``MemoryError``, reported as
+``oom``; not a memory cgroup), and the interpreter is the base one, without the project's virtual
+environment. Never give it code you did not write: it is for tests of the graphs and agents, whose
+programs are scripted. What only a container guarantees is listed in ``tools/sandbox/README.md``
+("The local backend") and tested on the Docker backends only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import json
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from codestill.config import SandboxConfig
+from codestill.errors import SandboxError
+from codestill.schemas import ExecResult, Limits, TestSuite
+from tools.sandbox._channel import InfraFault, ProtocolFault, frame_body, frame_length, judged_run
+from tools.sandbox._runner import HEADER, MAGIC
+from tools.sandbox._verdict import tainted
+
+# All a program sees of an environment (HOME and TMPDIR, its scratch folder, are added per process).
+ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
+_SCRIPT = Path(__file__).with_name("_local_runner.py")
+_GRACE_S = 10.0  # beyond the wall limit, for the runner's own sweep and reply
+_ids = itertools.count(1)
+
+
+def interpreter() -> str:
+    """The base interpreter, not a virtual environment's: the program sees the standard library (and
+    what is installed beside it), not the project's packages."""
+    return getattr(sys, "_base_executable", None) or sys.executable
+
+
+class _Runner:
+    """One local runner process and its private folder (``base``: the runs' scratch folder and a log)."""
+
+    def __init__(self, proc: asyncio.subprocess.Process, base: str) -> None:
+        self.proc, self.base, self.runs = proc, base, 0
+        self.ready: dict[str, Any] = {}
+
+    @classmethod
+    async def start(cls, address_space: int, timeout: float) -> _Runner:
+        base = tempfile.mkdtemp(prefix="codestill-local-")
+        root = os.path.join(base, "scratch")
+        os.mkdir(root)
+        try:
+            with open(os.path.join(base, "runner.log"), "wb") as log:
+                proc = await asyncio.create_subprocess_exec(
+                    interpreter(), "-I", str(_SCRIPT), root, str(address_space),
+                    stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=log,
+                    env={**ENV, "HOME": root, "TMPDIR": root}, cwd=base)
+        except OSError as e:
+            shutil.rmtree(base, ignore_errors=True)
+            raise InfraFault(f"the local runner could not start: {e}") from None
+        this = cls(proc, base)
+        try:
+            this.ready = await asyncio.wait_for(this._read_frame(), timeout)
+            if this.ready.get("op") != "ready":
+                raise InfraFault(f"the local runner said {this.ready!r} instead of ready")
+        except (TimeoutError, OSError, asyncio.IncompleteReadError, ProtocolFault, InfraFault) as e:
+            tail = this.log_tail()
+            await this.destroy()
+            raise InfraFault(f"the local runner did not start ({type(e).__name__} {e}): {tail}") from None
+        except BaseException:
+            await this.destroy()
+            raise
+        return this
+
+    def log_tail(self) -> str:
+        try:
+            return Path(self.base, "runner.log").read_text(errors="replace")[-2000:]
+        except OSError:
+            return ""
+
+    async def _read_frame(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        head = await self.proc.stdout.readexactly(HEADER.size)
+        return frame_body(await self.proc.stdout.readexactly(frame_length(head)))
+
+    async def request(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
+        """One request, one reply. InfraFault: the process died or hung; ProtocolFault: something other
+        than the runner wrote on its stdout."""
+        assert self.proc.stdin is not None
+        payload = {**payload, "id": next(_ids)}
+        data = json.dumps(payload, separators=(",", ":")).encode()
+        try:
+            self.proc.stdin.write(HEADER.pack(MAGIC, len(data)) + data)
+            await self.proc.stdin.drain()
+            reply = await asyncio.wait_for(self._read_frame(), timeout)
+        except (TimeoutError, OSError, asyncio.IncompleteReadError) as e:
+            raise InfraFault(f"local runner {self.proc.pid}: {type(e).__name__} {e}".strip()) from None
+        if reply.get("id") != payload["id"]:
+            raise ProtocolFault(f"a reply to request {reply.get('id')!r} came for {payload['id']}")
+        return reply
+
+    async def destroy(self) -> None:
+        """End of input: the runner sweeps what is left and exits (killed if it does not, at once)."""
+        if self.proc.stdin is not None:
+            with contextlib.suppress(Exception):
+                self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 5.0)
+        except (TimeoutError, asyncio.CancelledError):
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.kill()
+            await asyncio.shield(self.proc.wait())
+        finally:
+            shutil.rmtree(self.base, ignore_errors=True)
+
+
+class LocalSandbox:
+    """The ``Sandbox`` interface on local processes: a pool of ``config.pool_size`` runner processes.
+
+    FOR TESTS ONLY: it isolates nothing (see the module's docstring). ``address_space_mb`` bounds each
+    run's address space (default four times ``config.memory_mb``; 0: unbounded).
+    """
+
+    def __init__(self, config: SandboxConfig | None = None, *, address_space_mb: int | None = None) -> None:
+        self.config = config or SandboxConfig()
+        mb = 4 * self.config.memory_mb if address_space_mb is None else address_space_mb
+        self.address_space = mb << 20
+        self._idle: asyncio.Queue[_Runner] = asyncio.Queue()
+        self._all: set[_Runner] = set()
+        self._background: set[asyncio.Task] = set()
+        self._started: asyncio.Task | None = None
+        self._start_error = ""
+        self._closed = False
+
+    async def _start_runner(self) -> _Runner:
+        return await _Runner.start(self.address_space, self.config.start_timeout_s)
+
+    async def start(self) -> None:
+        if self._started is None:
+            self._started = asyncio.ensure_future(self._start_pool())
+        await asyncio.shield(self._started)
+
+    async def _start_pool(self) -> None:
+        started = await asyncio.gather(*(self._start_runner() for _ in range(self.config.pool_size)),
+                                       return_exceptions=True)
+        for item in started:
+            if isinstance(item, _Runner):
+                self._all.add(item)
+                self._idle.put_nowait(item)
+        errors = [e for e in started if isinstance(e, BaseException)]
+        if errors:
+            await self.close()
+            raise SandboxError(f"Could not start the local sandbox: {type(errors[0]).__name__}: {errors[0]}")
+
+    async def run(self, program: str | bytes, tests: TestSuite | str,
+                  limits: Limits | None = None) -> ExecResult:
+        """Run ``program`` against ``tests``. Never raises for anything the program does."""
+        return await judged_run(self._exchange, program, tests, limits or self.config.limits,
+                                self.config.infra_retries, (TimeoutError, InfraFault, OSError))
+
+    async def _exchange(self, req: dict[str, Any], limits: Limits) -> dict[str, Any]:
+        if self._closed:
+            raise SandboxError("this sandbox is closed")
+        await self.start()
+        try:
+            runner = await asyncio.wait_for(self._idle.get(), self.config.start_timeout_s)
+        except TimeoutError:
+            raise InfraFault(f"no local runner became free in {self.config.start_timeout_s:g} s; "
+                             f"last start error: {self._start_error or 'none'}") from None
+        try:
+            raw = await runner.request(req, timeout=limits.wall_limit_s + _GRACE_S)
+        except BaseException:
+            self._replace(runner)
+            raise
+        runner.runs += 1
+        if tainted(raw) or runner.runs >= self.config.recycle_after:
+            self._replace(runner)
+        else:
+            self._idle.put_nowait(runner)
+        return raw
+
+    def _replace(self, old: _Runner) -> None:
+        self._all.discard(old)
+        task = asyncio.get_running_loop().create_task(self._replace_task(old))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _replace_task(self, old: _Runner) -> None:
+        await old.destroy()
+        delay = 0.2
+        while not self._closed:
+            try:
+                new = await self._start_runner()
+            except Exception as e:
+                self._start_error = f"{type(e).__name__}: {e}"
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 10.0)
+                continue
+            if self._closed:
+                await new.destroy()
+                return
+            self._all.add(new)
+            self._idle.put_nowait(new)
+            return
+
+    async def settle(self) -> None:
+        """Wait until every replacement under way has finished."""
+        while self._background:
+            await asyncio.gather(*list(self._background), return_exceptions=True)
+
+    async def health(self) -> list[dict[str, Any]]:
+        """Ask every runner process (waiting for each to be free) what it holds: its descendants
+        (``children``: none between runs), its scratch folder's contents, its memory; for tests."""
+        await self.start()
+        await self.settle()
+        runners = [await self._idle.get() for _ in range(len(self._all))]
+        try:
+            return [{**await r.request({"op": "health"}, 10.0), "runs": r.runs} for r in runners]
+        finally:
+            for r in runners:
+                self._idle.put_nowait(r)
+
+    async def close(self) -> None:
+        self._closed = True
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await asyncio.gather(*(r.destroy() for r in list(self._all)), return_exceptions=True)
+        self._all.clear()
+
+    async def __aenter__(self) -> LocalSandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
