@@ -2,8 +2,10 @@
 
 A graph is handed a ``Sandbox``, a ``Memory`` and an ``Artefacts`` store (and LangChain chat models) in
 its runtime context; it never imports Docker, Chroma or an HTTP client. The backends live in
-``tools.sandbox`` (Docker), ``memory`` (Chroma) and ``codestill.run`` (SQLite artefacts); the in-process
-fakes in ``codestill.fakes`` pass the same conformance suites (``tests/tools/sandbox``, ``tests/memory``).
+``tools.sandbox`` (Docker), ``memory`` (Chroma) and ``codestill.run`` (SQLite artefacts). For tests, the
+fakes beside them pass the same conformance suites (``tests/tools/sandbox``, ``tests/memory``) and load no
+backend: ``tools.sandbox.LocalSandbox`` (the sandbox's harness in local processes; it isolates nothing)
+and ``memory.FakeMemory`` (in-process, no Chroma, no model).
 """
 
 from __future__ import annotations

@@ -1,5 +1,8 @@
-"""Fixtures for the memory suite: one conformance suite over both backends, an embedded store in a
-temporary folder and a real Chroma server (`chroma run`, shipped with chromadb) on a loopback port."""
+"""Fixtures for the memory suite: one conformance suite over every backend: an embedded store in a
+temporary folder, a real Chroma server (`chroma run`, shipped with chromadb) on a loopback port, and
+the in-process fake (``FakeMemory``: no Chroma, no model; a bag-of-words similarity, no hubness
+discount). The tests of retrieval quality, hubness, batching and the stores' errors are the real
+backends' own and run on them alone."""
 
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import pytest
 
 from codestill.config import MemoryConfig
 from codestill.schemas import Module, ModuleSpec, Verification
-from memory import ModuleMemory, SentenceTransformerEmbedder
+from memory import FakeMemory, FakeStore, ModuleMemory, SentenceTransformerEmbedder
 from tools.code import function_info
 
 CHROMA = Path(sys.executable).parent / "chroma"
@@ -68,27 +71,52 @@ def chroma_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         yield url
 
 
-@pytest.fixture(params=["embedded", "server"])
-def memory_config(request: pytest.FixtureRequest, tmp_path: Path) -> MemoryConfig:
-    if request.param == "embedded":
+@pytest.fixture(params=["embedded", "server", "fake"])
+def memory_kind(request: pytest.FixtureRequest) -> str:
+    return request.param
+
+
+@pytest.fixture
+def memory_config(memory_kind: str, request: pytest.FixtureRequest, tmp_path: Path) -> MemoryConfig:
+    if memory_kind != "server":  # the fake keeps its store in the process; the path only names it
         return MemoryConfig(path=tmp_path / "memory")
     # One collection per test keeps the tests on the shared server apart.
     url = request.getfixturevalue("chroma_server")
     return MemoryConfig(url=url, collection=f"t-{uuid.uuid4().hex[:12]}")
 
 
-@pytest.fixture
-def open_memory(memory_config: MemoryConfig, embedder: SentenceTransformerEmbedder) -> Iterator[Callable[..., ModuleMemory]]:
-    opened: list[ModuleMemory] = []
+Opened = ModuleMemory | FakeMemory
 
-    def make(**changes: object) -> ModuleMemory:
-        m = ModuleMemory(memory_config.model_copy(update=changes), embedder=embedder)
+
+@pytest.fixture
+def open_memory(memory_kind: str, memory_config: MemoryConfig,
+                embedder: SentenceTransformerEmbedder) -> Iterator[Callable[..., Opened]]:
+    """``open_memory(**changes)``: the test's store opened again (with these config changes); on the fake,
+    memories opened on one location share a ``FakeStore``, as two ``ModuleMemory`` share a folder."""
+    opened: list[Opened] = []
+    stores: dict[tuple, FakeStore] = {}
+
+    def make(**changes: object) -> Opened:
+        config = memory_config.model_copy(update=changes)
+        m: Opened
+        if memory_kind == "fake":
+            m = FakeMemory(config, store=stores.setdefault((config.path, config.url, config.collection), FakeStore()))
+        else:
+            m = ModuleMemory(config, embedder=embedder)
         opened.append(m)
         return m
 
     yield make
     for m in opened:
         m.close()
+
+
+@pytest.fixture
+def another_store(memory_config: MemoryConfig, tmp_path: Path) -> dict[str, object]:
+    """The config changes for ``open_memory`` that open a second, empty store of the same backend."""
+    if memory_config.url:
+        return {"collection": f"t-{uuid.uuid4().hex[:12]}"}
+    return {"path": tmp_path / "another"}
 
 
 def module(code: str, name: str | None = None, description: str = "", verified: bool = True,

@@ -1,4 +1,6 @@
-"""The memory's contract, run over both backends: an embedded store and a real Chroma server."""
+"""The memory's contract, run over every backend: an embedded store, a real Chroma server and the
+in-process fake (``FakeMemory``). Near duplicates that the words alone would merge (bisect_left and
+bisect_right) are kept apart by the code skeleton on every backend, the fake's bag of words included."""
 
 from __future__ import annotations
 
@@ -174,17 +176,14 @@ def test_retrieval_counts_reach_the_store_on_close(open_memory):
         assert again.get(first.id).times_retrieved == 2
 
 
-def test_export_import_round_trip(open_memory, tmp_path, embedder):
-    from codestill.config import MemoryConfig
-    from memory import ModuleMemory
-
+def test_export_import_round_trip(open_memory, another_store, tmp_path):
     m = open_memory()
     m.add_many([module(DEDENT), module(DEDENT_REFORMATTED), module(PRIMES)])
     m.search(ModuleSpec(name="p", signature="def p(n)", description="prime test"), k=1)
     out = tmp_path / "export.jsonl"
     assert write_jsonl(out, m.iter_all()) == 2
     exported = {r.id: r for r in read_jsonl(out, StoredModule)}
-    with ModuleMemory(MemoryConfig(path=tmp_path / "copy"), embedder=embedder) as copy:
+    with open_memory(**another_store) as copy:
         results = copy.add_many(list(exported.values()))
         assert {r.status for r in results} == {"added"}
         assert {r.id: r for r in copy.iter_all()} == exported

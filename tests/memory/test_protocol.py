@@ -1,6 +1,8 @@
 """The ``Memory`` protocol (what the graphs use) over every backend: ``ModuleMemory`` in the process
 and ``MemoryProcess`` (the batch runner's: the same memory in a child process), each over an embedded
-store and a Chroma server. Then what is particular to the child: errors, and its life bound to ours."""
+store and a Chroma server, and the in-process fake (``FakeMemory``; a child process serves only a
+Chroma store, so that pairing is skipped). Then what is particular to the child: errors, and its life
+bound to ours."""
 
 from __future__ import annotations
 
@@ -27,25 +29,29 @@ CODES = [f"def scale_{i}(x):\n    \"\"\"Multiply x by {i} and add {i * 7}.\"\"\"
 
 
 @pytest.fixture(params=["in-process", "child"])
-def backend(request: pytest.FixtureRequest, memory_config: MemoryConfig, embedder) -> Iterator[tuple]:
-    """(open a Memory for the test's store as a context manager, the config)."""
-    def open_(config: MemoryConfig = memory_config) -> AbstractContextManager:
+def backend(request: pytest.FixtureRequest, memory_kind: str, memory_config: MemoryConfig,
+            open_memory) -> Iterator[tuple]:
+    """(open a Memory for the test's store as a context manager, open a fresh reader of that store)."""
+    if request.param == "child" and memory_kind == "fake":
+        pytest.skip("a memory process serves a Chroma store; the fake lives in the caller's process")
+
+    def open_() -> AbstractContextManager:
         if request.param == "child":
-            return MemoryProcess(config, workers=4)
-        return ModuleMemory(config, embedder=embedder)
+            return MemoryProcess(memory_config, workers=4)
+        return open_memory()
 
-    yield open_, memory_config
+    yield open_, open_memory
 
 
-def _totals(config: MemoryConfig, embedder) -> tuple[int, int, int, int]:
-    with ModuleMemory(config, embedder=embedder) as m:
+def _totals(open_reader) -> tuple[int, int, int, int]:
+    with open_reader() as m:
         records = list(m.iter_all())
         return (len(records), sum(r.times_added for r in records), sum(r.times_retrieved for r in records),
                 sum(r.times_reused for r in records))
 
 
-def test_concurrent_adds_searches_and_reuse_lose_nothing(backend, embedder):
-    open_, config = backend
+def test_concurrent_adds_searches_and_reuse_lose_nothing(backend):
+    open_, open_reader = backend
 
     async def main(m: Memory):
         # 32 distinct modules, each added twice at once, with 64 searches interleaved.
@@ -60,7 +66,7 @@ def test_concurrent_adds_searches_and_reuse_lose_nothing(backend, embedder):
     assert {r.id for r in added} == {r.id for r in added if r.status == "added"}  # duplicates point at a record
     assert all(len(hits) == 3 and hits[0].score >= hits[-1].score for hits in found)
     # Closed: every count is in the store, as a fresh reader sees it.
-    assert _totals(config, embedder) == (32, 64, 64 * 3, 2)
+    assert _totals(open_reader) == (32, 64, 64 * 3, 2)
 
 
 def test_unverified_and_unparsable_modules_are_refused_not_raised(backend):
