@@ -1,4 +1,7 @@
-"""Every route of the solve graph, with scripted agents, the real Docker sandbox and a real memory."""
+"""Every route of the solve graph, with scripted agents, on the in-process fakes of the sandbox and the
+memory (``LocalSandbox``: the sandbox's own harness and verdicts in local processes; ``FakeMemory``: the
+memory's contract without Chroma). Both pass the backends' conformance suites; the graph on the real
+Docker sandbox and Chroma memory is tests/e2e's."""
 
 from __future__ import annotations
 
@@ -9,12 +12,11 @@ from typing import Any
 
 import pytest
 
-from codestill.config import MemoryConfig, SandboxConfig, SolveConfig
+from codestill.config import SolveConfig
 from codestill.schemas import Task, TestSuite, Trajectory
 from graphs import AGENT_ROLES, SolveDeps, build_graph, solve
-from memory import ModuleMemory
-from tests.graphs.conftest import RoleModel
-from tools.sandbox import DockerSandbox
+from memory import FakeMemory, FakeStore
+from tests.graphs.conftest import RoleModel, shared_sandbox
 
 TASK = Task(id="t/add", instruction="Write a function add_pair(a, b) that returns the sum of a and b.",
             entry_point="add_pair", tests=TestSuite(code="assert add_pair(1, 2) == 3\n"))
@@ -50,24 +52,29 @@ def answers(coder: Any = GOOD, critic: Any = None, planner: Any = PLAN, tester: 
     return answer
 
 
-def run(tmp_path: Path, model: RoleModel, task: Task = TASK, embedder: Any = None, memory: ModuleMemory | None = None,
+_STORES: dict[Path, FakeStore] = {}
+
+
+def memory_at(folder: Path) -> FakeMemory:
+    """The memory of ``folder``: every memory opened on one folder shares its records (as a store on
+    disk would), and a test's runs in other folders have memories of their own."""
+    return FakeMemory(store=_STORES.setdefault(folder, FakeStore()))
+
+
+def run(tmp_path: Path, model: RoleModel, task: Task = TASK, memory: FakeMemory | None = None,
         graph: Any = None, **solve: Any) -> Trajectory:
-    """Solve ``task`` with a fresh pool and ``memory`` (default: the one at ``tmp_path / "memory"``); closed
-    afterwards. One tester sample unless asked: these tests count calls and attempts route by route;
-    test_gates.py covers the blind second sample."""
+    """Solve ``task`` on the session's local sandbox with ``memory`` (default: ``memory_at(tmp_path)``).
+    One tester sample unless asked: these tests count calls and attempts route by route; test_gates.py
+    covers the blind second sample."""
     solve.setdefault("tester_samples", 1)
 
     async def go() -> Trajectory:
-        async with DockerSandbox(SandboxConfig(pool_size=1)) as sandbox:
-            deps = SolveDeps(models={r: model for r in AGENT_ROLES}, sandbox=sandbox, memory=memory,
-                             config=SolveConfig(**solve), model_names={r: "scripted" for r in AGENT_ROLES})
-            return await _solve(task, deps, graph=graph)
+        deps = SolveDeps(models={r: model for r in AGENT_ROLES}, sandbox=shared_sandbox(), memory=memory,
+                         config=SolveConfig(**solve), model_names={r: "scripted" for r in AGENT_ROLES})
+        return await _solve(task, deps, graph=graph)
     if memory is None:  # not `or`: an empty memory is falsy
-        memory = ModuleMemory(MemoryConfig(path=tmp_path / "memory"), embedder=embedder)
-    try:
-        return asyncio.run(go())
-    finally:
-        memory.close()
+        memory = memory_at(tmp_path)
+    return asyncio.run(go())
 
 
 _solve = solve
@@ -79,16 +86,16 @@ def test_batch_runs_leave_out_the_steps_that_wait_for_a_person():
 
 
 @pytest.mark.parametrize("reviews", [False, True], ids=["batch graph", "session graph"])
-def test_accepted_first_time_enters_the_memory_with_a_backward_plan(tmp_path, embedder, reviews):
+def test_accepted_first_time_enters_the_memory_with_a_backward_plan(tmp_path, reviews):
     model = RoleModel(answer=answers())
-    t = run(tmp_path, model, embedder=embedder, graph=build_graph(reviews=reviews))
+    t = run(tmp_path, model, graph=build_graph(reviews=reviews))
     assert t.verdict == "accepted" and t.final_code == GOOD
     assert [p.kind for p in t.plans] == ["forward", "backward"]
     assert [a.critique.verdict for a in t.attempts] == ["accept"]
     assert t.attempts[0].result is not None and t.attempts[0].result.passed
     # the given (visible) test and the tester's two ran
     assert t.attempts[0].result.n_passed == 3
-    with ModuleMemory(MemoryConfig(path=tmp_path / "memory"), embedder=embedder) as m:
+    with memory_at(tmp_path) as m:
         stored = list(m.iter_all())
     assert [s.name for s in stored] == ["add_pair"] and stored[0].verified
     assert stored[0].task_id == TASK.id and stored[0].trajectory_id == t.id and t.added_modules == (stored[0].id,)
@@ -96,10 +103,10 @@ def test_accepted_first_time_enters_the_memory_with_a_backward_plan(tmp_path, em
     assert [r for r, _ in model.seen].count("planner") == 2  # one forward plan, one backward
 
 
-def test_the_memory_commit_runs_while_the_backward_plan_is_written(tmp_path, embedder):
+def test_the_memory_commit_runs_while_the_backward_plan_is_written(tmp_path):
     # The backward planner answers only once the accepted module is in the memory: run one after the
     # other, the commit would start after this answer and the wait would time out.
-    memory = ModuleMemory(MemoryConfig(path=tmp_path / "memory"), embedder=embedder)
+    memory = memory_at(tmp_path)
     seen_in_memory: list[int] = []
 
     def planner(text: str) -> Any:  # the scripted model answers on a worker thread: it may wait
@@ -116,9 +123,9 @@ def test_the_memory_commit_runs_while_the_backward_plan_is_written(tmp_path, emb
     assert t.duration_s > 0
 
 
-def test_a_failing_attempt_is_repaired(tmp_path, embedder):
+def test_a_failing_attempt_is_repaired(tmp_path):
     model = RoleModel(answer=answers(coder=lambda text: GOOD if "status: failed" in text else BAD))
-    t = run(tmp_path, model, embedder=embedder)
+    t = run(tmp_path, model)
     assert t.verdict == "accepted" and t.final_code == GOOD
     # the tester's failing asserts are disputed first (it re-derives them and keeps them), then the coder repairs
     assert [a.critique.verdict for a in t.attempts] == ["repair", "repair", "accept"]
@@ -128,14 +135,14 @@ def test_a_failing_attempt_is_repaired(tmp_path, embedder):
     assert t.mutation_score == 1.0 and t.attempts[-1].mutation_score == 1.0
 
 
-def test_the_critic_asks_for_a_new_plan(tmp_path, embedder):
+def test_the_critic_asks_for_a_new_plan(tmp_path):
     def critic(text: str) -> Any:
         return {"verdict": "replan", "issues": ["wrong approach"]} if "a - b" in text else {"verdict": "accept"}
 
     plans = iter([{"steps": ["Subtract b from a."]}, {"steps": ["Add a and b."]}])
     model = RoleModel(answer=answers(critic=critic, planner=lambda text: next(plans, PLAN),
                                      coder=lambda text: BAD if "Subtract" in text else GOOD))
-    t = run(tmp_path, model, embedder=embedder, critic_on_failure=True)
+    t = run(tmp_path, model, critic_on_failure=True)
     assert t.verdict == "accepted" and t.final_code == GOOD
     assert [p.steps for p in t.plans if p.kind == "forward"] == [("Subtract b from a.",), ("Add a and b.",)]
     assert [a.critique.verdict for a in t.attempts] == ["repair", "replan", "accept"]  # a dispute first
@@ -143,7 +150,7 @@ def test_the_critic_asks_for_a_new_plan(tmp_path, embedder):
     assert "wrong approach" in replan_prompt  # the planner hears why the last plan failed
 
 
-def test_a_failing_run_is_repaired_without_asking_the_critic(tmp_path, embedder):
+def test_a_failing_run_is_repaired_without_asking_the_critic(tmp_path):
     # By default the critic is asked only about code that passed: on a failing run the rules would turn
     # its accept or repair into the same repair. Its replan is given up; bounded repairs still replan.
     critiqued: list[str] = []
@@ -155,7 +162,7 @@ def test_a_failing_run_is_repaired_without_asking_the_critic(tmp_path, embedder)
     plans = iter([{"steps": ["Subtract b from a."]}, {"steps": ["Add a and b."]}])
     model = RoleModel(answer=answers(critic=critic, planner=lambda text: next(plans, PLAN),
                                      coder=lambda text: BAD if "Subtract" in text else GOOD))
-    t = run(tmp_path, model, embedder=embedder, max_repairs=1)
+    t = run(tmp_path, model, max_repairs=1)
     assert t.verdict == "accepted" and t.final_code == GOOD
     assert ["a - b" in text for text in critiqued] == [False]  # asked once, about the passing code
     first_plan = [a.critique for a in t.attempts if a.plan_index == 0]
@@ -165,18 +172,18 @@ def test_a_failing_run_is_repaired_without_asking_the_critic(tmp_path, embedder)
     assert "repeated_failure" in [text for role, text in model.seen if role == "planner"][1]  # hence the replan
 
 
-def test_a_rejected_task_leaves_the_memory_empty(tmp_path, embedder):
+def test_a_rejected_task_leaves_the_memory_empty(tmp_path):
     model = RoleModel(answer=answers(critic={"verdict": "reject", "reason": "unsafe", "issues": ["deletes files"]}))
-    t = run(tmp_path, model, embedder=embedder)
+    t = run(tmp_path, model)
     assert t.verdict == "rejected" and t.reason.startswith("unsafe") and t.final_code is None
     assert t.attempts[0].critique.reason == "unsafe" and t.added_modules == ()
-    with ModuleMemory(MemoryConfig(path=tmp_path / "memory"), embedder=embedder) as m:
+    with memory_at(tmp_path) as m:
         assert len(m) == 0
 
 
-def test_repeated_failure_is_bounded(tmp_path, embedder):
+def test_repeated_failure_is_bounded(tmp_path):
     model = RoleModel(answer=answers(coder=BAD))
-    t = run(tmp_path, model, embedder=embedder, max_repairs=1, max_replans=1)
+    t = run(tmp_path, model, max_repairs=1, max_replans=1)
     assert t.verdict == "rejected" and t.reason.startswith("repeated_failure")
     # two plan rounds (the replan after the first round failed), three attempts each: the tester re-derives
     # its failing asserts once, then 1 + max_repairs attempts of the coder
@@ -184,24 +191,24 @@ def test_repeated_failure_is_bounded(tmp_path, embedder):
     assert [a.critique.weak_tests for a in t.attempts] == [True, False, False] * 2
 
 
-def test_a_token_budget_ends_the_task_not_a_recursion_error(tmp_path, embedder):
+def test_a_token_budget_ends_the_task_not_a_recursion_error(tmp_path):
     model = RoleModel(answer=answers(coder=BAD), tokens=1000)
-    t = run(tmp_path, model, embedder=embedder, token_budget=4500, max_repairs=50)
+    t = run(tmp_path, model, token_budget=4500, max_repairs=50)
     assert t.verdict == "rejected" and t.reason.startswith("budget_exceeded"), t.reason
     assert t.usage.total_tokens < 4500 + 3000  # stopped within a step or two of the budget
 
 
-def test_unreadable_replies_are_recorded_failures(tmp_path, embedder):
+def test_unreadable_replies_are_recorded_failures(tmp_path):
     model = RoleModel(answer=lambda role, text: "I would rather not say.")
-    t = run(tmp_path, model, embedder=embedder)
+    t = run(tmp_path, model)
     assert t.verdict == "rejected" and t.reason.startswith("model_failure")
     # the planner first, then the branch without a plan, whose coder fared no better
     assert t.failures[0].startswith("planner") and any(f.startswith("coder") for f in t.failures)
 
 
-def test_unreadable_coder_and_critic_replies_do_not_crash(tmp_path, embedder):
+def test_unreadable_coder_and_critic_replies_do_not_crash(tmp_path):
     model = RoleModel(answer=answers(coder=None, critic="not json"))
-    t = run(tmp_path, model, embedder=embedder, max_repairs=1, max_replans=0)
+    t = run(tmp_path, model, max_repairs=1, max_replans=0)
     # the model failed, not the plan: a model_failure (no replan would get readable replies either)
     assert t.verdict == "rejected" and t.reason.startswith("model_failure")
     assert any(f.startswith("coder") for f in t.failures)
@@ -211,26 +218,26 @@ def test_unreadable_coder_and_critic_replies_do_not_crash(tmp_path, embedder):
     assert "your previous reply could not be used" in coder[-1]
 
 
-def test_unreadable_coder_replies_do_not_trigger_a_replan(tmp_path, embedder):
+def test_unreadable_coder_replies_do_not_trigger_a_replan(tmp_path):
     model = RoleModel(answer=answers(coder=None))
-    t = run(tmp_path, model, embedder=embedder, max_repairs=1, max_replans=2)
+    t = run(tmp_path, model, max_repairs=1, max_replans=2)
     assert t.verdict == "rejected" and t.reason.startswith("model_failure")
     assert model.calls("planner") == 1  # a formatting failure is not the plan's fault
 
 
-def test_plan_sampling_keeps_the_branch_that_passes(tmp_path, embedder):
+def test_plan_sampling_keeps_the_branch_that_passes(tmp_path):
     def planner(text: str) -> Any:
         planner.n = getattr(planner, "n", 0) + 1
         return {"steps": ["Subtract b from a."]} if planner.n == 1 else PLAN
 
     model = RoleModel(answer=answers(planner=planner, coder=lambda text: BAD if "Subtract" in text else GOOD))
-    t = run(tmp_path, model, embedder=embedder, plans=2, max_repairs=0, max_replans=0)
+    t = run(tmp_path, model, plans=2, max_repairs=0, max_replans=0)
     assert t.verdict == "accepted" and t.final_code == GOOD
     by_plan = {a.plan_index: a.critique.verdict for a in t.attempts}
     assert sorted(by_plan.values()) == ["accept", "repair"]
 
 
-def test_weak_tests_are_sent_back_to_the_tester(tmp_path, embedder):
+def test_weak_tests_are_sent_back_to_the_tester(tmp_path):
     def tester(text: str) -> Any:
         tester.n = getattr(tester, "n", 0) + 1
         if tester.n == 1:
@@ -239,7 +246,7 @@ def test_weak_tests_are_sent_back_to_the_tester(tmp_path, embedder):
 
     task = TASK.model_copy(update={"tests": None})
     model = RoleModel(answer=answers(tester=tester, critic={"verdict": "accept"}))
-    t = run(tmp_path, model, task=task, embedder=embedder)
+    t = run(tmp_path, model, task=task)
     assert t.verdict == "accepted"
     assert t.attempts[0].critique.weak_tests and t.attempts[0].critique.verdict == "repair"
     assert t.attempts[0].result is None  # refused before it ran
@@ -250,50 +257,50 @@ def test_weak_tests_are_sent_back_to_the_tester(tmp_path, embedder):
     assert "assert isinstance(add_pair(1, 2), int)" in again  # its previous tests, shown
 
 
-def test_hidden_tests_block_acceptance_and_never_reach_a_prompt(tmp_path, embedder):
+def test_hidden_tests_block_acceptance_and_never_reach_a_prompt(tmp_path):
     task = TASK.model_copy(update={"tests": TestSuite(code="assert add_pair(40, 2) == 42  # SECRET-CASE\n"),
                                    "hidden_tests": True})
     tester = {"tests": "assert add_pair(0, 0) == 0\nassert add_pair(3, 0) == 3\n"}  # BAD passes these
     model = RoleModel(answer=answers(coder=BAD, tester=tester, critic={"verdict": "accept"}))
-    t = run(tmp_path, model, task=task, embedder=embedder, max_repairs=1, max_replans=0)
+    t = run(tmp_path, model, task=task, max_repairs=1, max_replans=0)
     assert t.verdict == "rejected"
     assert all(a.critique.verdict != "accept" for a in t.attempts)
     assert not any("SECRET-CASE" in text or "40, 2" in text for _, text in model.seen)
 
 
 @pytest.mark.parametrize("interactive", [False])
-def test_the_trajectory_round_trips_as_a_record(tmp_path, embedder, interactive):
-    t = run(tmp_path, RoleModel(answer=answers()), embedder=embedder)
+def test_the_trajectory_round_trips_as_a_record(tmp_path, interactive):
+    t = run(tmp_path, RoleModel(answer=answers()))
     assert Trajectory.model_validate_json(t.model_dump_json()) == t
 
 
-def test_a_planner_that_cannot_plan_still_gets_code_tested(tmp_path, embedder):
+def test_a_planner_that_cannot_plan_still_gets_code_tested(tmp_path):
     # what SmolLM2-135M does when asked for a plan: it writes code (no numbered list, no JSON)
     code_not_plan = "```python\ndef add_pair(a, b):\n    return a + b\n```\nThis function adds."
     model = RoleModel(answer=answers(planner=code_not_plan))
-    t = run(tmp_path / "a", model, embedder=embedder)
+    t = run(tmp_path / "a", model)
     assert t.verdict == "accepted" and t.final_code == GOOD
     assert t.plans == ()  # no plan was read, so none is recorded as plan data (nor a backward one)
     assert t.attempts and all(a.plan_index == -1 for a in t.attempts)
     assert any(f.startswith("planner") for f in t.failures)
     # without_plan=False: wave 1's rule, the task ends at the planner
     model = RoleModel(answer=answers(planner=code_not_plan))
-    t = run(tmp_path / "b", model, embedder=embedder, without_plan=False)
+    t = run(tmp_path / "b", model, without_plan=False)
     assert t.verdict == "rejected" and t.reason.startswith("model_failure") and model.calls("coder") == 0
 
 
 @pytest.mark.parametrize("draft_as_final", [True, False])
-def test_with_nothing_retrieved_the_draft_is_the_response(tmp_path, embedder, draft_as_final):
+def test_with_nothing_retrieved_the_draft_is_the_response(tmp_path, draft_as_final):
     model = RoleModel(answer=answers())
-    t = run(tmp_path, model, embedder=embedder, draft_as_final=draft_as_final)
+    t = run(tmp_path, model, draft_as_final=draft_as_final)
     assert t.verdict == "accepted" and t.final_code == GOOD and t.explanation == EXPLANATION
     # the empty memory returned nothing: the draft stands (one coder call), unless asked to write it again
     assert model.calls("coder") == (1 if draft_as_final else 2)
 
 
-def test_independent_samples_are_kept_and_one_is_picked_with_its_seed(tmp_path, embedder):
+def test_independent_samples_are_kept_and_one_is_picked_with_its_seed(tmp_path):
     model = RoleModel(answer=answers())
-    t = run(tmp_path, model, embedder=embedder, samples=3, selection_seed=7)
+    t = run(tmp_path, model, samples=3, selection_seed=7)
     drafts = [text for role, text in model.seen if role == "coder" and "direct solution" in text]
     assert len(drafts) == 3 and len({d for d in drafts}) == 3  # each sample is a request of its own
     assert sum("Independent sample" in d for d in drafts) == 2  # the first asks as a single sample does
@@ -307,7 +314,7 @@ SELF_CONTAINED = "It returns a + b; adding needs no loop, so every pair of numbe
 
 
 @pytest.mark.parametrize("returned, kept", [(GOOD, SELF_CONTAINED), (BAD, "")], ids=["unchanged", "changed"])
-def test_an_explanation_that_names_the_memory_is_asked_for_again(tmp_path, embedder, returned, kept):
+def test_an_explanation_that_names_the_memory_is_asked_for_again(tmp_path, returned, kept):
     def answer(role: str, text: str) -> Any:
         if role == "coder" and "passed its tests. Explain it" in text:
             return {"code": returned, "explanation": SELF_CONTAINED}
@@ -316,7 +323,7 @@ def test_an_explanation_that_names_the_memory_is_asked_for_again(tmp_path, embed
         return answers()(role, text)
 
     model = RoleModel(answer=answer)
-    t = run(tmp_path, model, embedder=embedder)
+    t = run(tmp_path, model)
     assert t.verdict == "accepted" and t.final_code == GOOD
     assert t.attempts[-1].explanation == LEAKY and model.calls("coder") == 2  # the draft, then explain
     # the explanation is kept only for the program that was verified
