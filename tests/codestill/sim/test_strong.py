@@ -1,5 +1,6 @@
-"""The simulated tester's own tests (``codestill.sim._strong``): they pass on the reference in the real
-sandbox, catch bugs the task's examples miss, are deterministic, and never read EvalPlus's data."""
+"""The simulated tester's own tests (``codestill.sim._strong``): they pass on the reference in the
+sandbox's harness (``LocalSandbox``: the same runner and verdicts as the Docker sandbox, without
+Docker), catch bugs the task's examples miss, are deterministic, and never read EvalPlus's data."""
 
 from __future__ import annotations
 
@@ -18,7 +19,7 @@ from codestill.schemas import TestSuite
 from codestill.sim import SimConfig, plant_bug
 from codestill.sim import _strong as strong
 from codestill.sim._strong import EXTRA_TESTS, HEADER, StrongTests, strong_tests, with_extra
-from tools.sandbox import DockerSandbox
+from tools.sandbox import LocalSandbox
 
 from .conftest import MODEL, messages
 
@@ -44,7 +45,7 @@ def ask_tester(client, p: BankProblem) -> TestsAnswer:
 
 def run_all(jobs: list[tuple[str, TestSuite]]) -> list:
     async def go() -> list:
-        async with DockerSandbox(SandboxConfig(pool_size=2)) as sandbox:
+        async with LocalSandbox(SandboxConfig(pool_size=2)) as sandbox:
             return list(await asyncio.gather(*(sandbox.run(code, suite) for code, suite in jobs)))
 
     return asyncio.run(go())

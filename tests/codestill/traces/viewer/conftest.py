@@ -1,6 +1,8 @@
 """A trace store filled by a real small run: the solve graph on a few MBPP problems, answered by the
 simulated teacher over HTTP (planted bugs and injected bad-JSON / cut-off replies on), executed in
-the Docker sandbox, with an embedded Chroma memory, traced by ``SqliteTracer``.
+the sandbox's harness in local processes (``LocalSandbox``), with the in-process memory
+(``FakeMemory``), traced by ``SqliteTracer``. The viewer reads only the store; what filled it need
+not be Docker or Chroma (both fakes pass their backends' conformance suites).
 
 With sim seed 1 the planner's reply for mbpp/102 comes back unreadable (a rejected run,
 ``model_failure``), and mbpp/758's first answer carries a planted bug that the critic sends back for
@@ -17,15 +19,15 @@ from pathlib import Path
 
 import pytest
 
-from codestill.config import LLMConfig, MemoryConfig, SandboxConfig, SolveConfig
+from codestill.config import LLMConfig, SandboxConfig, SolveConfig
 from codestill.data import load_mbpp
 from codestill.llm import aclose, make_chat_model
 from codestill.schemas import Task, TestSuite, Trajectory
 from codestill.sim import SimConfig, serve_subprocess
 from codestill.traces import SqliteTracer
 from graphs import AGENT_ROLES, SolveDeps, build_graph, solve
-from memory import ModuleMemory
-from tools.sandbox import DockerSandbox
+from memory import FakeMemory
+from tools.sandbox import LocalSandbox
 
 PROBLEMS = ["591", "758", "102", "267"]
 SIM = SimConfig(seed=1, bug_rate=0.7, fault_rate=0.3, faults=("bad_json", "truncate"))
@@ -47,12 +49,12 @@ class SolvedStore:
                     if tr.verdict == verdict and len(tr.attempts) >= min_attempts)
 
 
-async def _solve_all(url: str, memory: ModuleMemory, store: Path) -> list[Trajectory]:
+async def _solve_all(url: str, memory: FakeMemory, store: Path) -> list[Trajectory]:
     bank = {p.id.rsplit("/", 1)[-1]: p for p in load_mbpp()}
     spec = f"openai:codestill-sim@{url}"
     model = make_chat_model(spec, LLMConfig(api_key=API_KEY, max_retries=4, timeout_s=10.0))
     try:
-        async with DockerSandbox(SandboxConfig(pool_size=2)) as sandbox:
+        async with LocalSandbox(SandboxConfig(pool_size=2)) as sandbox:
             deps = SolveDeps(models={r: model for r in AGENT_ROLES}, sandbox=sandbox, memory=memory,
                              config=SolveConfig(max_repairs=1), model_names={r: spec for r in AGENT_ROLES})
             graph = build_graph()
@@ -69,8 +71,8 @@ async def _solve_all(url: str, memory: ModuleMemory, store: Path) -> list[Trajec
 def solved(tmp_path_factory: pytest.TempPathFactory) -> Iterator[SolvedStore]:
     folder = tmp_path_factory.mktemp("viewer-store")
     store = folder / "traces.sqlite"
-    with serve_subprocess(SIM) as url, ModuleMemory(MemoryConfig(path=folder / "memory")) as memory:
-        trajectories = asyncio.run(_solve_all(url, memory, store))
+    with serve_subprocess(SIM) as url:
+        trajectories = asyncio.run(_solve_all(url, FakeMemory(), store))
     by_task = {t.task.id: t for t in trajectories}
     summary = {t: (tr.verdict, len(tr.attempts)) for t, tr in by_task.items()}
     assert any(v == "rejected" for v, _ in summary.values()), summary
