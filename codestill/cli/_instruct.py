@@ -66,15 +66,14 @@ def _table(title: str, rows: Sequence[tuple[str, Any]]) -> Table:
     return table
 
 
-async def _with_model(settings: Settings, spec: str, work: Any) -> Any:
-    from codestill.llm import aclose, make_chat_model
+async def _with_model(settings: Settings, spec: str, work: Any, probes: StructuredProbes | None = None) -> Any:
+    """``work(deps, structured)`` on the instruction stages' model (``open_deps``'s instruct mode)."""
+    from codestill.run import open_deps
 
-    model = make_chat_model(spec, settings.llm)
-    settle_heap()  # everything is loaded: from here on a full collection would stall every call in flight
-    try:
-        return await work(model)
-    finally:
-        await aclose(model)
+    async with open_deps(settings, "instruct", instruct_spec=spec, probes=probes) as opened:
+        assert opened.instruct is not None
+        settle_heap()  # everything is loaded: from here on a full collection would stall every call in flight
+        return await work(opened.instruct, opened.structured["instruct"])
 
 
 def _dev_command(command: str) -> Any:
@@ -168,17 +167,13 @@ def evolve_command(
                     totals[later] = max(0, totals[later] - 1)
                     bar.update(bars[later], total=totals[later])
 
-        async def work(chat: Any) -> Any:
-            used["structured"] = await probes.resolve(settings.llm.structured, [(spec, chat)])
-            deps = InstructDeps(model=chat, evol=settings.evol, structured=used["structured"],
-                                repair_rounds=settings.llm.repair_rounds,
-                                role_max_tokens=settings.llm.role_max_tokens,
-                                llm_concurrency=settings.llm.max_concurrency)
+        async def work(deps: InstructDeps, structured: str) -> Any:
+            used["structured"] = structured
             used["concurrency"] = deps.evol_concurrency
             return await run_rounds(tasks, deps, paths, rounds=settings.evol.rounds, dev_check=dev,
                                     on_round=on_round, on_result=on_result)
 
-        stats = asyncio.run(_with_model(settings, spec, work))
+        stats = asyncio.run(_with_model(settings, spec, work, probes))
     summary = {**stats.to_json(), "out": str(out), "model": spec, "bad_lines": inputs.messages(),
                **used, "settings": settings.record()}
     write_json(paths.stats, summary)
@@ -200,7 +195,6 @@ def instruct_command(
     json_out: JsonOpt = False,
 ) -> None:
     """Write instructions from seed functions (SelfCodeAlign): concepts first, then a task from them."""
-    from codestill._capability import StructuredProbes
     from graphs import InstructDeps
     from graphs.selfalign import NoInstruction, failed_path, run_instruct
 
@@ -214,12 +208,8 @@ def instruct_command(
     with _progress(err, "seed") as bar:
         tid = bar.add_task("instruct", total=len(items))
 
-        async def work(chat: Any) -> Any:
-            used["structured"] = await StructuredProbes().resolve(settings.llm.structured, [(spec, chat)])
-            deps = InstructDeps(model=chat, selfalign=settings.selfalign, structured=used["structured"],
-                                repair_rounds=settings.llm.repair_rounds,
-                                role_max_tokens=settings.llm.role_max_tokens,
-                                llm_concurrency=settings.llm.max_concurrency)
+        async def work(deps: InstructDeps, structured: str) -> Any:
+            used["structured"] = structured
             used["concurrency"] = deps.selfalign_concurrency
             return await run_instruct(items, deps, out, on_result=lambda *_: bar.advance(tid))
 
