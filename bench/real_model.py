@@ -44,6 +44,7 @@ from rich.table import Table
 from codestill._models import smollm2_dir, transformers_serve
 from codestill.config import SandboxConfig
 from codestill.data import BankProblem, load_mbpp
+from codestill.run import RunDir
 from codestill.schemas import Trajectory
 from tools.sandbox import DockerSandbox
 from training.evaluate import judge, load_problems
@@ -125,7 +126,7 @@ def report(trajectories: list[Trajectory], stats: dict[str, Any], wrong: list[st
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--n", type=int, default=30)
     ap.add_argument("--server", choices=("transformers", "hf"), default="transformers")
     ap.add_argument("--concurrency", type=int, default=8)
@@ -145,9 +146,9 @@ def main() -> None:
             spec = f"openai:{model}@{url}" if url else f"hf:{model}"
             console.print(f"{len(problems)} problems through {spec}")
             wall = generate(args, problems, spec, tmp, run)
-        trajectories = [Trajectory.model_validate_json(x) for x in (run / "trajectories.jsonl").read_text().splitlines()]
+        trajectories = RunDir(run).trajectories().trajectories
         stats = json.loads((run / "stats.json").read_text())
-        accepted = {t.task.id: t.final_code for t in trajectories if t.verdict == "accepted"}
+        accepted = {t.task.id: t.final_code for t in trajectories if t.verdict == "accepted" and t.final_code is not None}
         wrong = asyncio.run(wrong_of(accepted, tmp / "truth"))
         if wrong:
             console.print(f"[red]wrong accepted[/]: {', '.join(wrong)}")

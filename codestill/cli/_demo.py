@@ -19,6 +19,7 @@ import typer
 from rich.console import Console
 
 from codestill.cli._common import ConfigOpt, SetOpt
+from codestill.run import RunDir
 
 # MBPP problems whose reference solution also passes MBPP+'s extra tests (the sim answers with it).
 DEMO_PROBLEMS = ("2", "4", "6", "7", "8", "9", "11", "12", "14", "17", "18", "19", "20", "56", "57", "58", "59",
@@ -62,8 +63,8 @@ def demo_command(
                          set_=sets)
     console.print()
     export_command(run=out, decontam=False)  # the problems are MBPP's: decontaminating would remove them all
-    console.print(f"\n[bold]demo done.[/]\n  data:    {out / 'trajectories.jsonl'}  (SFT records: "
-                  f"{out / 'export' / 'sft.jsonl'}, data card {out / 'export' / 'README.md'})\n"
+    console.print(f"\n[bold]demo done.[/]\n  data:    {RunDir(out).trajectories_path}  (SFT records: "
+                  f"{RunDir(out).export_path / 'sft.jsonl'}, data card {RunDir(out).export_path / 'README.md'})\n"
                   f"  stats:   {out / 'stats.json'}\n  traces:  {out / 'traces.sqlite'}\n"
                   f"inspect:   codestill traces ls --store {out / 'traces.sqlite'}   |   "
                   f"codestill ui --traces {out / 'traces.sqlite'}", soft_wrap=True)

@@ -21,6 +21,7 @@ from rich.table import Table
 
 from codestill.cli._common import ConfigOpt, SetOpt, settings_from
 from codestill.errors import ConfigError
+from codestill.run import RunDir
 
 PIPELINE_HELP = "solve (instructions in), evol+solve (instructions, evolved first), selfalign+solve (seed functions)"
 
@@ -141,7 +142,6 @@ def _run_here(settings: Any, specs: dict[str, str], instruct_spec: str, items: l
 def _write_stats(run_dir: Path, result: dict[str, Any], total: int, bad: list[str]) -> dict[str, Any]:
     from codestill.records import write_json
     from codestill.run._ledger import read_wall
-    from codestill.run._rundir import RunDir
     from codestill.run._tally import Tally
 
     wall = result.get("wall_s")
@@ -172,9 +172,9 @@ def _report(json_out: bool, stats: dict[str, Any], run_dir: Path, result: dict[s
         table.add_row("tokens per accepted", str(stats["tokens"]["per_accepted"]))
         table.add_row("wall s per accepted", str(stats["wall_s_per_accepted"]))
         console.print(table)
-        console.print(f"data: {run_dir / 'trajectories.jsonl'}\nstats: {run_dir / 'stats.json'}\n"
-                      f"traces: {run_dir / 'traces.sqlite'}\n"
-                      f"next: codestill export {run_dir}   |   codestill traces ls --store {run_dir / 'traces.sqlite'}",
+        where = RunDir(run_dir)
+        console.print(f"data: {where.trajectories_path}\nstats: {where.stats_path}\ntraces: {where.traces_path}\n"
+                      f"next: codestill export {run_dir}   |   codestill traces ls --store {where.traces_path}",
                       highlight=False, soft_wrap=True)
     err = Console(stderr=True, highlight=False)
     if result.get("fatal") is not None:
