@@ -50,7 +50,7 @@ class PlanAnswer(_Text, _Answer):
     FORM: ClassVar[str] = "plan"
     steps: list[str] = Field(min_length=1, description="The plan: short, concrete steps in the order the "
                                                        "code carries them out, in words (no code).")
-    rationale: str = Field("", description="Why this approach: the key idea and the edge cases it handles.")
+    rationale: str = Field(default="", description="Why this approach: the key idea and the edge cases it handles.")
 
     @classmethod
     def from_text(cls, text: str) -> dict[str, Any] | None:
@@ -88,7 +88,7 @@ class SpecAnswer(_Answer):
     name: str = Field(pattern=_IDENT, description="The function's name, a Python identifier.")
     signature: str = Field(description="The def line without its colon, with type hints, "
                                        "e.g. 'def is_prime(n: int) -> bool'.")
-    description: str = Field("", description="One sentence: what the function returns for which input.")
+    description: str = Field(default="", description="One sentence: what the function returns for which input.")
     calls: list[str] = Field(default_factory=list, description="Names of the other modules this one calls.")
 
 
@@ -111,7 +111,7 @@ class ReferenceUse(_Answer):
     name: str = Field(description="The reference function's name.")
     use: Literal["reused", "adapted", "ignored"] = Field(
         description="reused: copied unchanged; adapted: changed to fit; ignored: not used.")
-    why: str = Field("", description="One short reason.")
+    why: str = Field(default="", description="One short reason.")
 
 
 class CoderAnswer(_Text, _Answer):
@@ -130,7 +130,7 @@ class CoderAnswer(_Text, _Answer):
         if block is None or not block.strip() or not parses(block):
             return code
         return block.rstrip("\n") + "\n"  # a source file ends with its newline, which the fence took
-    explanation: str = Field("", description="A short explanation of how the code works.")
+    explanation: str = Field(default="", description="A short explanation of how the code works.")
     references: list[ReferenceUse] = Field(default_factory=list,
                                            description="For each reference function shown: how you used it.")
 
@@ -152,7 +152,7 @@ class TestsAnswer(_Text, _Answer):
     FORM: ClassVar[str] = "tests"
     tests: str = Field(description="Python test code: top-level assert statements, each comparing a call "
                                    "with its exact expected value.")
-    entry_point: str | None = Field(None, description="The name of the function under test.")
+    entry_point: str | None = Field(default=None, description="The name of the function under test.")
 
     @classmethod
     def from_text(cls, text: str) -> dict[str, Any] | None:
@@ -268,9 +268,9 @@ class CriticAnswer(_Text, _Answer):
         description="accept: correct and well tested; repair: fixable bugs; replan: the approach is wrong; "
                     "reject: the task cannot or should not be done.")
     issues: list[str] = Field(default_factory=list, description="Concrete problems, one per item.")
-    suggestion: str = Field("", description="What to change next, concretely.")
-    reason: RejectReason | None = Field(None, description="With reject only: why, from the fixed list.")
-    weak_tests: bool = Field(False, description="True if the tests are too weak to show the code is right.")
+    suggestion: str = Field(default="", description="What to change next, concretely.")
+    reason: RejectReason | None = Field(default=None, description="With reject only: why, from the fixed list.")
+    weak_tests: bool = Field(default=False, description="True if the tests are too weak to show the code is right.")
 
     @classmethod
     def from_text(cls, text: str) -> dict[str, Any] | None:

@@ -262,7 +262,7 @@ def special_cases(code: str, tests: str, entry: str | None) -> list[str]:
     wanted: dict[str, tuple[ast.Call, object]] = {}
     for c in checks(tests, entry):
         args, expected = _literal(ast.Tuple(list(c.call.args), ast.Load())), _literal(c.expected)
-        if args is _NO or expected is _NO or all(_trivial(a) for a in args):
+        if not isinstance(args, tuple) or expected is _NO or all(_trivial(a) for a in args):
             continue
         wanted[repr(args)] = (c.call, expected)
     found: list[str] = []

@@ -87,7 +87,7 @@ def _is_shape_call(node: ast.expr) -> bool:
 
 def _strength(test: ast.expr) -> Strength:
     if isinstance(test, ast.BoolOp):
-        found = [_strength(v) for v in test.values]
+        found: list[Strength] = [_strength(v) for v in test.values]
         return "value" if "value" in found else found[0]
     if isinstance(test, ast.UnaryOp) and isinstance(test.op, ast.Not):
         inner = _strength(test.operand)

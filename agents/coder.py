@@ -127,7 +127,8 @@ def reference_uses(code: str, hits: Sequence[MemoryHit]) -> dict[str, Use]:
         m = hit.module
         theirs = _hashes(top_level_functions(m.code).get(m.name, m.code))
         if m.name in mine:
-            same = theirs is not None and mine[m.name] is not None and mine[m.name][0] == theirs[0]
+            ours = mine[m.name]
+            same = theirs is not None and ours is not None and ours[0] == theirs[0]
             uses[m.id] = "reused" if same else "adapted"
         elif m.name in called or (theirs is not None and any(h is not None and h[1] == theirs[1]
                                                                for h in mine.values())):

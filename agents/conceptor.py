@@ -14,7 +14,7 @@ over tens of thousands of seeds (``bench/instruct_throughput.py``).
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -76,7 +76,7 @@ def _instruction_user(concepts: Sequence[str], category: str, difficulty: str) -
                   concepts=", ".join(concepts))
 
 
-def with_examples(examples: Sequence[tuple[str, dict[str, object]]], request: str) -> str:
+def with_examples(examples: Sequence[tuple[str, Mapping[str, object]]], request: str) -> str:
     """The user message: each example's input and its answer (as JSON), then ``request``."""
     if not examples:
         return request
@@ -85,7 +85,7 @@ def with_examples(examples: Sequence[tuple[str, dict[str, object]]], request: st
     return render("conceptor_shots", n=str(len(examples)), examples="\n\n".join(blocks), request=request)
 
 
-async def _ask(model: BaseChatModel, examples: Sequence[tuple[str, dict[str, object]]], user: str,
+async def _ask(model: BaseChatModel, examples: Sequence[tuple[str, Mapping[str, object]]], user: str,
                schema: type[T], *, config: RunnableConfig | None, method: Method, repair_rounds: int,
                max_tokens: int | None = None) -> Reply[T]:
     messages = [SystemMessage(prompt("conceptor")), HumanMessage(with_examples(examples, user))]

@@ -50,7 +50,7 @@ class EvolvedAnswer(_Answer):
 class JudgeAnswer(_Answer):
     solvable: bool = Field(description="True if the text is a solvable programming task with a clear "
                                        "input/output contract.")
-    reason: str = Field("", description="One sentence: why.")
+    reason: str = Field(default="", description="One sentence: why.")
 
 
 def pick_heuristic(weights: Mapping[str, float], key: str) -> Heuristic:

@@ -50,8 +50,10 @@ async def write_tests(model: BaseChatModel, task: Task, code: str | None, module
         user = render("tester_blind_user", task=task_section(task), modules=extra, sample=str(sample))
     else:
         user = render("tester_user", task=task_section(task), code=fenced(code), modules=extra)
-    schema: type[TestsAnswer] | type[IOTestsAnswer] = IOTestsAnswer if program else TestsAnswer
-    return await call(model, "tester", user, schema, config=config, method=method,
+    if program:
+        return await call(model, "tester", user, IOTestsAnswer, config=config, method=method,
+                          repair_rounds=repair_rounds, max_tokens=max_tokens)
+    return await call(model, "tester", user, TestsAnswer, config=config, method=method,
                       repair_rounds=repair_rounds, max_tokens=max_tokens)
 
 

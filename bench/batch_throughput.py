@@ -34,6 +34,7 @@ from collections import Counter
 from pathlib import Path
 
 from _progress import progress_bar
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -73,9 +74,9 @@ async def one_run(args: argparse.Namespace, tmp: Path) -> dict:
     warm_tester(sim, [p.id for p in problems])
     with serve_subprocess(sim) as url:
         spec = f"openai:codestill-sim@{url}"
-        settings = Settings(llm=LLMConfig(model=spec, api_key="sk-bench", max_concurrency=args.concurrency),
+        settings = Settings(llm=LLMConfig(model=spec, api_key=SecretStr("sk-bench"), max_concurrency=args.concurrency),
                             memory=MemoryConfig(path=tmp / "memory"))
-        specs = dict.fromkeys(("planner", "decomposer", "coder", "tester", "critic"), spec)
+        specs: dict[str, str] = dict.fromkeys(("planner", "decomposer", "coder", "tester", "critic"), spec)
         with progress_bar(console, "input") as bar:
             hooks = _Bar(bar, bar.add_task("solve", total=len(problems)))
             start = time.perf_counter()
@@ -95,7 +96,7 @@ async def one_run(args: argparse.Namespace, tmp: Path) -> dict:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--concurrency", type=int, default=64)
     ap.add_argument("--latency", type=float, default=0.2)

@@ -40,9 +40,10 @@ import statistics
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from _progress import progress_bar
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -85,12 +86,12 @@ def task_of(p: BankProblem, given: str) -> Task:
     return task if given == "visible" else task.model_copy(update={"tests": None})
 
 
-async def solve_all(args: argparse.Namespace, problems: list[BankProblem], gates: str, url: str,
+async def solve_all(args: argparse.Namespace, problems: list[BankProblem], gates: Literal["strict", "legacy"], url: str,
                     tmp: Path) -> dict[str, Any]:
     spec = f"openai:codestill-sim@{url}"
-    settings = Settings(llm=LLMConfig(model=spec, api_key="sk-bench", max_concurrency=args.concurrency),
+    settings = Settings(llm=LLMConfig(model=spec, api_key=SecretStr("sk-bench"), max_concurrency=args.concurrency),
                         memory=MemoryConfig(path=tmp / f"memory-{gates}"), solve=SolveConfig(gates=gates))
-    specs = dict.fromkeys(("planner", "decomposer", "coder", "tester", "critic"), spec)
+    specs: dict[str, str] = dict.fromkeys(("planner", "decomposer", "coder", "tester", "critic"), spec)
     with progress_bar(console, "task") as bar:
         hooks = _Bar(bar, bar.add_task(f"{gates} gates", total=len(problems)))
         start = time.perf_counter()
@@ -157,7 +158,7 @@ async def main_async(args: argparse.Namespace, tmp: Path) -> tuple[dict[str, Any
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--n", type=int, default=200)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--concurrency", type=int, default=32)

@@ -208,6 +208,8 @@ def ceiling(n: int, url: str, concurrency: int, structured: bool) -> None:
     if structured:  # only then: the plain ceiling loads nothing the client does not need
         from agents.conceptor import InstructionAnswer
         from codestill.structured import ask
+    else:
+        InstructionAnswer = ask = None
 
     async def main(store: Path) -> int:
         model = make_chat_model(f"openai:stub@{url}", LLMConfig(max_concurrency=concurrency))
@@ -221,7 +223,7 @@ def ceiling(n: int, url: str, concurrency: int, structured: bool) -> None:
                             HumanMessage(f"Task {i}: write a function that returns the sum of a list of integers.")]
                 async with gate:
                     try:
-                        if structured:
+                        if ask is not None and InstructionAnswer is not None:  # structured
                             reply = await ask(model, messages, InstructionAnswer, config={"callbacks": [tracer]})
                             failed += reply.value is None
                         else:

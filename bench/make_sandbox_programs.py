@@ -118,10 +118,12 @@ async def build(source: Path) -> list[dict]:
                     skipped["reference does not pass (stably)"] += 1
                     continue
                 planted = len(out) % 2 == 1
-                if planted and ev.mutant is None:
-                    skipped["no mutation fails (stably)"] += 1
-                    continue
-                program, mutation, expected = ev.mutant if planted else (ev.code, None, "passed")
+                program, mutation, expected = (ev.code, None, "passed")
+                if planted:
+                    if ev.mutant is None:
+                        skipped["no mutation fails (stably)"] += 1
+                        continue
+                    program, mutation, expected = ev.mutant
                 out.append({"task_id": ev.task_id, "program": program, "tests": ev.tests,
                             "planted": planted, "mutation": mutation, "expected": expected})
             print(f"  {min(start + chunk, len(eligible))}/{len(eligible)} problems looked at, "
@@ -159,7 +161,7 @@ record's `mutation` field) to be wrong, so that they fail their tests or raise a
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--source", type=Path, default=DEFAULT_SOURCE, help="path to sanitized-mbpp.json")
     args = parser.parse_args()
     out = asyncio.run(build(args.source))

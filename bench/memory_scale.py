@@ -94,7 +94,7 @@ def measure(memory: ModuleMemory, specs: list[ModuleSpec], labelled: list[dict],
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--records", type=int, default=100_000)
     ap.add_argument("--batch", type=int, default=512)
     ap.add_argument("--searches", type=int, default=300)
@@ -119,7 +119,7 @@ def main() -> None:
         results = memory.add_many(base[:1])  # loads the model before anything is timed
         stdlib_added, stdlib_s = fill(memory, base[1:], args.batch, "stdlib", console)
         results += memory.add_many(base[1:])  # all duplicates now: gives every function its record id
-        ids = {f.qualname: r.id for f, r in zip(functions, results, strict=True)}
+        ids = {f.qualname: r.id for f, r in zip(functions, results, strict=True) if r.id is not None}
         if args.keep:
             (args.keep / "ids.json").write_text(json.dumps(ids))
         small = (len(memory), *measure(memory, specs, labelled, ids, console, "search"))

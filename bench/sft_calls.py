@@ -35,6 +35,7 @@ from typing import Any
 
 from _progress import progress_bar
 from data_precision import _Bar, judged, pick_problems, task_of
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -58,9 +59,9 @@ async def solve_all(args: argparse.Namespace, name: str, solve: SolveConfig, pro
                     tmp: Path) -> dict[str, Any]:
     spec = f"openai:codestill-sim@{url}"
     run = tmp / f"run-{name}"
-    settings = Settings(llm=LLMConfig(model=spec, api_key="sk-bench", max_concurrency=args.concurrency),
+    settings = Settings(llm=LLMConfig(model=spec, api_key=SecretStr("sk-bench"), max_concurrency=args.concurrency),
                         memory=MemoryConfig(path=tmp / f"memory-{name}"), solve=solve)
-    specs = dict.fromkeys(("planner", "decomposer", "coder", "tester", "critic"), spec)
+    specs: dict[str, str] = dict.fromkeys(("planner", "decomposer", "coder", "tester", "critic"), spec)
     with progress_bar(console, "task") as bar:
         hooks = _Bar(bar, bar.add_task(name, total=len(problems)))
         start = time.perf_counter()
@@ -97,7 +98,7 @@ async def main_async(args: argparse.Namespace, tmp: Path) -> dict[str, dict[str,
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--n", type=int, default=40)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--samples", type=int, default=3)

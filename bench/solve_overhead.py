@@ -60,6 +60,7 @@ from typing import Any
 
 import psutil
 from _progress import progress_bar
+from pydantic import SecretStr
 from rich.console import Console
 from rich.table import Table
 
@@ -147,7 +148,7 @@ async def one_run(problems: list, latency: float, concurrency: int, tmp: Path, s
             MemoryProcess(MemoryConfig(path=tmp / f"memory-{name}")) as store:
         memory = TimedMemory(store)
         spec = f"openai:codestill-sim@{url}"
-        model = make_chat_model(spec, LLMConfig(api_key="sk-bench", max_concurrency=64))
+        model = make_chat_model(spec, LLMConfig(api_key=SecretStr("sk-bench"), max_concurrency=64))
         tracer = SqliteTracer(tmp / f"traces-{name}.sqlite", redact=["sk-bench"])
         try:
             async with open_checkpointer(tmp / f"checkpoints-{name}.sqlite") as saver:
@@ -211,7 +212,7 @@ async def main_async(args: argparse.Namespace) -> list[dict]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--n", type=int, default=100)
     ap.add_argument("--concurrency", type=int, default=32)
     ap.add_argument("--latency", type=float, default=0.2)

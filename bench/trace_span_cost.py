@@ -64,7 +64,8 @@ class StockTracer(BaseTracer):
 
 def spans(handler: Any, n: int) -> float:
     """Seconds per span: alternately a node span and an LLM span, each started and ended."""
-    ids = [uuid.uuid7() if hasattr(uuid, "uuid7") else uuid.uuid4() for _ in range(n)]
+    make_id = getattr(uuid, "uuid7", uuid.uuid4)  # uuid7: Python 3.14 on
+    ids = [make_id() for _ in range(n)]
     start = time.perf_counter()
     for i, rid in enumerate(ids):
         if i % 2:

@@ -181,6 +181,19 @@ class CountingCollator:
         return batch
 
 
+class _Rows(torch.utils.data.Dataset):
+    """Rows as the map-style dataset Trainer takes."""
+
+    def __init__(self, rows: list[dict[str, list[int]]]) -> None:
+        self.rows = rows
+
+    def __len__(self) -> int:
+        return len(self.rows)
+
+    def __getitem__(self, i: int) -> dict[str, list[int]]:
+        return self.rows[i]
+
+
 def run_baseline(records: list[SFTRecord], student: Path, out: Path, preset: dict[str, Any], bf16: bool
                  ) -> tuple[float, int, int, int]:
     from transformers import (
@@ -196,8 +209,8 @@ def run_baseline(records: list[SFTRecord], student: Path, out: Path, preset: dic
 
     tokenizer = AutoTokenizer.from_pretrained(student, local_files_only=True)
     examples, _ = filter_by_length(tokenize_records(records, tokenizer), preset["max_length"])
-    dataset = [{"input_ids": list(e.input_ids), "attention_mask": [1] * len(e), "labels": list(e.labels)}
-               for e in examples]
+    dataset = _Rows([{"input_ids": list(e.input_ids), "attention_mask": [1] * len(e), "labels": list(e.labels)}
+                     for e in examples])
     tokens = sum(len(e) for e in examples)
     batch = max(1, round(preset["rows"] * preset["max_length"] / (tokens / len(examples))))
     args = TrainingArguments(output_dir=str(out), per_device_train_batch_size=batch,

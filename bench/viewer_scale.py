@@ -200,9 +200,9 @@ def measure(store: Path, repeat: int) -> dict[str, Any]:
                 r = client.get(url)
                 times.append((time.perf_counter() - t) * 1000)
                 r.raise_for_status()
+                out[key + "_bytes"] = len(r.content)
             out[key] = statistics.median(times)
             out[key + "_max"] = max(times)
-            out[key + "_bytes"] = len(r.content)
     server.should_exit = True
     thread.join(10)
     index.close()
@@ -210,7 +210,7 @@ def measure(store: Path, repeat: int) -> dict[str, Any]:
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     ap.add_argument("--runs", type=int, default=100_000)
     ap.add_argument("--repeat", type=int, default=7)
     ap.add_argument("--seed", type=int, default=0)

@@ -137,7 +137,9 @@ async def detect_structured(model: BaseChatModel, spec: str, *,
                                      "(no tool calls or response_format to probe)",))
     wanted = tuple(methods)
     notes: list[str] = []
-    for method in (m for m in ORDER if m in wanted):
+    for method in ORDER:
+        if method not in wanted:
+            continue
         ok, note = await _probe(model, spec, method)
         notes.append(note)
         if ok:
@@ -178,7 +180,7 @@ class StructuredProbes:
         if not first:
             return "prompt"
         found = {spec: await self.capability(model, spec) for spec, model in first.items()}
-        methods = {cap.method for cap in found.values()}
+        methods: set[Concrete] = {cap.method for cap in found.values()}
         if len(methods) == 1:
             return methods.pop()
         if "prompt" in methods:

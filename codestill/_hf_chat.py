@@ -52,7 +52,8 @@ class LocalChatModel(BaseChatModel):
         tokenizer = AutoTokenizer.from_pretrained(source)
         if not tokenizer.chat_template:
             raise ValueError("the tokenizer has no chat template (an instruct or chat model has one)")
-        lm = AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to("cuda" if cuda else "cpu").eval()
+        device = "cuda" if cuda else "cpu"
+        lm = AutoModelForCausalLM.from_pretrained(source, dtype=dtype).to(device).eval()  # pyright: ignore[reportArgumentType]  # transformers types .to through functools.wraps: unbound, self first
         return cls(model_name=source, lm=lm, tokenizer=tokenizer, **settings)
 
     @property

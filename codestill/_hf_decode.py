@@ -76,13 +76,15 @@ class _GrowingLayer(DynamicLayer):
                **kwargs: Any) -> tuple[torch.Tensor, torch.Tensor]:
         if not self.is_initialized:
             self.lazy_initialization(key_states, value_states)
-        n, add = (self.keys.shape[-2] if self.keys.numel() else 0), key_states.shape[-2]
-        if self.keys is not self._view or n + add > self._keys.shape[-2]:
+        keys, values = self.keys, self.values
+        assert keys is not None and values is not None  # lazy_initialization set them
+        n, add = (keys.shape[-2] if keys.numel() else 0), key_states.shape[-2]
+        if keys is not self._view or n + add > self._keys.shape[-2]:
             room = list(key_states.shape)
             room[-2] = n + add + max(64, (n + add) // 4)
             self._keys, self._values = key_states.new_zeros(room), value_states.new_zeros(room)
             if n:
-                self._keys[..., :n, :], self._values[..., :n, :] = self.keys, self.values
+                self._keys[..., :n, :], self._values[..., :n, :] = keys, values
         self._keys[..., n:n + add, :], self._values[..., n:n + add, :] = key_states, value_states
         self.keys = self._view = self._keys[..., :n + add, :]
         self.values = self._values[..., :n + add, :]
@@ -153,7 +155,7 @@ class Decoder:
         pos = (mask.cumsum(-1) - 1).clamp(min=0)
         cache = DynamicCache(config=self._model.config)
         if self._mergeable:
-            cache.layers = [_GrowingLayer() for _ in cache.layers]
+            cache.layers[:] = [_GrowingLayer() for _ in cache.layers]
         logits = self._forward(ids, mask, pos, cache, **self._keep_last)
         tokens = self._pick(logits, group)
         keep = [i for i, (row, token) in enumerate(zip(group, tokens, strict=True)) if not self._take(row, token)]

@@ -112,7 +112,7 @@ def _convert(gguf: Path, out: Path) -> None:
     if hasattr(model, "hf_quantizer"):
         del model.hf_quantizer
     if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
+        delattr(model.config, "quantization_config")
     model.save_pretrained(out)
     tokenizer.save_pretrained(out)
     (out / _MARKER).write_text(json.dumps({

@@ -39,23 +39,23 @@ class SandboxConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    docker_host: str | None = Field(None, description="Engine address; default: DOCKER_HOST or the local socket.")
-    image: str = Field(f"codestill-sandbox:{IMAGE_RECIPE}", description="The sandbox image's tag.")
+    docker_host: str | None = Field(default=None, description="Engine address; default: DOCKER_HOST or the local socket.")
+    image: str = Field(default=f"codestill-sandbox:{IMAGE_RECIPE}", description="The sandbox image's tag.")
     base_image: str | None = Field(
-        None, description="Build from this registry image (e.g. python:3.11-slim) instead of debootstrap."
+        default=None, description="Build from this registry image (e.g. python:3.11-slim) instead of debootstrap."
     )
     debian_mirror: str = "http://deb.debian.org/debian"
     debian_suite: str = "bookworm"
     pool_size: int = Field(default_factory=_cores, ge=1, description="Warm containers = CPU-bound runs at once.")
-    cpus_per_container: float = Field(1.0, gt=0)
-    memory_mb: int = Field(512, ge=64, description="Memory cgroup limit, swap included (no swap).")
-    pids_limit: int = Field(128, ge=16, description="Processes and threads per container.")
-    tmpfs_mb: int = Field(64, ge=16, description="Size of the writable /tmp.")
-    shm_mb: int = Field(16, ge=1, description="Size of /dev/shm.")
-    recycle_after: int = Field(1000, ge=1, description="Replace a container after this many runs.")
-    infra_retries: int = Field(2, ge=0, description="Retries of a run hit by an infrastructure fault.")
-    start_timeout_s: float = Field(60.0, gt=0, description="Deadline for starting one container.")
-    api_timeout_s: float = Field(30.0, gt=0, description="Deadline for any other Docker API call.")
+    cpus_per_container: float = Field(default=1.0, gt=0)
+    memory_mb: int = Field(default=512, ge=64, description="Memory cgroup limit, swap included (no swap).")
+    pids_limit: int = Field(default=128, ge=16, description="Processes and threads per container.")
+    tmpfs_mb: int = Field(default=64, ge=16, description="Size of the writable /tmp.")
+    shm_mb: int = Field(default=16, ge=1, description="Size of /dev/shm.")
+    recycle_after: int = Field(default=1000, ge=1, description="Replace a container after this many runs.")
+    infra_retries: int = Field(default=2, ge=0, description="Retries of a run hit by an infrastructure fault.")
+    start_timeout_s: float = Field(default=60.0, gt=0, description="Deadline for starting one container.")
+    api_timeout_s: float = Field(default=30.0, gt=0, description="Deadline for any other Docker API call.")
     limits: Limits = Limits()
 
 
@@ -69,18 +69,18 @@ class LLMConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    model: str = Field("openai:gpt-4o-mini", description="openai:<model>[@<base_url>] or hf:<id or dir>.")
+    model: str = Field(default="openai:gpt-4o-mini", description="openai:<model>[@<base_url>] or hf:<id or dir>.")
     api_key: SecretStr | None = Field(
-        None, description="Key for the endpoint. openai:<model> falls back to OPENAI_API_KEY; "
+        default=None, description="Key for the endpoint. openai:<model> falls back to OPENAI_API_KEY; "
         "a custom base_url gets only this key (never your OpenAI key), else 'EMPTY'.")
-    temperature: float = Field(0.2, ge=0)
-    max_tokens: int | None = Field(2048, ge=1, description="Longest reply, in tokens.")
-    timeout_s: float = Field(120.0, gt=0, description="Per-call timeout (each try).")
-    max_retries: int = Field(4, ge=0, description="Client retries on 429 / 5xx / timeouts (backoff, Retry-After).")
-    max_concurrency: int = Field(64, ge=1, description="Calls in flight at once per endpoint.")
+    temperature: float = Field(default=0.2, ge=0)
+    max_tokens: int | None = Field(default=2048, ge=1, description="Longest reply, in tokens.")
+    timeout_s: float = Field(default=120.0, gt=0, description="Per-call timeout (each try).")
+    max_retries: int = Field(default=4, ge=0, description="Client retries on 429 / 5xx / timeouts (backoff, Retry-After).")
+    max_concurrency: int = Field(default=64, ge=1, description="Calls in flight at once per endpoint.")
     structured: Literal["auto", "tools", "json_schema", "prompt"] = Field(
-        "auto", description="How replies are made structured: tool calls, JSON schema, or prompt + parser.")
-    repair_rounds: int = Field(1, ge=0, description="Re-asks after a reply that does not parse.")
+        default="auto", description="How replies are made structured: tool calls, JSON schema, or prompt + parser.")
+    repair_rounds: int = Field(default=1, ge=0, description="Re-asks after a reply that does not parse.")
     role_max_tokens: dict[str, int] = Field(
         default_factory=lambda: dict(ROLE_MAX_TOKENS),
         description="Longest reply per agent role, in tokens (over max_tokens for that role): a plan or a "
@@ -102,7 +102,7 @@ class TracesConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     enabled: bool = True
-    path: Path = Field(Path(".codestill/traces.sqlite"), description="Trace store of interactive sessions.")
+    path: Path = Field(default=Path(".codestill/traces.sqlite"), description="Trace store of interactive sessions.")
 
 
 class MemoryConfig(BaseModel):
@@ -110,25 +110,25 @@ class MemoryConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    path: Path = Field(Path(".codestill/memory"), description="Embedded Chroma store (used when url is unset).")
-    url: str | None = Field(None, description="A Chroma server (http://host:port) shared by several machines.")
-    collection: str = Field("codestill-modules", description="Chroma collection name.")
+    path: Path = Field(default=Path(".codestill/memory"), description="Embedded Chroma store (used when url is unset).")
+    url: str | None = Field(default=None, description="A Chroma server (http://host:port) shared by several machines.")
+    collection: str = Field(default="codestill-modules", description="Chroma collection name.")
     embedding: str = Field(
-        "st:all-MiniLM-L6-v2", description="st:<sentence-transformers model id or dir> (all-MiniLM-L6-v2 is "
+        default="st:all-MiniLM-L6-v2", description="st:<sentence-transformers model id or dir> (all-MiniLM-L6-v2 is "
         "the bundled offline copy) or openai:<model>[@<base_url>] for an embeddings endpoint.")
-    api_key: SecretStr | None = Field(None, description="Key for an openai: embeddings endpoint.")
-    min_score: float = Field(0.5, ge=0, le=1, description="Default least score a search returns.")
-    lexical_weight: float = Field(0.1, ge=0, le=1, description="Share of a hit's relevance that is word "
+    api_key: SecretStr | None = Field(default=None, description="Key for an openai: embeddings endpoint.")
+    min_score: float = Field(default=0.5, ge=0, le=1, description="Default least score a search returns.")
+    lexical_weight: float = Field(default=0.1, ge=0, le=1, description="Share of a hit's relevance that is word "
                                   "overlap with the query (the rest: embedding similarity); 0 = similarity only.")
-    hubness: float = Field(0.4, ge=0, le=1, description="Weight of the hubness discount (memory/_hubness.py): a "
+    hubness: float = Field(default=0.4, ge=0, le=1, description="Weight of the hubness discount (memory/_hubness.py): a "
                            "hit's score loses this share of how much denser its record's neighbourhood is than "
                            "the query's, so a helper in a crowd of look-alikes yields to one that stands apart; "
                            "0 = relevance alone.")
     near_duplicate: float = Field(
-        0.5, ge=0, le=1, description="Similarity at or above which a module with an equal signature shape "
+        default=0.5, ge=0, le=1, description="Similarity at or above which a module with an equal signature shape "
         "and the same code skeleton (names erased) is a near duplicate of a stored one, and is merged into it.")
-    verified_only: bool = Field(True, description="Refuse modules that no sandbox run verified.")
-    process: bool = Field(True, description="Batch runs (`codestill generate`, each Ray worker) serve the memory "
+    verified_only: bool = Field(default=True, description="Refuse modules that no sandbox run verified.")
+    process: bool = Field(default=True, description="Batch runs (`codestill generate`, each Ray worker) serve the memory "
                           "from a child process, so the embedding model and Chroma's writes run beside the event "
                           "loop instead of taking turns with it; false: in the runner's process.")
 
@@ -138,47 +138,47 @@ class SolveConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    plans: int = Field(1, ge=1, le=16, description="Plans sampled per task (CodePLAN); one coder+tester branch each.")
-    plan_temperature: float = Field(0.7, ge=0, description="Sampling temperature of the planner when plans > 1.")
-    max_repairs: int = Field(2, ge=0, description="Repair rounds per branch (critic -> coder or tester).")
-    max_replans: int = Field(1, ge=0, description="Times the planner starts over after every branch failed.")
-    without_plan: bool = Field(True, description="When no plan can be read from the planner's replies, one branch "
+    plans: int = Field(default=1, ge=1, le=16, description="Plans sampled per task (CodePLAN); one coder+tester branch each.")
+    plan_temperature: float = Field(default=0.7, ge=0, description="Sampling temperature of the planner when plans > 1.")
+    max_repairs: int = Field(default=2, ge=0, description="Repair rounds per branch (critic -> coder or tester).")
+    max_replans: int = Field(default=1, ge=0, description="Times the planner starts over after every branch failed.")
+    without_plan: bool = Field(default=True, description="When no plan can be read from the planner's replies, one branch "
                                "works from the task alone (no plan is recorded for it) instead of rejecting the "
                                "task as model_failure: a weak model that cannot plan may still write code.")
-    token_budget: int = Field(200_000, ge=1, description="Tokens (prompt + completion) one task may spend.")
-    time_budget_s: float = Field(900.0, gt=0, description="Seconds of work one task may take (human pauses excluded).")
-    memory_k: int = Field(1, ge=0, description="Modules retrieved per spec (AMR-Evol: top-1); 0 turns retrieval off.")
-    memory_min_score: float = Field(0.5, ge=0, le=1,
+    token_budget: int = Field(default=200_000, ge=1, description="Tokens (prompt + completion) one task may spend.")
+    time_budget_s: float = Field(default=900.0, gt=0, description="Seconds of work one task may take (human pauses excluded).")
+    memory_k: int = Field(default=1, ge=0, description="Modules retrieved per spec (AMR-Evol: top-1); 0 turns retrieval off.")
+    memory_min_score: float = Field(default=0.5, ge=0, le=1,
                                     description="Least score (memory/README.md) of a retrieved module.")
-    backward_plan: bool = Field(True, description="Write the backward plan of an accepted solution (plan task data).")
+    backward_plan: bool = Field(default=True, description="Write the backward plan of an accepted solution (plan task data).")
     gates: Literal["strict", "legacy"] = Field(
-        "strict", description="strict: the verification gates of graphs/_verify.py (suites judged by mutants, disputed "
+        default="strict", description="strict: the verification gates of graphs/_verify.py (suites judged by mutants, disputed "
         "tests re-derived, tests that replace the code refused, an unread critic never accepts, selection on the "
         "branches' common tests); legacy: wave 1's gates, kept only to measure against (bench/data_precision.py).")
-    mutants: int = Field(10, ge=0, description="Mutants of a passing solution its suite must kill (0: no mutation gate).")
-    min_mutation_score: float = Field(0.6, ge=0, le=1, description="Least share of those mutants the suite must kill; "
+    mutants: int = Field(default=10, ge=0, description="Mutants of a passing solution its suite must kill (0: no mutation gate).")
+    min_mutation_score: float = Field(default=0.6, ge=0, le=1, description="Least share of those mutants the suite must kill; "
                                       "below 1 because some mutants are equivalent to the code and cannot be killed.")
-    min_inputs: int = Field(3, ge=1, description="Least distinct inputs a suite must call the entry point with, each "
+    min_inputs: int = Field(default=3, ge=1, description="Least distinct inputs a suite must call the entry point with, each "
                             "compared with a concrete expected value.")
-    tester_samples: int = Field(2, ge=1, le=4, description="Independent suites the tester writes for a branch's "
+    tester_samples: int = Field(default=2, ge=1, le=4, description="Independent suites the tester writes for a branch's "
                                 "first round (one shown the code, the others from the task alone), run as one: a wrong "
                                 "value that the code and one suite share shows as a disagreement with another.")
-    test_rounds: int = Field(2, ge=0, description="Times per branch the tester is asked again (its suite did not run, "
+    test_rounds: int = Field(default=2, ge=0, description="Times per branch the tester is asked again (its suite did not run, "
                              "was refused, let mutants live, or disputes the code), besides the coder's repairs.")
-    critic_retries: int = Field(1, ge=0, description="Times an unreadable critic reply is asked again before the "
+    critic_retries: int = Field(default=1, ge=0, description="Times an unreadable critic reply is asked again before the "
                                 "attempt is rejected as model_failure (an unread verdict is never an accept).")
-    selection_seed: int = Field(0, description="Seeds the random pick among branches that pass the same tests.")
-    samples: int = Field(1, ge=1, le=16, description="Independent (response, tests) samples per plan (SelfCodeAlign): "
+    selection_seed: int = Field(default=0, description="Seeds the random pick among branches that pass the same tests.")
+    samples: int = Field(default=1, ge=1, le=16, description="Independent (response, tests) samples per plan (SelfCodeAlign): "
                          "each its own branch; the passers are kept in the trajectory and one is picked at random "
                          "(selection_seed). codestill export --all-passing exports every passer.")
-    draft_as_final: bool = Field(True, description="When the memory returns nothing for a branch, its draft is the "
+    draft_as_final: bool = Field(default=True, description="When the memory returns nothing for a branch, its draft is the "
                                  "response (no second coder call for the same task and plan).")
-    critic_on_failure: bool = Field(False, description="Ask the critic about a run that failed too. Off: a failing "
+    critic_on_failure: bool = Field(default=False, description="Ask the critic about a run that failed too. Off: a failing "
                                     "run goes straight to repair with its failures (the rules would turn the critic's "
                                     "accept or repair into that repair); its replan or reject is what is given up.")
     models: dict[str, str] = Field(default_factory=dict, description="Per-role chat model specs (planner, "
                                    "decomposer, coder, tester, critic); a role not named uses llm.model.")
-    checkpoints: Path = Field(Path(".codestill/sessions.sqlite"), description="Interactive sessions' checkpoints.")
+    checkpoints: Path = Field(default=Path(".codestill/sessions.sqlite"), description="Interactive sessions' checkpoints.")
 
 
 HEURISTICS = ("constraints", "specific", "reasoning", "misdirection", "complexity")
@@ -189,16 +189,16 @@ class EvolConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    rounds: int = Field(3, ge=1, le=20, description="Evolution rounds (WizardCoder's best: 3).")
+    rounds: int = Field(default=3, ge=1, le=20, description="Evolution rounds (WizardCoder's best: 3).")
     weights: dict[str, float] = Field(
         default_factory=lambda: {"constraints": 1.0, "specific": 1.0, "reasoning": 1.0, "misdirection": 1.0,
                                  "complexity": 0.25},
         description="Relative chance of each heuristic; the complexity one is down-weighted, as the paper asks.")
-    min_changed_words: int = Field(3, ge=1, description="An evolution changing fewer words than this (inserted, "
+    min_changed_words: int = Field(default=3, ge=1, description="An evolution changing fewer words than this (inserted, "
                                    "deleted or replaced) barely differs from its parent and is dropped.")
-    judge: bool = Field(True, description="Ask the model whether each evolution is still a solvable task.")
-    seed: int = Field(0, description="Seeds the choice of heuristic per instruction and round.")
-    concurrency: int | None = Field(None, ge=1, description="Lineages evolved at once; unset: llm.max_concurrency "
+    judge: bool = Field(default=True, description="Ask the model whether each evolution is still a solvable task.")
+    seed: int = Field(default=0, description="Seeds the choice of heuristic per instruction and round.")
+    concurrency: int | None = Field(default=None, ge=1, description="Lineages evolved at once; unset: llm.max_concurrency "
                                     "(every connection to the model server has work).")
 
     @field_validator("weights")
@@ -219,12 +219,12 @@ class SelfAlignConfig(BaseModel):
 
     categories: dict[str, float] = Field(default_factory=lambda: {"function": 0.5, "class": 0.25, "program": 0.25},
                                          description="Task category shares (the paper's 50/25/25).")
-    difficulties: tuple[str, ...] = Field(("easy", "medium", "hard"), min_length=1,
+    difficulties: tuple[str, ...] = Field(default=("easy", "medium", "hard"), min_length=1,
                                           description="Difficulties, drawn uniformly.")
-    shots: int = Field(8, ge=0, le=8, description="Few-shot examples per call (the paper: 8).")
-    per_seed: int = Field(1, ge=1, description="Instructions written per seed.")
-    seed: int = Field(0, description="Seeds the draws of examples, category and difficulty.")
-    concurrency: int | None = Field(None, ge=1, description="Seeds worked on at once; unset: llm.max_concurrency "
+    shots: int = Field(default=8, ge=0, le=8, description="Few-shot examples per call (the paper: 8).")
+    per_seed: int = Field(default=1, ge=1, description="Instructions written per seed.")
+    seed: int = Field(default=0, description="Seeds the draws of examples, category and difficulty.")
+    concurrency: int | None = Field(default=None, ge=1, description="Seeds worked on at once; unset: llm.max_concurrency "
                                     "(every connection to the model server has work).")
 
 
@@ -240,7 +240,7 @@ class Settings(BaseSettings):
     solve: SolveConfig = SolveConfig()
     evol: EvolConfig = EvolConfig()
     selfalign: SelfAlignConfig = SelfAlignConfig()
-    runs_dir: Path = Field(Path("runs"), description="Where batch runs put their run directories.")
+    runs_dir: Path = Field(default=Path("runs"), description="Where batch runs put their run directories.")
 
     @classmethod
     def settings_customise_sources(

@@ -74,6 +74,7 @@ def make_chat_model(spec: str, config: LLMConfig | None = None) -> BaseChatModel
 
 def _openai_model(spec: ModelSpec, config: LLMConfig) -> BaseChatModel:
     import openai
+    from pydantic import SecretStr
 
     from codestill._openai_chat import CodestillChatOpenAI
 
@@ -93,7 +94,7 @@ def _openai_model(spec: ModelSpec, config: LLMConfig) -> BaseChatModel:
         spec_label=str(spec),
         model=spec.model,
         base_url=spec.base_url,
-        api_key=key or "EMPTY",
+        api_key=SecretStr(key or "EMPTY"),
         temperature=config.temperature,
         max_completion_tokens=config.max_tokens,
         timeout=timeout,

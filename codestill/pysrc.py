@@ -7,6 +7,7 @@ agents all read Python; none of them should import another's package for a parse
 from __future__ import annotations
 
 import ast
+import sys
 import warnings
 
 __all__ = ["def_line", "parse_quietly", "parses"]
@@ -19,7 +20,9 @@ def def_line(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     out in one canonical form (the simulator's decomposer writes signatures the same way).
     """
     header = ast.FunctionDef(name=fn.name, args=fn.args, body=[ast.Pass()], decorator_list=[],
-                             returns=fn.returns, type_comment=None, type_params=[])
+                             returns=fn.returns, type_comment=None)
+    if sys.version_info >= (3, 12):  # ast.unparse reads type_params from 3.12 on
+        header.type_params = []
     text = ast.unparse(ast.fix_missing_locations(header)).splitlines()[0].rstrip(":")
     return f"async {text}" if isinstance(fn, ast.AsyncFunctionDef) else text
 

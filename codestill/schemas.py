@@ -34,11 +34,11 @@ class _Versioned(_Record):
 class Limits(_Record):
     """Resource limits of one execution. Time-outs are judged on CPU time; wall is a backstop."""
 
-    cpu_s: float = Field(4.0, gt=0, description="CPU seconds of the program's process (RLIMIT_CPU).")
-    wall_s: float | None = Field(None, gt=0, description="Wall-clock backstop; default 2*cpu_s + 2.")
-    output_bytes: int = Field(128 << 20, gt=0, description="stdout+stderr past this kill the program.")
-    capture_bytes: int = Field(64 << 10, gt=0, description="Tail of stdout / stderr kept in the result.")
-    file_bytes: int = Field(32 << 20, gt=0, description="Largest file the program may write (RLIMIT_FSIZE).")
+    cpu_s: float = Field(default=4.0, gt=0, description="CPU seconds of the program's process (RLIMIT_CPU).")
+    wall_s: float | None = Field(default=None, gt=0, description="Wall-clock backstop; default 2*cpu_s + 2.")
+    output_bytes: int = Field(default=128 << 20, gt=0, description="stdout+stderr past this kill the program.")
+    capture_bytes: int = Field(default=64 << 10, gt=0, description="Tail of stdout / stderr kept in the result.")
+    file_bytes: int = Field(default=32 << 20, gt=0, description="Largest file the program may write (RLIMIT_FSIZE).")
 
     @property
     def wall_limit_s(self) -> float:
@@ -163,9 +163,9 @@ class Seed(_Versioned):
     code: str = Field(min_length=1)
     language: str = "python"
     module: str = ""
-    path: str = Field("", description="The file it was mined from.")
-    lineno: int = Field(0, ge=0)
-    licence: str | None = Field(None, description="SPDX id or licence name, where known.")
+    path: str = Field(default="", description="The file it was mined from.")
+    lineno: int = Field(default=0, ge=0)
+    licence: str | None = Field(default=None, description="SPDX id or licence name, where known.")
 
 
 class Origin(_Record):
@@ -174,7 +174,7 @@ class Origin(_Record):
 
     seed_id: str | None = None
     parent_id: str | None = None
-    round: int = Field(0, ge=0, description="Evolution round; 0 for an original.")
+    round: int = Field(default=0, ge=0, description="Evolution round; 0 for an original.")
     heuristic: str | None = None
     concepts: tuple[str, ...] = ()
     category: str | None = None
@@ -186,13 +186,13 @@ class Task(_Versioned):
 
     id: str = Field(min_length=1)
     instruction: str = Field(min_length=1)
-    entry_point: str | None = Field(None, description="Name of the function the tests call.")
-    signature: str | None = Field(None, description="e.g. 'def f(xs: list[int]) -> int'.")
-    tests: TestSuite | None = Field(None, description="Tests given with the task, if any.")
-    hidden_tests: bool = Field(False, description="The given tests are run, but never shown to the agents.")
-    source: str = Field("user", description="Where it came from: mbpp, humaneval, evol, selfalign, user...")
+    entry_point: str | None = Field(default=None, description="Name of the function the tests call.")
+    signature: str | None = Field(default=None, description="e.g. 'def f(xs: list[int]) -> int'.")
+    tests: TestSuite | None = Field(default=None, description="Tests given with the task, if any.")
+    hidden_tests: bool = Field(default=False, description="The given tests are run, but never shown to the agents.")
+    source: str = Field(default="user", description="Where it came from: mbpp, humaneval, evol, selfalign, user...")
     lineage: tuple[str, ...] = ()
-    origin: Origin | None = Field(None, description="Seed, round and heuristic of a generated instruction.")
+    origin: Origin | None = Field(default=None, description="Seed, round and heuristic of a generated instruction.")
 
 
 class Plan(_Record):
@@ -214,9 +214,9 @@ class ModuleSpec(_Record):
 class Verification(_Record):
     """How a module was verified: the sandbox run that passed it and the tests it passed."""
 
-    run_id: str | None = Field(None, description="ExecResult.run_id of the passing sandbox run.")
-    tests_passed: int = Field(0, ge=0)
-    tests_total: int = Field(0, ge=0)
+    run_id: str | None = Field(default=None, description="ExecResult.run_id of the passing sandbox run.")
+    tests_passed: int = Field(default=0, ge=0)
+    tests_total: int = Field(default=0, ge=0)
 
 
 class Module(_Versioned):
@@ -225,8 +225,8 @@ class Module(_Versioned):
     spec: ModuleSpec
     code: str
     verified: bool = False
-    task_id: str | None = Field(None, description="The task whose accepted solution it came from.")
-    tests: TestSuite | None = Field(None, description="The unit tests it passed.")
+    task_id: str | None = Field(default=None, description="The task whose accepted solution it came from.")
+    tests: TestSuite | None = Field(default=None, description="The unit tests it passed.")
     verification: Verification | None = None
     trajectory_id: str | None = None
     language: Literal["python"] = "python"
@@ -251,9 +251,9 @@ class StoredModule(_Versioned):
     verification: Verification | None = None
     task_id: str | None = None
     trajectory_id: str | None = None
-    times_added: int = Field(1, ge=0)
-    times_retrieved: int = Field(0, ge=0)
-    times_reused: int = Field(0, ge=0)
+    times_added: int = Field(default=1, ge=0)
+    times_retrieved: int = Field(default=0, ge=0)
+    times_reused: int = Field(default=0, ge=0)
     created_at: datetime
 
     def to_module(self) -> Module:
@@ -325,17 +325,17 @@ class Usage(_Record):
 class Attempt(_Record):
     """One solution tried: its code, the tests it ran against, the sandbox's result, the critique."""
 
-    round: int = Field(0, ge=0, description="0 for the first try, +1 per repair.")
+    round: int = Field(default=0, ge=0, description="0 for the first try, +1 per repair.")
     plan_index: int | None = None
     code: str
     tests: TestSuite | None = None
     result: ExecResult | None = None
     critique: Critique | None = None
-    mutation_score: float | None = Field(None, ge=0, le=1, description="Share of the code's mutants its tests "
+    mutation_score: float | None = Field(default=None, ge=0, le=1, description="Share of the code's mutants its tests "
                                          "killed (graphs/_adequacy.py); None: not judged.")
-    explanation: str = Field("", description="What the coder said about this code (the prose of the same reply).")
-    hidden_result: ExecResult | None = Field(None, description="The run of the task's hidden tests, if it has any.")
-    sample: int = Field(0, ge=0, description="Which of the plan's independent samples (solve.samples) wrote it.")
+    explanation: str = Field(default="", description="What the coder said about this code (the prose of the same reply).")
+    hidden_result: ExecResult | None = Field(default=None, description="The run of the task's hidden tests, if it has any.")
+    sample: int = Field(default=0, ge=0, description="Which of the plan's independent samples (solve.samples) wrote it.")
 
 
 class Trajectory(_Versioned):
@@ -350,20 +350,20 @@ class Trajectory(_Versioned):
     verdict: Literal["accepted", "rejected", "failed"]
     reason: str = Field(description="Why this verdict, in one line.")
     final_code: str | None = None
-    explanation: str = Field("", description="The accepted code's explanation: the prose of the reply that wrote "
+    explanation: str = Field(default="", description="The accepted code's explanation: the prose of the reply that wrote "
                              "it, or of the coder asked to explain it afterwards (graphs/solve.py ``explain``).")
-    mutation_score: float | None = Field(None, ge=0, le=1, description="The accepted attempt's: the share of "
+    mutation_score: float | None = Field(default=None, ge=0, le=1, description="The accepted attempt's: the share of "
                                          "its code's mutants its tests killed; None: not judged or not accepted.")
     usage: Usage = Usage()
     duration_s: float = 0.0
-    model: str = Field("", description="The chat model spec that produced it (never a key).")
+    model: str = Field(default="", description="The chat model spec that produced it (never a key).")
     models: dict[str, str] = Field(default_factory=dict, description="The chat model spec of each agent role.")
-    selection_seed: int | None = Field(None, description="Seeded the random pick among the branches that passed "
+    selection_seed: int | None = Field(default=None, description="Seeded the random pick among the branches that passed "
                                        "(solve.selection_seed); None: there was no choice to make.")
-    codestill_version: str = Field("", description="The codestill release that produced it.")
-    failures: tuple[str, ...] = Field((), description="Agent replies that could not be read, by stage.")
-    reused_modules: tuple[str, ...] = Field((), description="Memory ids the accepted solution reused or adapted.")
-    added_modules: tuple[str, ...] = Field((), description="Memory ids that now hold its verified modules.")
+    codestill_version: str = Field(default="", description="The codestill release that produced it.")
+    failures: tuple[str, ...] = Field(default=(), description="Agent replies that could not be read, by stage.")
+    reused_modules: tuple[str, ...] = Field(default=(), description="Memory ids the accepted solution reused or adapted.")
+    added_modules: tuple[str, ...] = Field(default=(), description="Memory ids that now hold its verified modules.")
 
     @property
     def critiques(self) -> tuple[Critique, ...]:
@@ -379,16 +379,16 @@ class Evidence(_Record):
     """What an exported answer's verification rests on: the sandbox runs that passed it, how many tests,
     how many of its mutants those tests killed, the hidden tests, and who taught it."""
 
-    sandbox_runs: tuple[str, ...] = Field((), description="ExecResult.run_id of the passing runs (visible, hidden).")
-    tests_passed: int = Field(0, ge=0, description="Visible tests the code passed.")
-    tests_total: int = Field(0, ge=0)
+    sandbox_runs: tuple[str, ...] = Field(default=(), description="ExecResult.run_id of the passing runs (visible, hidden).")
+    tests_passed: int = Field(default=0, ge=0, description="Visible tests the code passed.")
+    tests_total: int = Field(default=0, ge=0)
     test_kind: Literal["asserts", "io"] = "asserts"
-    mutation_score: float | None = Field(None, ge=0, le=1, description="Share of the code's mutants its tests "
+    mutation_score: float | None = Field(default=None, ge=0, le=1, description="Share of the code's mutants its tests "
                                          "killed; None: not judged.")
     hidden_tests: Literal["none", "passed", "failed"] = Field(
-        "none", description="Whether the task's hidden tests (never shown to the agents) ran, and how they ended.")
-    hidden_passed: int = Field(0, ge=0)
-    hidden_total: int = Field(0, ge=0)
+        default="none", description="Whether the task's hidden tests (never shown to the agents) ran, and how they ended.")
+    hidden_passed: int = Field(default=0, ge=0)
+    hidden_total: int = Field(default=0, ge=0)
     teachers: dict[str, str] = Field(default_factory=dict, description="The chat model spec of each agent role.")
     codestill_version: str = ""
 
@@ -402,8 +402,8 @@ class Provenance(_Record):
     lineage: tuple[str, ...] = ()
     model: str = ""
     run_id: str | None = None
-    category: str | None = Field(None, description="The task's category (function, class, program), where known.")
-    evidence: Evidence | None = Field(None, description="What the answer's verification rests on (code records; "
+    category: str | None = Field(default=None, description="The task's category (function, class, program), where known.")
+    evidence: Evidence | None = Field(default=None, description="What the answer's verification rests on (code records; "
                                       "a plan record: that of the code its plan led to).")
 
 

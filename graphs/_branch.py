@@ -18,8 +18,8 @@ from langgraph.runtime import Runtime
 
 from agents import coder, decomposer, tester
 from codestill.schemas import DISPUTE, Critique, ExecResult, MemoryHit, TestSuite, Usage
-from graphs._deps import SolveDeps
-from graphs._state import AttemptRef, BranchOutput, BranchResult, BranchState
+from graphs._deps import SolveDeps, node
+from graphs._state import AttemptRef, BranchOutput, BranchResult, BranchState, Outcome
 from graphs._verify import (
     LACKS_BLIND,
     adequacy,
@@ -51,7 +51,7 @@ def over_budget(state: BranchState) -> str | None:
     return None
 
 
-def _end(state: BranchState, outcome: str, reason: str, critique: Critique | None = None) -> dict[str, Any]:
+def _end(state: BranchState, outcome: Outcome, reason: str, critique: Critique | None = None) -> dict[str, Any]:
     code_key = state.get("code_key")
     return {"done": BranchResult(
         plan_round=state["plan_round"], plan_index=state["plan_index"], sample=state.get("sample", 0),
@@ -86,10 +86,11 @@ async def decompose(state: BranchState, config: RunnableConfig, runtime: Runtime
     deps = runtime.context
     if (ended := _budget_end(state)) is not None:
         return ended
-    if state.get("draft_key") is None:  # nothing to decompose: the coder writes from the plan alone
+    draft_key = state.get("draft_key")
+    if draft_key is None:  # nothing to decompose: the coder writes from the plan alone
         return {"specs": [], "descriptions": {}}
     reply = await decomposer.decompose(deps.model("decomposer"), state["task"], state["plan"],
-                                       deps.artefacts.get(state["draft_key"]), **deps.call_options(config, "decomposer"))
+                                       deps.artefacts.get(draft_key), **deps.call_options(config, "decomposer"))
     if reply.value is None:
         return {"usage": reply.usage, "specs": [], "descriptions": {},
                 "failures": [f"decomposer: {reply.error}"]}
@@ -102,11 +103,12 @@ async def retrieve(state: BranchState, runtime: Runtime[SolveDeps]) -> dict[str,
     deps = runtime.context
     if state.get("done") is not None:
         return {}
-    if deps.memory is None or deps.config.memory_k == 0 or not state.get("specs"):
+    specs = state.get("specs", [])
+    if deps.memory is None or deps.config.memory_k == 0 or not specs:
         return {"branch_hits": []}
     found = await asyncio.gather(*(deps.memory.asearch(s, k=deps.config.memory_k,
                                                        min_score=deps.config.memory_min_score)
-                                   for s in state["specs"]))
+                                   for s in specs))
     hits: dict[str, MemoryHit] = {}
     for hit in (h for hs in found for h in hs):
         if hit.module.id not in hits or hits[hit.module.id].score < hit.score:
@@ -121,11 +123,12 @@ async def write_code(state: BranchState, config: RunnableConfig, runtime: Runtim
         return ended
     previous = state.get("code_key")
     first = previous is None and not state.get("feedback")
-    if first and deps.config.draft_as_final and not state.get("branch_hits") and state.get("draft_key"):
+    draft_key = state.get("draft_key")
+    if first and deps.config.draft_as_final and not state.get("branch_hits") and draft_key:
         # Nothing retrieved: asked again for the same task and plan, the coder would only write its draft
         # again (a second call that costs a whole reply and changes nothing). The draft is the response.
-        code = deps.artefacts.get(state["draft_key"])
-        return {"code_key": state["draft_key"], "code_len": len(code),
+        code = deps.artefacts.get(draft_key)
+        return {"code_key": draft_key, "code_len": len(code),
                 "explanation": state.get("draft_explanation", "")}
     reply = await coder.write(deps.model("coder"), state["task"], state["plan"], state.get("branch_hits", []),
                               previous_code=deps.artefacts.get(previous) if previous else None,
@@ -150,12 +153,14 @@ async def test(state: BranchState, config: RunnableConfig, runtime: Runtime[Solv
     deps = runtime.context
     if state.get("done") is not None:
         return {}
-    if state.get("code_key") is None:
+    code_key = state.get("code_key")
+    if code_key is None:
         return {"result_key": None, "hidden_result_key": None, "passed": 0, "total": 0}
-    code = deps.artefacts.get(state["code_key"])
+    code = deps.artefacts.get(code_key)
     strict = deps.config.gates == "strict"
     out: dict[str, Any] = {"refused": None}
-    if state.get("tests_key") is None or state.get("test_feedback"):
+    tests_key = state.get("tests_key")
+    if tests_key is None or state.get("test_feedback"):
         written_key = state.get("written_key")
         why = state.get("test_feedback") if strict else None
         previous = deps.artefacts.get(written_key) if strict and written_key else None
@@ -190,7 +195,7 @@ async def test(state: BranchState, config: RunnableConfig, runtime: Runtime[Solv
             # Not run: a suite that cannot judge the code would only waste a sandbox run.
             return {**out, "refused": why, "result_key": None, "hidden_result_key": None, "passed": 0, "total": 0}
     else:
-        visible = TestSuite.model_validate_json(deps.artefacts.get(state["tests_key"]))
+        visible = TestSuite.model_validate_json(deps.artefacts.get(tests_key))
         hidden_key = state.get("hidden_key")
         hidden = TestSuite.model_validate_json(deps.artefacts.get(hidden_key)) if hidden_key else None
     runs = [_sandbox(deps, code, visible, config, "sandbox")]
@@ -214,10 +219,11 @@ async def critique(state: BranchState, config: RunnableConfig, runtime: Runtime[
     if state.get("done") is not None:
         return {}
     a = deps.artefacts
+    code_key, tests_key, result_key = state.get("code_key"), state.get("tests_key"), state.get("result_key")
     attempt = {"plan_round": state["plan_round"], "plan_index": state["plan_index"], "sample": state.get("sample", 0),
-               "round": state.get("repairs", 0), "code_key": state.get("code_key"),
-               "explanation": state.get("explanation", "") if state.get("code_key") else ""}
-    if state.get("code_key") is None:
+               "round": state.get("repairs", 0), "code_key": code_key,
+               "explanation": state.get("explanation", "") if code_key else ""}
+    if code_key is None:
         why = state.get("feedback") or UNREADABLE
         if state.get("repairs", 0) >= deps.config.max_repairs:
             # The model's failure, not the plan's: no replan (a new plan gets the same unreadable replies).
@@ -226,16 +232,18 @@ async def critique(state: BranchState, config: RunnableConfig, runtime: Runtime[
             verdict = Critique(verdict="repair", issues=(why,),
                                suggestion="Answer with the complete code in the requested format.")
         return _after(state, deps, verdict, AttemptRef(**attempt, critique=verdict), Usage())
-    code, task = a.get(state["code_key"]), state["task"]
+    code, task = a.get(code_key), state["task"]
     strict = deps.config.gates == "strict"
     if strict and (why := state.get("refused")):
-        return _to_tester(state, deps, f"your tests were refused: {why}", {**attempt, "tests_key": state["tests_key"]},
+        return _to_tester(state, deps, f"your tests were refused: {why}", {**attempt, "tests_key": tests_key},
                           give_up=True)
-    tests = TestSuite.model_validate_json(a.get(state["tests_key"]))
-    result = ExecResult.model_validate_json(a.get(state["result_key"]))
+    # With code and no refusal, the test node wrote a suite and ran it.
+    assert tests_key is not None and result_key is not None, "critique before the tests ran"
+    tests = TestSuite.model_validate_json(a.get(tests_key))
+    result = ExecResult.model_validate_json(a.get(result_key))
     hidden_key = state.get("hidden_result_key")
     hidden = ExecResult.model_validate_json(a.get(hidden_key)) if hidden_key else None
-    ran = {**attempt, "tests_key": state["tests_key"], "result_key": state["result_key"], "hidden_key": hidden_key,
+    ran = {**attempt, "tests_key": tests_key, "result_key": result_key, "hidden_key": hidden_key,
            "passed": state.get("passed", 0), "total": state.get("total", 0)}
     score: float | None = None
     if strict and result.status != "infra_error":
@@ -334,12 +342,12 @@ def build_branch(checkpoints: bool = True) -> Any:
     """``checkpoints=False``: the branch keeps no checkpoints of its own (a resumed task redoes a branch
     that was cut short), for graphs whose parent checkpoints only at the end anyway."""
     g = StateGraph(BranchState, context_schema=SolveDeps, output_schema=BranchOutput)
-    g.add_node("draft", draft)
-    g.add_node("decompose", decompose)
+    g.add_node("draft", node(draft))
+    g.add_node("decompose", node(decompose))
     g.add_node("retrieve", retrieve)
-    g.add_node("code", write_code)
-    g.add_node("test", test)
-    g.add_node("critique", critique)
+    g.add_node("code", node(write_code))
+    g.add_node("test", node(test))
+    g.add_node("critique", node(critique))
     g.add_node("finish", finish)
     g.add_edge(START, "draft")
     g.add_edge("draft", "decompose")

@@ -66,7 +66,7 @@ def io_functions(code: str) -> set[str]:
 
 async def commit_modules(state: SolveState, deps: SolveDeps, trajectory_id: str) -> tuple[list[str], list[str]]:
     """Returns (ids of reused memory modules, ids of the records the new modules went into)."""
-    chosen, memory = state["chosen"], deps.memory
+    chosen, memory = state.get("chosen"), deps.memory
     assert chosen is not None and chosen.code_key is not None and memory is not None
     code = deps.artefacts.get(chosen.code_key)
     branch_hits = state.get("hits", [])

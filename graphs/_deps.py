@@ -8,12 +8,13 @@ state at every step, and a sandbox result can hold 128 KiB of output tails.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.runnables import RunnableConfig
+from langgraph.runtime import Runtime
 
 from codestill.config import EvolConfig, SelfAlignConfig, SolveConfig
 from codestill.ports import Artefacts, Memory, MemoryArtefacts, Sandbox
@@ -83,3 +84,10 @@ class InstructDeps(_CallOptions):
     def selfalign_concurrency(self) -> int:
         """Seeds worked on at once: ``selfalign.concurrency``, else one per connection to the server."""
         return self.selfalign.concurrency or self.llm_concurrency
+
+
+def node(fn: Callable[[Any, RunnableConfig, Runtime[Any]], Awaitable[dict[str, Any]]]) -> Any:
+    """``fn`` as ``StateGraph.add_node`` takes it. LangGraph hands a node its config and runtime by the
+    parameters' names, but its ``StateNode`` type lists no node taking ``(state, config, runtime)``, so a
+    type checker refuses such nodes; this passes them through unchanged, checked for that shape."""
+    return fn

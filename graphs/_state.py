@@ -7,7 +7,7 @@ Reducers: lists that several branches (``Send``) write at once are appended to (
 from __future__ import annotations
 
 import operator
-from typing import Annotated, Literal, TypedDict
+from typing import Annotated, Literal, Required, TypedDict
 
 from pydantic import BaseModel, ConfigDict
 
@@ -66,7 +66,7 @@ def _slower(a: float, b: float) -> float:
 
 
 class SolveState(TypedDict, total=False):
-    task: Task
+    task: Required[Task]  # the graph's input; everything else is written by its nodes
     plan_round: int  # 0, then +1 per replan
     plans: Annotated[list[Plan], operator.add]  # every plan of every round, in order
     round_plans: list[int]  # indexes into plans of the current round
@@ -91,14 +91,15 @@ class SolveState(TypedDict, total=False):
 
 
 class BranchState(TypedDict, total=False):
-    task: Task
-    plan: Plan
-    plan_round: int
-    plan_index: int
-    sample: int  # 0, 1, ... solve.samples - 1: independent branches of one plan
-    tokens_left: int
-    seconds_left: float
-    started: float  # time.time() when the branch started
+    # the branch's input (``solve.fan_out``'s Send); the rest is written by the branch's nodes
+    task: Required[Task]
+    plan: Required[Plan]
+    plan_round: Required[int]
+    plan_index: Required[int]
+    sample: Required[int]  # 0, 1, ... solve.samples - 1: independent branches of one plan
+    tokens_left: Required[int]
+    seconds_left: Required[float]
+    started: Required[float]  # time.time() when the branch started
     draft_key: str | None
     draft_explanation: str
     specs: list[ModuleSpec]

@@ -29,8 +29,8 @@ def build_trajectory(state: SolveState, deps: SolveDeps, trajectory_id: str) -> 
     verdict = state.get("verdict", "failed")
     accepted = verdict == "accepted" and chosen is not None and chosen.code_key is not None
     plans = list(state.get("plans", []))
-    if state.get("backward") is not None:
-        plans.append(state["backward"])
+    if (backward := state.get("backward")) is not None:
+        plans.append(backward)
     modules: list[Module] = []
     if accepted and chosen is not None and chosen.code_key is not None:
         for name, source in standalone_modules(a.get(chosen.code_key)).items():

@@ -60,7 +60,7 @@ class _RenameLocals(ast.NodeTransformer):
             if isinstance(node, ast.Name) and isinstance(node.ctx, ast.Store | ast.Del):
                 names = [node.id]
             elif (isinstance(node, ast.ExceptHandler) and node.name) or (isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef) and node is not fn):
-                names = [node.name]
+                names = [node.name] if node.name else []
             elif isinstance(node, ast.Lambda | ast.FunctionDef | ast.AsyncFunctionDef) and node is not fn:
                 names = _params(node.args)
             bound += [n for n in names if n not in keep and n not in bound]

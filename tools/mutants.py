@@ -16,6 +16,7 @@ import hashlib
 import types
 from collections.abc import Callable, Iterator
 from functools import lru_cache
+from typing import TypeGuard
 
 from codestill.pysrc import parse_quietly
 
@@ -46,11 +47,16 @@ def _int_plus_one(tree: ast.AST, n: int) -> str | None:
     sites = (node for node in ast.walk(tree)
              if isinstance(node, ast.Constant) and type(node.value) is int)
     for k, node in enumerate(sites):
-        if k == n:
-            old = node.value
+        old = node.value
+        if k == n and type(old) is int:  # every site's is (sites); the check tells the type checker
             node.value = old + 1
             return f"int_plus_one: {old} -> {old + 1} (line {node.lineno})"
     return None
+
+
+def _with_op(node: ast.AST, node_types: type | types.UnionType) -> TypeGuard[ast.BinOp | ast.AugAssign | ast.BoolOp]:
+    """``node`` is one of ``node_types``: nodes with an operator (``_op_swap``'s, those three)."""
+    return isinstance(node, node_types)
 
 
 def _op_swap(label: str, node_types: type | types.UnionType, first: type, second: type,
@@ -59,7 +65,7 @@ def _op_swap(label: str, node_types: type | types.UnionType, first: type, second
 
     def mutate(tree: ast.AST, n: int) -> str | None:
         sites = (node for node in ast.walk(tree)
-                 if isinstance(node, node_types) and isinstance(node.op, first | second))
+                 if _with_op(node, node_types) and isinstance(node.op, first | second))
         for k, node in enumerate(sites):
             if k == n:
                 forward = isinstance(node.op, first)
@@ -77,8 +83,9 @@ _and_or_swap = _op_swap("and_or_swap", ast.BoolOp, ast.And, ast.Or, ("and -> or"
 def _negate_return(tree: ast.AST, n: int) -> str | None:
     sites = (node for node in ast.walk(tree) if isinstance(node, ast.Return) and node.value is not None)
     for k, node in enumerate(sites):
-        if k == n:
-            node.value = ast.UnaryOp(op=ast.Not(), operand=node.value)
+        value = node.value
+        if k == n and value is not None:  # every site's is (sites); the check tells the type checker
+            node.value = ast.UnaryOp(op=ast.Not(), operand=value)
             return f"negate_return: return x -> return not x (line {node.lineno})"
     return None
 

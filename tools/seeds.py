@@ -197,12 +197,13 @@ class SeedMiner:
     the seeds kept so far, for deduplication.
 
     ``typecheck``: None runs Pyright where it is installed and skips the check otherwise; True
-    requires it; False skips it. ``private`` also considers ``_names``.
+    requires it; False skips it. ``pyright``: the checker's executable (default: ``Pyright.find``'s
+    search). ``private`` also considers ``_names``.
     """
 
     def __init__(self, *, decontaminator: Decontaminator | None = None, deduper: Deduper | None = None,
                  typecheck: bool | None = None, banned: Iterable[str] = BANNED_MODULES, max_lines: int = MAX_LINES,
-                 private: bool = False) -> None:
+                 private: bool = False, pyright: str | Path | None = None) -> None:
         self.decontaminator = decontaminator if decontaminator is not None else Decontaminator()
         # Seeds are single functions from one library: two called the same are different functions,
         # so the same-names rule is off (see tools.dedup).
@@ -215,11 +216,12 @@ class SeedMiner:
         if typecheck is False:
             self.report.typecheck = "skipped: turned off"
         else:
-            self.pyright = Pyright.find()
+            self.pyright = Pyright.find(pyright)
             if self.pyright is None:
                 if typecheck:
-                    raise SeedMiningError("the type check needs pyright on PATH (npm install -g pyright, or "
-                                          "pip install pyright); or mine without it (--no-typecheck)")
+                    raise SeedMiningError("the type check needs pyright: install the dev extra (pip install -e "
+                                          "'.[dev]', which brings basedpyright), or put pyright on PATH (npm "
+                                          "install -g pyright); or mine without it (--no-typecheck)")
                 self.report.typecheck = "skipped: pyright is not installed"
             else:
                 self.report.typecheck = self.pyright.version

@@ -1,8 +1,10 @@
 """Type-checking code snippets with Pyright, as SelfCodeAlign does for its seeds.
 
-Pyright is a Node program that codestill does not install (``npm install -g pyright``, or the
-``pyright`` PyPI wrapper, puts it on PATH); ``Pyright.find()`` returns None where it is missing and
-callers skip the check and say so. Snippets are checked many at a time, each as its own file in a
+Pyright is a Node program. The project's dev extra installs basedpyright (a Pyright fork, whose wheel
+ships its own Node and whose ``--outputjson`` report is Pyright's) beside the interpreter;
+``Pyright.find()`` looks there first, then for ``pyright`` / ``basedpyright`` on PATH (``npm install -g
+pyright``, or the ``pyright`` PyPI wrapper), and returns None where there is none: callers skip the
+check and say so. Snippets are checked many at a time, each as its own file in a
 temporary project, because starting Pyright costs far more than checking one more file.
 """
 
@@ -30,18 +32,22 @@ class Pyright:
     version: str
 
     @classmethod
-    def find(cls) -> Pyright | None:
-        """The ``pyright`` on PATH, or None when there is none (or it does not run)."""
-        exe = shutil.which("pyright")
-        if exe is None:
-            return None
-        try:
-            done = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120)
-        except (OSError, subprocess.SubprocessError):
-            return None
-        if done.returncode != 0:
-            return None
-        return cls(executable=exe, version=done.stdout.strip() or "pyright")
+    def find(cls, executable: str | Path | None = None) -> Pyright | None:
+        """The type checker to run, or None when there is none (or it does not run).
+
+        ``executable``: that program (a path, or a name looked up on PATH) and no other. Otherwise the
+        ``pyright`` or ``basedpyright`` installed beside the running interpreter (this virtual
+        environment's, from the dev extra), else the first of them on PATH."""
+        for exe in _candidates(executable):
+            try:
+                done = subprocess.run([exe, "--version"], capture_output=True, text=True, timeout=120)
+            except (OSError, subprocess.SubprocessError):
+                continue
+            if done.returncode == 0:
+                # basedpyright prints two lines ("basedpyright 1.40.2", "based on pyright 1.1.414").
+                version = ", ".join(line.strip() for line in done.stdout.splitlines() if line.strip())
+                return cls(executable=exe, version=version or Path(exe).name)
+        return None
 
     def errors(self, codes: Mapping[str, str], *, timeout_s: float = 600) -> dict[str, list[str]]:
         """Pyright's errors (basic mode, the running interpreter's Python version and installed
@@ -82,3 +88,18 @@ class Pyright:
                 rule = f" ({d['rule']})" if d.get("rule") else ""
                 out.setdefault(key, []).append(f"line {line}: {d.get('message', '').splitlines()[0]}{rule}")
             return out
+
+
+_NAMES = ("pyright", "basedpyright")
+
+
+def _candidates(executable: str | Path | None) -> list[str]:
+    """The programs ``Pyright.find`` tries, in order, each once."""
+    if executable is not None:
+        exe = str(executable)
+        found = shutil.which(exe) if Path(exe).name == exe else (exe if Path(exe).is_file() else None)
+        return [found] if found else []
+    beside = Path(sys.executable).parent  # not resolved: a venv's python is a link to the base one
+    found = [str(beside / name) for name in _NAMES if (beside / name).is_file()]
+    found += [exe for name in _NAMES if (exe := shutil.which(name)) is not None]
+    return list(dict.fromkeys(found))

@@ -137,7 +137,7 @@ class TransformersSampler:
             raise UnknownModel(f"hf:{model}: cannot load it ({str(e).splitlines()[0][:200]}); give a local "
                                "model directory or a hub id you can download") from None
         self.device = "cuda" if torch.cuda.is_available() else "cpu"
-        self.model.to(self.device).eval()
+        self.model.to(self.device).eval()  # pyright: ignore[reportArgumentType]  # transformers types .to through functools.wraps: unbound, self first
         self.chat = style == "chat" or (style == "auto" and bool(getattr(self.tokenizer, "chat_template", None)))
         if style == "chat" and not getattr(self.tokenizer, "chat_template", None):
             raise BadModelSpec(f"{self.name}: --prompt-style chat, but the tokenizer has no chat template; "
@@ -217,7 +217,7 @@ class VLLMSampler:
     batch_size = 256  # sequences per engine call: vLLM schedules them itself; results still stream per call
 
     def __init__(self, model: str, max_new_tokens: int, style: PromptStyle, seed: int) -> None:
-        from vllm import LLM
+        from vllm import LLM  # pyright: ignore[reportMissingImports]  # the gpu extra; not installed on CPU machines
 
         self.name = f"hf:{model}"
         self.engine = LLM(model=_local_model(model), seed=seed)
@@ -229,7 +229,7 @@ class VLLMSampler:
         return await asyncio.to_thread(self._generate, requests)
 
     def _generate(self, requests: Sequence[GenRequest]) -> list[list[Generation]]:
-        from vllm import SamplingParams
+        from vllm import SamplingParams  # pyright: ignore[reportMissingImports]  # the gpu extra
 
         prompts = [self.tokenizer.apply_chat_template([{"role": k, "content": c} for k, c in r.messages],
                                                       add_generation_prompt=True, tokenize=False)

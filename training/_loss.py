@@ -10,7 +10,7 @@ micro-batching. A task with no tokens in a step contributes 0 and the other keep
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection
 
 import torch
 import torch.nn.functional as F
@@ -18,7 +18,7 @@ import torch.nn.functional as F
 from training._data import IGNORE, TASKS
 
 
-def task_weights(plan_weight: float, tasks_present: Sequence[str] = TASKS) -> tuple[float, ...]:
+def task_weights(plan_weight: float, tasks_present: Collection[str] = TASKS) -> tuple[float, ...]:
     """``(1-λ, λ)`` when the data hold both tasks; a single task present in the data gets weight 1.
 
     Without the second rule, code-only data with the default λ = 0.5 would silently train at half the

@@ -44,7 +44,11 @@ class CodestillTrainer(Trainer):
         return int(self._real_tokens)
 
     def _all_processes_sum(self, t: torch.Tensor) -> torch.Tensor:
-        return self.accelerator.reduce(t, reduction="sum") if self.accelerator.num_processes > 1 else t
+        if self.accelerator.num_processes == 1:
+            return t
+        total = self.accelerator.reduce(t, reduction="sum")
+        assert isinstance(total, torch.Tensor)  # a tensor in, a tensor out
+        return total
 
     def get_batch_samples(self, epoch_iterator: Iterator, num_batches: int, device: torch.device
                           ) -> tuple[list, torch.Tensor | int | None]:

@@ -47,39 +47,39 @@ class TrainConfig(BaseModel):
     data: Path = Field(description="SFT records (JSONL of SFTRecord), code and plan tasks mixed.")
     student: str = Field(min_length=1, description="A local model directory, or a hub id (downloads it).")
     out: Path = Field(description="Output directory: checkpoints, metrics, final model.")
-    plan_weight: float = Field(0.5, ge=0.0, le=1.0, description="λ in (1-λ)·L_code + λ·L_plan.")
+    plan_weight: float = Field(default=0.5, ge=0.0, le=1.0, description="λ in (1-λ)·L_code + λ·L_plan.")
     tag_weights: dict[str, Annotated[float, Field(ge=0.0)]] = Field(
         default_factory=dict, description="Loss weight of records by tag, e.g. {'plan:backward': 0.5}: within "
                                           "its task a record's tokens count this much (a tag not named: 1).")
-    max_length: int = Field(2048, ge=8, description="Row length; longer records are dropped, not truncated.")
+    max_length: int = Field(default=2048, ge=8, description="Row length; longer records are dropped, not truncated.")
     packing: bool = True
-    epochs: float = Field(3.0, gt=0)
-    max_steps: int | None = Field(None, gt=0, description="Optimizer steps; overrides epochs.")
-    batch_size: int | None = Field(None, ge=1, description="Rows per device per micro-batch. Default: the "
+    epochs: float = Field(default=3.0, gt=0)
+    max_steps: int | None = Field(default=None, gt=0, description="Optimizer steps; overrides epochs.")
+    batch_size: int | None = Field(default=None, ge=1, description="Rows per device per micro-batch. Default: the "
                                    "largest of 4, 2, 1 that fits in this machine's memory.")
-    grad_accum: int | None = Field(None, ge=1, description="Micro-batches per optimizer step. Default: 4 rows per "
+    grad_accum: int | None = Field(default=None, ge=1, description="Micro-batches per optimizer step. Default: 4 rows per "
                                    "step with an automatic batch size, else 1.")
-    learning_rate: float | None = Field(None, gt=0, description="Default 2e-5, or 2e-4 with LoRA.")
+    learning_rate: float | None = Field(default=None, gt=0, description="Default 2e-5, or 2e-4 with LoRA.")
     lr_scheduler: str = "cosine"
-    warmup_ratio: float = Field(0.03, ge=0.0, lt=1.0)
-    weight_decay: float = Field(0.0, ge=0.0)
-    max_grad_norm: float = Field(1.0, ge=0.0)
-    eval_fraction: float = Field(0.05, ge=0.0, lt=1.0, description="Records held out for the eval loss.")
-    eval_steps: int | None = Field(None, gt=0, description="Default: every save_steps (or 200).")
-    save_steps: int | None = Field(200, gt=0, description="Checkpoint every N steps; None: no checkpoints.")
-    save_total_limit: int | None = Field(2, gt=0)
-    logging_steps: int = Field(10, gt=0)
+    warmup_ratio: float = Field(default=0.03, ge=0.0, lt=1.0)
+    weight_decay: float = Field(default=0.0, ge=0.0)
+    max_grad_norm: float = Field(default=1.0, ge=0.0)
+    eval_fraction: float = Field(default=0.05, ge=0.0, lt=1.0, description="Records held out for the eval loss.")
+    eval_steps: int | None = Field(default=None, gt=0, description="Default: every save_steps (or 200).")
+    save_steps: int | None = Field(default=200, gt=0, description="Checkpoint every N steps; None: no checkpoints.")
+    save_total_limit: int | None = Field(default=2, gt=0)
+    logging_steps: int = Field(default=10, gt=0)
     seed: int = 0
-    bf16: bool | None = Field(None, description="Default: on where CUDA supports bf16.")
-    gradient_checkpointing: bool | None = Field(None, description="Default: on only when the run would not fit "
+    bf16: bool | None = Field(default=None, description="Default: on where CUDA supports bf16.")
+    gradient_checkpointing: bool | None = Field(default=None, description="Default: on only when the run would not fit "
                                                 "in memory without it.")
-    attn_implementation: str | None = Field(None, description="Default: flash_attention_2 if installed, else sdpa.")
+    attn_implementation: str | None = Field(default=None, description="Default: flash_attention_2 if installed, else sdpa.")
     lora: bool = False
-    lora_r: int = Field(16, gt=0)
-    lora_alpha: int = Field(32, gt=0)
-    lora_dropout: float = Field(0.05, ge=0.0, lt=1.0)
-    resume: bool = Field(True, description="Continue from the last checkpoint in out; False starts over.")
-    progress: bool = Field(True, description="Show a progress bar on stderr.")
+    lora_r: int = Field(default=16, gt=0)
+    lora_alpha: int = Field(default=32, gt=0)
+    lora_dropout: float = Field(default=0.05, ge=0.0, lt=1.0)
+    resume: bool = Field(default=True, description="Continue from the last checkpoint in out; False starts over.")
+    progress: bool = Field(default=True, description="Show a progress bar on stderr.")
 
     _memory: MemoryPlan | None = PrivateAttr(None)
 
@@ -173,6 +173,8 @@ def _training_args(c: TrainConfig, has_eval: bool) -> Any:
     # Newer transformers call gradient checkpointing activation checkpointing; the old name warns.
     ckpt = "activation_checkpointing" if "activation_checkpointing" in TrainingArguments.__dataclass_fields__ \
         else "gradient_checkpointing"
+    assert c.batch_size is not None and c.grad_accum is not None and c.learning_rate is not None \
+        and c.bf16 is not None, "TrainConfig.resolved() fills these in"
     return TrainingArguments(
         output_dir=str(c.out), per_device_train_batch_size=c.batch_size, per_device_eval_batch_size=c.batch_size,
         gradient_accumulation_steps=c.grad_accum, num_train_epochs=c.epochs, max_steps=c.max_steps or -1,

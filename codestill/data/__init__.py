@@ -88,7 +88,7 @@ def _called_names(code: str) -> list[str]:
 
 
 def _read(name: str) -> bytes:
-    return resources.files(__package__).joinpath(name).read_bytes()
+    return resources.files(__name__).joinpath(name).read_bytes()
 
 
 def _mbpp_problem(task_id: int, instruction: str, code: str, tests: str) -> BankProblem:

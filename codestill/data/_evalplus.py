@@ -96,7 +96,7 @@ def mbpp_arguments(task_id: str, inputs: list) -> list:
 
 
 def _raw(name: str) -> bytes:
-    return resources.files(__package__).joinpath(EVALPLUS_FILES[name][0]).read_bytes()
+    return resources.files("codestill.data").joinpath(EVALPLUS_FILES[name][0]).read_bytes()
 
 
 def evalplus_digest(name: PlusName) -> str:

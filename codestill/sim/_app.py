@@ -328,7 +328,7 @@ class SimServer:
         await asyncio.sleep(cfg.latency_s)
         size = CHARS_PER_TOKEN * max(1, round(cfg.tokens_per_s * 0.05)) if cfg.tokens_per_s else _STREAM_CHARS
         for i, r in enumerate(replies):
-            text = r.arguments if r.tool_name else (r.content or "")
+            text = (r.arguments if r.tool_name else r.content) or ""
             if r.tool_name:
                 call = {"index": 0, "id": _call_id(ident, i), "type": "function",
                         "function": {"name": r.tool_name, "arguments": ""}}

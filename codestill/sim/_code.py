@@ -68,7 +68,7 @@ def _description(fn: ast.FunctionDef | ast.AsyncFunctionDef, callers: list[str])
     args = [a.arg for a in fn.args.args]
     takes = f"Takes {', '.join(args)}" if args else "Takes no arguments"
     returns = next((n for n in ast.walk(fn) if isinstance(n, ast.Return) and n.value is not None), None)
-    gives = f" and returns {_short(returns.value, 60)}" if returns is not None else ""
+    gives = f" and returns {_short(returns.value, 60)}" if returns is not None and returns.value is not None else ""
     used = f"; used by {', '.join(callers)}" if callers else ""
     return f"{takes}{gives}{used}."
 

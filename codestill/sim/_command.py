@@ -9,17 +9,19 @@ import typer
 
 from codestill.errors import CodestillError
 from codestill.sim import FAULT_KINDS, Server, SimConfig, Teacher, run_server
+from codestill.sim._config import FaultKind
 
 app = typer.Typer(no_args_is_help=True, help="The simulated teacher: an OpenAI-compatible server that answers "
                   "from MBPP / HumanEval reference solutions (a simulator, not a language model).")
 
 
-def _faults(text: str) -> tuple[str, ...]:
+def _faults(text: str) -> tuple[FaultKind, ...]:
     kinds = tuple(k.strip() for k in text.split(",") if k.strip())
-    unknown = [k for k in kinds if k not in FAULT_KINDS]
+    known: dict[str, FaultKind] = {k: k for k in FAULT_KINDS}
+    unknown = [k for k in kinds if k not in known]
     if unknown or not kinds:
         raise typer.BadParameter(f"fault kinds are {','.join(FAULT_KINDS)}; got {text!r}")
-    return kinds
+    return tuple(known[k] for k in kinds)
 
 
 @app.command()

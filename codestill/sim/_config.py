@@ -47,7 +47,7 @@ RATE_FLAGS = {"test_flaw_rate": "--test-flaw-rate", "code_flaw_rate": "--code-fl
 
 
 def _rate(description: str) -> float | None:
-    return Field(None, ge=0, le=1, description=description + " None: the profile's (default 0; realistic: see "
+    return Field(default=None, ge=0, le=1, description=description + " None: the profile's (default 0; realistic: see "
                  "``PROFILES``). Given, it applies in either profile.")
 
 
@@ -57,31 +57,31 @@ class SimConfig(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     seed: int = 0
-    latency_s: float = Field(0.0, ge=0, description="Time to first token.")
-    tokens_per_s: float = Field(0.0, ge=0, description="Pace of the reply after the first token; 0 = instant.")
-    bug_rate: float = Field(0.0, ge=0, le=1, description="Share of fresh coder answers with a planted bug.")
-    fault_rate: float = Field(0.0, ge=0, le=1, description="Share of chat requests that get an injected fault.")
-    faults: tuple[FaultKind, ...] = Field(FAULT_KINDS, min_length=1, description="The fault kinds drawn from.")
-    hang_s: float = Field(600.0, gt=0, description="How long a 'hang' fault holds a request at most.")
-    retry_after_ms: int = Field(200, ge=0, description="What a 429 fault tells the client to wait.")
-    model: str = Field("codestill-sim", min_length=1, description="The one model id served.")
-    tools: bool = Field(True, description="False: ignore tools / response_format and answer in prose (the same as "
+    latency_s: float = Field(default=0.0, ge=0, description="Time to first token.")
+    tokens_per_s: float = Field(default=0.0, ge=0, description="Pace of the reply after the first token; 0 = instant.")
+    bug_rate: float = Field(default=0.0, ge=0, le=1, description="Share of fresh coder answers with a planted bug.")
+    fault_rate: float = Field(default=0.0, ge=0, le=1, description="Share of chat requests that get an injected fault.")
+    faults: tuple[FaultKind, ...] = Field(default=FAULT_KINDS, min_length=1, description="The fault kinds drawn from.")
+    hang_s: float = Field(default=600.0, gt=0, description="How long a 'hang' fault holds a request at most.")
+    retry_after_ms: int = Field(default=200, ge=0, description="What a 429 fault tells the client to wait.")
+    model: str = Field(default="codestill-sim", min_length=1, description="The one model id served.")
+    tools: bool = Field(default=True, description="False: ignore tools / response_format and answer in prose (the same as "
                         "server='transformers-serve').")
-    server: Server = Field("sim", description="The real server whose handling of tools and response_format is "
+    server: Server = Field(default="sim", description="The real server whose handling of tools and response_format is "
                            "copied: sim, openai, vllm: tool calls (named, auto, required) and json_schema honoured; "
                            "vllm-no-tool-parser (vllm serve without --enable-auto-tool-choice --tool-call-parser): "
                            "any tool_choice but 'none' is refused with HTTP 400, json_schema honoured; "
                            "transformers-serve: tools and response_format ignored, prose answers.")
-    knowledge: tuple[str, ...] = Field((), description="Seed JSONL files (``codestill seeds mine``) whose "
+    knowledge: tuple[str, ...] = Field(default=(), description="Seed JSONL files (``codestill seeds mine``) whose "
                                        "functions the simulator knows as problems, besides MBPP and HumanEval.")
-    evol_fail_rate: float = Field(0.0, ge=0, le=1, description="Share of evolutions that fail (unchanged, "
+    evol_fail_rate: float = Field(default=0.0, ge=0, le=1, description="Share of evolutions that fail (unchanged, "
                                   "template copied, refusal, task lost).")
-    strong_tests: bool = Field(True, description="The tester adds edge cases and variants of the task's examples "
+    strong_tests: bool = Field(default=True, description="The tester adds edge cases and variants of the task's examples "
                                                  "(expected values from the reference); False: the task's tests only.")
-    cache_dir: str | None = Field(None, description="A folder where the tester's worked-out tests are kept "
+    cache_dir: str | None = Field(default=None, description="A folder where the tester's worked-out tests are kept "
                                   "between runs (they depend only on the problem, the seed and the code).")
 
-    teacher: Teacher = Field("default", description="default: the answer key (tests from the reference, a critic "
+    teacher: Teacher = Field(default="default", description="default: the answer key (tests from the reference, a critic "
                              "that follows the status line, repairs that return the reference); realistic: a "
                              "teacher that errs as real ones do, at the rates below (``codestill.sim._teacher``).")
     test_flaw_rate: float | None = _rate(

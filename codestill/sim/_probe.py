@@ -77,8 +77,10 @@ def _normal(value, depth=0):
         value = dict(value)
     if type(value) is dict:
         return {k: _normal(v, depth + 1) for k, v in value.items()}
-    if type(value) in (list, tuple):
-        return type(value)(_normal(v, depth + 1) for v in value)
+    if type(value) is list:
+        return [_normal(v, depth + 1) for v in value]
+    if type(value) is tuple:
+        return tuple(_normal(v, depth + 1) for v in value)
     return value
 
 

@@ -136,9 +136,9 @@ def concepts_of(code: str, name: str | None = None) -> tuple[str, ...]:
         kind = type(node)
         if kind in _NODE_CONCEPTS:
             add(_NODE_CONCEPTS[kind])
-        elif kind is ast.BinOp and isinstance(node.op, ast.BitAnd | ast.BitOr | ast.BitXor | ast.LShift | ast.RShift):
+        elif type(node) is ast.BinOp and isinstance(node.op, ast.BitAnd | ast.BitOr | ast.BitXor | ast.LShift | ast.RShift):
             add("bit manipulation")
-        elif kind is ast.Call:
+        elif type(node) is ast.Call:
             f = node.func
             called = f.attr if isinstance(f, ast.Attribute) else f.id if isinstance(f, ast.Name) else ""
             if main is not None and called == main.name:

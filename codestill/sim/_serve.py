@@ -58,10 +58,10 @@ def run_server(config: SimConfig, host: str = "127.0.0.1", port: int = 8000) -> 
     app = create_app(config)
     sock = bind(host, port)
     # uvloop and httptools halve the per-request overhead; uvicorn falls back without them.
-    fast = {"loop": "uvloop" if importlib.util.find_spec("uvloop") else "asyncio",
-            "http": "httptools" if importlib.util.find_spec("httptools") else "h11"}
+    loop = "uvloop" if importlib.util.find_spec("uvloop") else "asyncio"
+    http = "httptools" if importlib.util.find_spec("httptools") else "h11"
     server = uvicorn.Server(uvicorn.Config(
-        app, **fast, access_log=False, log_level="warning", lifespan="off", backlog=2048,
+        app, loop=loop, http=http, access_log=False, log_level="warning", lifespan="off", backlog=2048,
         timeout_keep_alive=30, timeout_graceful_shutdown=2,  # a held ("hang") request must not block exit
     ))
     print(ANNOUNCE.format(url=base_url(host, sock.getsockname()[1])), flush=True)

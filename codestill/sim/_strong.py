@@ -44,7 +44,7 @@ import threading
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard
 
 from codestill.data import BankProblem
 from codestill.pysrc import parse_quietly
@@ -105,7 +105,7 @@ def _calls(node: ast.AST, name: str) -> list[ast.Call]:
     return [n for n in ast.walk(node) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id == name]
 
 
-def _is_isclose(node: ast.AST) -> bool:
+def _is_isclose(node: ast.AST) -> TypeGuard[ast.Call]:
     f = node.func if isinstance(node, ast.Call) else None
     return (isinstance(f, ast.Attribute) and f.attr == "isclose") or (isinstance(f, ast.Name) and f.id == "isclose")
 
@@ -171,7 +171,7 @@ def examples(problem: BankProblem) -> tuple[list[_Example], list[str]]:
             continue
         call = calls[0]
         args = [_literal(x) for x in call.args]
-        kwargs = [(k.arg, _literal(k.value)) for k in call.keywords]
+        kwargs = [(k.arg, _literal(k.value)) for k in call.keywords if k.arg is not None]  # no **: see above
         if not all(ok for ok, _ in args) or not all(ok for _, (ok, _) in kwargs):
             continue
         template, mode, tolerance, exact = _shape(a.test, call)

@@ -29,7 +29,7 @@ import ast
 import builtins
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any, Literal
+from typing import Any, Literal, TypeGuard, TypeVar
 
 from codestill.pysrc import parse_quietly
 from codestill.sim._strong import _source
@@ -61,7 +61,10 @@ class Suite:
     check: bool  # HumanEval-style: a ``def check(candidate)``
 
 
-def rename(tree: ast.AST, old: str, new: str) -> ast.AST:
+_Tree = TypeVar("_Tree", bound=ast.AST)
+
+
+def rename(tree: _Tree, old: str, new: str) -> _Tree:
     """``tree`` with every name ``old`` (a function's, a call's, a variable's) called ``new``, in place."""
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id == old:
@@ -79,7 +82,7 @@ def _names(node: ast.AST) -> set[str]:
     return {n.id for n in ast.walk(node) if isinstance(n, ast.Name)}
 
 
-def _is_isclose(node: ast.AST) -> bool:
+def _is_isclose(node: ast.AST) -> TypeGuard[ast.Call]:
     f = node.func if isinstance(node, ast.Call) else None
     return (isinstance(f, ast.Attribute) and f.attr == "isclose") or (isinstance(f, ast.Name) and f.id == "isclose")
 

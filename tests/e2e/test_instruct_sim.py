@@ -14,6 +14,8 @@ import sys
 from collections import Counter
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from codestill.config import LLMConfig, MemoryConfig, SandboxConfig, SolveConfig
 from codestill.llm import aclose, make_chat_model
 from codestill.records import read_jsonl
@@ -34,7 +36,7 @@ def _cli(*args: str, cwd: Path | None = None) -> dict:
 
 async def _solve_all(url: str, tasks: list[Task], memory: ModuleMemory) -> list[Trajectory]:
     spec = f"openai:codestill-sim@{url}"
-    model = make_chat_model(spec, LLMConfig(api_key="sk-e2e", max_retries=4, timeout_s=30.0))
+    model = make_chat_model(spec, LLMConfig(api_key=SecretStr("sk-e2e"), max_retries=4, timeout_s=30.0))
     try:
         async with DockerSandbox(SandboxConfig(pool_size=2)) as sandbox:
             deps = SolveDeps(models=dict.fromkeys(AGENT_ROLES, model), sandbox=sandbox, memory=memory,

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from pydantic import SecretStr
 
 from codestill.config import LLMConfig, MemoryConfig, SandboxConfig, SolveConfig
 from codestill.data import load_mbpp
@@ -37,7 +38,7 @@ CONFIG = SolveConfig(max_repairs=2)
 async def _record(url: str, memory: ModuleMemory, store: Path) -> list[Any]:
     bank = {p.id.rsplit("/", 1)[-1]: p for p in load_mbpp()}
     spec = f"openai:codestill-sim@{url}"
-    model = make_chat_model(spec, LLMConfig(api_key="sk-e2e", max_retries=4, timeout_s=10.0))
+    model = make_chat_model(spec, LLMConfig(api_key=SecretStr("sk-e2e"), max_retries=4, timeout_s=10.0))
     try:
         async with DockerSandbox(SandboxConfig(pool_size=2)) as sandbox:
             deps = SolveDeps(models={r: model for r in AGENT_ROLES}, sandbox=sandbox, memory=memory, config=CONFIG,

@@ -13,6 +13,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
+from pydantic import SecretStr
+
 from codestill.config import LLMConfig, MemoryConfig, SandboxConfig, SolveConfig
 from codestill.data import load_mbpp
 from codestill.llm import aclose, make_chat_model
@@ -33,7 +35,7 @@ NOT_IN_PLUS = {"625", "779", "411"}
 async def _run(url: str, memory: ModuleMemory, tmp: Path) -> tuple[list[Trajectory], list[Trajectory], dict]:
     bank = {p.id.rsplit("/", 1)[-1]: p for p in load_mbpp()}
     spec = f"openai:codestill-sim@{url}"
-    model = make_chat_model(spec, LLMConfig(api_key="sk-e2e", max_retries=4, timeout_s=10.0))
+    model = make_chat_model(spec, LLMConfig(api_key=SecretStr("sk-e2e"), max_retries=4, timeout_s=10.0))
     try:
         async with DockerSandbox(SandboxConfig(pool_size=2)) as sandbox:
             deps = SolveDeps(models={r: model for r in AGENT_ROLES}, sandbox=sandbox, memory=memory,

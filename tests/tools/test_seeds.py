@@ -3,7 +3,6 @@ machine's real standard library."""
 
 from __future__ import annotations
 
-import shutil
 import textwrap
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 
 from codestill.data import load_humaneval
+from codestill.errors import SeedMiningError
 from codestill.schemas import Seed
 from tools.licence import detect_licence, licence_from_text
 from tools.seeds import FILTERS, SeedMiner, SeedSource, select_spread
@@ -217,8 +217,8 @@ def test_the_limit_keeps_a_stable_spread_over_modules():
     assert miner.limit(seeds, 10) == chosen and miner.report.removed["over_limit"] == 90 and miner.report.seeds == 10
 
 
-@pytest.mark.skipif(shutil.which("pyright") is None, reason="pyright is not installed")
 def test_pyright_removes_seeds_with_type_errors():
+    # The dev extra installs basedpyright beside the interpreter, so the check always runs here.
     miner = SeedMiner(typecheck=True)
     seeds, _ = mine(GOOD + '''
 
@@ -228,14 +228,17 @@ def shout(text: str) -> str:
 ''', miner=miner)
     assert [s.name for s in seeds] == ["top_words"]
     [removal] = [r for r in miner.report.removals if r.filter == "type_error"]
-    assert removal.id == "proj:mod.shout" and "line" in removal.detail
-    assert miner.report.typecheck.startswith("pyright")
+    assert removal.id == "proj:mod.shout" and removal.detail.startswith("line 3: ") and "(reportOperatorIssue)" in removal.detail
+    assert "pyright" in miner.report.typecheck and "skipped" not in miner.report.typecheck
 
 
-def test_without_pyright_the_report_says_the_check_was_skipped():
+def test_by_default_the_type_check_runs_and_a_missing_checker_is_skipped_or_refused(tmp_path):
     assert SeedMiner(typecheck=False).report.typecheck == "skipped: turned off"
-    auto = SeedMiner().report.typecheck
-    assert auto.startswith("pyright") if shutil.which("pyright") else auto == "skipped: pyright is not installed"
+    assert "pyright" in SeedMiner().report.typecheck and "skipped" not in SeedMiner().report.typecheck
+    missing = tmp_path / "no-such-pyright"
+    assert SeedMiner(pyright=missing).report.typecheck == "skipped: pyright is not installed"
+    with pytest.raises(SeedMiningError, match="--no-typecheck"):
+        SeedMiner(typecheck=True, pyright=missing)
 
 
 MIT = """MIT License

@@ -13,6 +13,7 @@ from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 from rich.console import Console
 
 from codestill.config import LLMConfig, Settings
@@ -78,7 +79,7 @@ class Counting:
 
 
 def test_the_sims_reference_answers_score_one_on_mbpp(tmp_path, sim):
-    settings = Settings(llm=LLMConfig(api_key=SECRET))  # the sim takes any key; none may reach the output
+    settings = Settings(llm=LLMConfig(api_key=SecretStr(SECRET)))  # the sim takes any key; none may reach the output
     summary = evaluate(_config(tmp_path, sim, "mbpp", limit=10), settings)
     assert summary.pass_at_k == {"pass@1": 1.0}
     assert (summary.problems, summary.samples, summary.passed, summary.generated) == (10, 10, 10, 10)

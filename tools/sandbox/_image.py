@@ -90,7 +90,13 @@ def _build_from_debootstrap(client: docker.DockerClient, config: SandboxConfig, 
             client.api.import_image_from_file(str(tarball), repository=repo, tag=tag, changes=changes)
         except docker.errors.APIError as e:
             raise ImageBuildError(f"docker import failed: {e.explanation or e}") from None
-    return client.images.get(config.image).id
+    return _image_id(client.images.get(config.image).id, config)
+
+
+def _image_id(found: str | None, config: SandboxConfig) -> str:
+    if not found:
+        raise ImageBuildError(f"docker built {config.image} but reports no id for it; build it again")
+    return found
 
 
 def _add_user(rootfs: Path) -> None:
@@ -113,4 +119,4 @@ def _build_from_registry(client: docker.DockerClient, config: SandboxConfig, say
         image, _ = client.images.build(fileobj=io.BytesIO(dockerfile.encode()), tag=config.image, rm=True)
     except (docker.errors.BuildError, docker.errors.APIError) as e:
         raise ImageBuildError(f"building from {config.base_image} failed: {e}") from None
-    return image.id
+    return _image_id(image.id, config)

@@ -54,7 +54,7 @@ def _percentile(conn: sqlite3.Connection, column: str, nodes: list[str], n: int,
 def _agents(conn: sqlite3.Connection) -> list[AgentStats]:
     by_agent: dict[str, list[tuple[str, int]]] = {}
     for node, n in conn.execute("SELECT agent, count(*) FROM llm GROUP BY agent"):
-        by_agent.setdefault(AGENT_OF_NODE.get(node, node), []).append((node, n))
+        by_agent.setdefault(AGENT_OF_NODE.get(node) or node, []).append((node, n))
     out = []
     for agent, parts in sorted(by_agent.items()):
         nodes = [node for node, _ in parts]

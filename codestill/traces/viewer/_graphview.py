@@ -98,13 +98,20 @@ def layout(graph: DrawableGraph) -> tuple[float, float, list[NodeBox], list[tupl
     from grandalf.graphs import Edge, Graph, Vertex
     from grandalf.layouts import SugiyamaLayout
 
-    vertices = {nid: Vertex(nid) for nid in graph.nodes}
+    # grandalf's layouts read and write a ``view`` its classes do not declare: ours do.
+    class _Vertex(Vertex):
+        view: _VertexView
+
+    class _Edge(Edge):
+        view: _EdgeView
+
+    vertices = {nid: _Vertex(nid) for nid in graph.nodes}
     for nid, v in vertices.items():
         v.view = _VertexView(len(_label(graph.nodes[nid], nid)) * _CHAR_W + 24, _BOX_H)
     edges = []
     for e in graph.edges:
         if e.source in vertices and e.target in vertices and e.source != e.target:
-            edge = Edge(vertices[e.source], vertices[e.target], data=e)
+            edge = _Edge(vertices[e.source], vertices[e.target], data=e)
             edge.view = _EdgeView()
             edges.append(edge)
     g = Graph(list(vertices.values()), edges)
@@ -115,16 +122,19 @@ def layout(graph: DrawableGraph) -> tuple[float, float, list[NodeBox], list[tupl
         sug.init_all(roots=roots or None)
         sug.yspace, sug.xspace = 46, 28
         sug.draw()
+        # the component's own vertices and edges (all ours: the layout's dummies are not in them)
+        sv = [v for v in component.sV if isinstance(v, _Vertex)]
+        se = [e for e in component.sE if isinstance(e, _Edge)]
         # Edge routes pass through dummy vertices that may lie outside the boxes: they count too.
-        pts = [p for e in component.sE for p in e.view.pts]
-        shift = offset - min([*(v.view.xy[0] - v.view.w / 2 for v in component.sV), *(x for x, _ in pts)]) + _PAD
-        for v in component.sV:
+        pts = [p for e in se for p in e.view.pts]
+        shift = offset - min([*(v.view.xy[0] - v.view.w / 2 for v in sv), *(x for x, _ in pts)]) + _PAD
+        for v in sv:
             v.view.xy = (v.view.xy[0] + shift, v.view.xy[1] + _PAD)
-        for e in component.sE:
+        for e in se:
             e.view.pts = [(x + shift, y + _PAD) for x, y in e.view.pts]
-        pts = [p for e in component.sE for p in e.view.pts]
-        offset = max([*(v.view.xy[0] + v.view.w / 2 for v in component.sV), *(x for x, _ in pts)])
-        height = max([height, *(v.view.xy[1] + v.view.h / 2 for v in component.sV), *(y for _, y in pts)])
+        pts = [p for e in se for p in e.view.pts]
+        offset = max([*(v.view.xy[0] + v.view.w / 2 for v in sv), *(x for x, _ in pts)])
+        height = max([height, *(v.view.xy[1] + v.view.h / 2 for v in sv), *(y for _, y in pts)])
     boxes = [NodeBox(nid, _label(graph.nodes[nid], nid), v.view.xy[0] - v.view.w / 2,
                      v.view.xy[1] - v.view.h / 2, v.view.w, v.view.h, 0) for nid, v in vertices.items()]
     lines = []

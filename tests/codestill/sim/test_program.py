@@ -12,6 +12,7 @@ from pathlib import Path
 
 import openai
 import pytest
+from pydantic import SecretStr
 
 from agents._answers import IOTestsAnswer
 from agents._prompts import prompt, render
@@ -52,7 +53,7 @@ def test_the_conceptor_writes_a_program_instruction_for_the_category(serve, tmp_
     path = tmp_path / "seeds.jsonl"
     write_jsonl(path, [Seed(id="demo:split_pairs", name="split_pairs", signature="def split_pairs(items, size)",
                             code=SPLIT, docstring="Split items into consecutive lists of size elements.")])
-    client = openai.OpenAI(base_url=serve(knowledge=(str(path),)), api_key="sk-test", max_retries=0, timeout=30)
+    client = openai.OpenAI(base_url=serve(knowledge=(str(path),)), api_key=SecretStr("sk-test"), max_retries=0, timeout=30)
     concepts = "slicing, iteration, comprehensions, split pairs (domain)"
     written = {}
     for category in ("program", "function"):
@@ -75,7 +76,7 @@ def test_a_program_task_gets_a_script_and_cases_it_passes(serve, bank, pid) -> N
     task = program_task(p)
 
     async def ask() -> tuple:
-        model = make_chat_model(spec, LLMConfig(api_key="sk-test", max_retries=0, timeout_s=30.0))
+        model = make_chat_model(spec, LLMConfig(api_key=SecretStr("sk-test"), max_retries=0, timeout_s=30.0))
         try:
             code = await draft(model, task, Plan(steps=("Read, call, print.",)))
             tests = await write_tests(model, task, code.value.code if code.value else None)

@@ -8,7 +8,7 @@ import httpx
 import openai
 import pytest
 from langchain_openai import ChatOpenAI
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, SecretStr
 
 from codestill.schemas import Critique, Plan
 from codestill.sim import DESCRIPTION, OWNER, SCHEMA_MARKER, SimConfig, serve_subprocess
@@ -109,7 +109,7 @@ class Answer(BaseModel):
 
 @pytest.mark.parametrize("method", ["function_calling", "json_schema"])
 def test_structured_output_is_fitted_to_the_schema(url, bank, method):
-    llm = ChatOpenAI(base_url=url, api_key="sk-test", model=MODEL, max_retries=0)
+    llm = ChatOpenAI(base_url=url, api_key=SecretStr("sk-test"), model=MODEL, max_retries=0)
     problem = bank["humaneval/3"]
     msgs = [(m["role"], m["content"]) for m in messages("planner", problem)]
     plan = llm.with_structured_output(Plan, method=method).invoke(msgs)
@@ -122,7 +122,7 @@ def test_structured_output_is_fitted_to_the_schema(url, bank, method):
 
 
 def test_without_tool_calling_the_answer_is_prose(serve, bank):
-    client = openai.OpenAI(base_url=serve(tools=False), api_key="sk-test", max_retries=0)
+    client = openai.OpenAI(base_url=serve(tools=False), api_key=SecretStr("sk-test"), max_retries=0)
     r = client.chat.completions.create(model=MODEL, messages=messages("planner", bank["mbpp/2"]), tools=[TOOL])
     assert r.choices[0].message.tool_calls is None and "similar_elements" in r.choices[0].message.content
 
