@@ -49,7 +49,8 @@ _ids = itertools.count(1)
 def interpreter() -> str:
     """The base interpreter, not a virtual environment's: the program sees the standard library (and
     what is installed beside it), not the project's packages."""
-    return getattr(sys, "_base_executable", None) or sys.executable
+    base = getattr(sys, "_base_executable", None)
+    return base if base and os.path.exists(base) else sys.executable
 
 
 class _Runner:
@@ -121,12 +122,18 @@ class _Runner:
                 self.proc.stdin.close()
         try:
             await asyncio.wait_for(self.proc.wait(), 5.0)
-        except (TimeoutError, asyncio.CancelledError):
-            with contextlib.suppress(ProcessLookupError):
-                self.proc.kill()
-            await asyncio.shield(self.proc.wait())
+        except TimeoutError:
+            self._kill()
+            await self.proc.wait()
+        except asyncio.CancelledError:
+            self._kill()
+            raise
         finally:
             shutil.rmtree(self.base, ignore_errors=True)
+
+    def _kill(self) -> None:
+        with contextlib.suppress(ProcessLookupError):
+            self.proc.kill()
 
 
 class LocalSandbox:
