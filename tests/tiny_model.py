@@ -31,10 +31,11 @@ def build_tiny_model(out: Path, seed: int = 0) -> Path:
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<s>", eos_token="</s>",
                                    unk_token="<unk>", pad_token="</s>")
     fast.chat_template = CHAT_TEMPLATE
+    bos, eos, pad = fast.bos_token_id, fast.eos_token_id, fast.pad_token_id
+    assert isinstance(bos, int) and isinstance(eos, int) and isinstance(pad, int)
     config = LlamaConfig(vocab_size=len(fast), hidden_size=32, intermediate_size=64, num_hidden_layers=2,
                          num_attention_heads=2, num_key_value_heads=2, max_position_embeddings=512,
-                         bos_token_id=fast.bos_token_id, eos_token_id=fast.eos_token_id,
-                         pad_token_id=fast.pad_token_id)
+                         bos_token_id=bos, eos_token_id=eos, pad_token_id=pad)
     LlamaForCausalLM(config).save_pretrained(out)
     fast.save_pretrained(out)
     return out

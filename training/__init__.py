@@ -7,6 +7,8 @@ The data helpers (tokenise with the chat template, assistant-only labels, length
 collator), the per-task loss and the ``CodestillTrainer`` are public too, for benchmarks and for anyone building their own loop.
 """
 
+from typing import TYPE_CHECKING
+
 from training._data import (
     IGNORE,
     TASKS,
@@ -20,6 +22,9 @@ from training._data import (
 )
 from training._loss import task_ce_sums, task_token_counts, task_weights, weighted_loss
 from training.trainer import TrainConfig, TrainResult, config_from, train
+
+if TYPE_CHECKING:  # what __getattr__ loads on first use, for type checkers
+    from training._trainer import CodestillTrainer
 
 
 def __getattr__(name: str) -> object:

@@ -15,7 +15,16 @@ from langchain_core.messages import AIMessage, BaseMessage, HumanMessage
 from pydantic import Field
 
 from codestill.data import BankProblem, load_bank
-from codestill.schemas import SCHEMA_MARKER, ExecResult, MemoryHit, StoredModule, Task, TestResult
+from codestill.schemas import (
+    SCHEMA_MARKER,
+    ExecResult,
+    ExecStatus,
+    MemoryHit,
+    StoredModule,
+    Task,
+    TestOutcome,
+    TestResult,
+)
 from codestill.sim._app import _ROLE
 from codestill.sim._bank import ProblemIndex
 from codestill.sim._roles import Ask, default_handlers
@@ -54,7 +63,7 @@ def run(coro: Coroutine[Any, Any, R]) -> R:
     return asyncio.run(coro)
 
 
-def exec_result(status: str = "passed", *tests: tuple[str, str, str], message: str = "",
+def exec_result(status: ExecStatus = "passed", *tests: tuple[str, TestOutcome, str], message: str = "",
                 stderr: str = "") -> ExecResult:
     """An ExecResult with (name, outcome, message) test records."""
     return ExecResult(run_id=f"run-{status}", status=status, message=message, stderr=stderr,

@@ -72,8 +72,8 @@ def test_plan_from_a_numbered_list_with_prose_and_continuations():
         "steps": ["Sort the intervals by start.", "Walk them in order, merging each one that overlaps the last kept.",
                   "Return the kept intervals."],
         "rationale": "sorting makes overlaps adjacent; O(n log n)."}
-    assert PlanAnswer.from_text("- Count the words.\n- Return the count.")["steps"] == ["Count the words.",
-                                                                                         "Return the count."]
+    bullets = PlanAnswer.from_text("- Count the words.\n- Return the count.")
+    assert bullets is not None and bullets["steps"] == ["Count the words.", "Return the count."]
     # no list: no plan (the prose is not split into made-up steps); code lines are never steps
     assert PlanAnswer.from_text("I would sort the list and then return it.") is None
     assert PlanAnswer.from_text("```python\n1. x\n```") is None
@@ -87,7 +87,8 @@ def test_code_from_a_reply_that_opens_with_its_block_and_rambles():
     assert answer.explanation.startswith("This returns four times the side.") and "```" not in answer.explanation
     # a later complete program is a correction and wins; a block that does not parse is nobody's program
     fixed = text + "\n\nCorrected:\n```python\ndef square_perimeter(a: int) -> int:\n    return a * 4\n```"
-    assert "a * 4" in agents.CoderAnswer.from_text(fixed)["code"]
+    corrected = agents.CoderAnswer.from_text(fixed)
+    assert corrected is not None and "a * 4" in corrected["code"]
     assert agents.CoderAnswer.from_text("```python\ndef f(:\n```") is None
     # a block left open (the reply was cut inside it) is not a program
     assert agents.CoderAnswer.from_text("Here:\n```python\ndef f():\n    return 1\n") is None

@@ -75,11 +75,14 @@ def finish(child: pexpect.spawn) -> str:
     """Read to the end; the whole output without colour codes."""
     child.expect(pexpect.EOF)
     child.close()
-    return ANSI.sub("", child.logfile_read.getvalue())
+    log = child.logfile_read
+    assert isinstance(log, io.StringIO)
+    return ANSI.sub("", log.getvalue())
 
 
 def thread_of(child: pexpect.spawn) -> str:
     child.expect(r"session ([0-9a-f]{12})")
+    assert isinstance(child.match, re.Match)
     return child.match.group(1)
 
 
@@ -99,11 +102,12 @@ def test_solve_streams_the_plan_code_and_verdict_and_json_gives_the_trajectory(s
     assert f"def {PROBLEM.entry_point}(" in out  # the code, as the coder wrote it and at the end
     assert "sandbox: passed" in out and "critic: accept" in out
     assert "verdict: accepted" in out
-    thread = re.search(r"resume with --thread ([0-9a-f]{12})", out).group(1)
-    trace = re.search(r"trace ([0-9a-f-]{36})", out).group(1)
+    thread, trace = re.search(r"resume with --thread ([0-9a-f]{12})", out), re.search(r"trace ([0-9a-f-]{36})", out)
+    assert thread is not None and trace is not None, out
+    thread, trace = thread.group(1), trace.group(1)
     with TraceStore(tmp_path / "traces.sqlite") as store:
         tree = store.tree(trace, payloads=False)
-    assert tree.root.name == "solve" and tree.root.verdict == "accepted" and tree.root.task_id.startswith("user/")
+    assert tree.root.name == "solve" and tree.root.verdict == "accepted" and (tree.root.task_id or "").startswith("user/")
     assert "sk-test" not in out + done.stderr
 
     # Again, as JSON only: the memory now holds the module the first run verified.
@@ -167,7 +171,8 @@ def test_interactive_edit_the_plan_with_typed_steps(sim_url, env, tmp_path, spaw
     forward = [p for p in t.plans if p.kind == "forward"]
     assert tuple(steps) in [p.steps for p in forward]
     # the branch that produced the accepted code ran the typed plan
-    assert t.plans[t.attempts[-1].plan_index].steps == tuple(steps)
+    used = t.attempts[-1].plan_index
+    assert used is not None and t.plans[used].steps == tuple(steps)
 
 
 def _remove_marked_containers() -> None:

@@ -7,6 +7,7 @@ import asyncio
 import pytest
 from langchain_core.messages import HumanMessage
 from langchain_openai import ChatOpenAI
+from pydantic import SecretStr
 
 from codestill.config import LLMConfig
 from codestill.errors import BadModelSpec, MissingCredentials, UnknownModel
@@ -38,9 +39,11 @@ def test_openai_needs_a_key_but_a_named_server_never_gets_it(monkeypatch):
         make_chat_model("openai:gpt-4o-mini")
     monkeypatch.setenv("OPENAI_API_KEY", "sk-openai-only")
     model = make_chat_model("openai:gpt-4o-mini")
-    assert isinstance(model, ChatOpenAI) and model.openai_api_key.get_secret_value() == "sk-openai-only"
+    assert isinstance(model, ChatOpenAI) and isinstance(model.openai_api_key, SecretStr)
+    assert model.openai_api_key.get_secret_value() == "sk-openai-only"
     local = make_chat_model("openai:qwen@http://127.0.0.1:8000/v1",
                             LLMConfig(max_concurrency=3, timeout_s=9, max_retries=1))
+    assert isinstance(local, ChatOpenAI) and isinstance(local.openai_api_key, SecretStr)
     assert local.openai_api_key.get_secret_value() == "EMPTY"
     assert (local.max_retries, local.openai_api_base) == (1, "http://127.0.0.1:8000/v1")
     assert local.root_async_client.timeout.read == 9 and local.root_async_client.timeout.pool is None

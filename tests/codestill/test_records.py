@@ -56,7 +56,9 @@ def test_round_trip_and_derived_fields(tmp_path):
 
 
 def test_feedback_starts_with_the_status_line():
-    fb = _trajectory().attempts[0].result.feedback()
+    result = _trajectory().attempts[0].result
+    assert result is not None
+    fb = result.feedback()
     assert fb.splitlines()[0] == "status: failed"
     assert "tests: 0/1 passed" in fb and "- assert add(1, 2) == 3: failed: 4 != 3" in fb
 

@@ -85,7 +85,8 @@ def clean_run(seeds: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_generate_then_export_end_to_end(clean_run: Path) -> None:
     trajectories = _trajectories(clean_run)
     assert sorted(t.task.id for t in trajectories) == sorted(f"mbpp/{i}" for i in PROBLEMS)
-    accepted = {t.task.id.rsplit("/", 1)[-1]: t.final_code for t in trajectories if t.verdict == "accepted"}
+    accepted = {t.task.id.rsplit("/", 1)[-1]: t.final_code for t in trajectories
+                if t.verdict == "accepted" and t.final_code is not None}
     assert len(accepted) >= 45, Counter(t.reason.split(":")[0] for t in trajectories if t.verdict != "accepted")
     # planted bugs were caught and repaired on the way
     assert any(a.round > 0 for t in trajectories for a in t.attempts)
@@ -96,7 +97,7 @@ def test_generate_then_export_end_to_end(clean_run: Path) -> None:
 
     judged = asyncio.run(hidden())
     assert set(judged) == {f"mbpp/{i}" for i in accepted}
-    wrong = {i: r.feedback() for i, r in judged.items() if r is None or not r.passed}
+    wrong = {i: r.feedback() if r is not None else None for i, r in judged.items() if r is None or not r.passed}
     assert not wrong, wrong
 
     stats = json.loads((clean_run / "stats.json").read_text())
@@ -118,7 +119,7 @@ def test_generate_then_export_end_to_end(clean_run: Path) -> None:
     assert len(code) >= len(accepted) - 2  # near-duplicate instructions may go; nothing else
     assert {t for r in plans for t in r.tags} >= {"plan:forward", "plan:backward"}
     for r in code:
-        assert accepted[r.provenance.task_id.rsplit("/", 1)[-1]].strip() in r.messages[-1].content
+        assert r.provenance is not None and accepted[r.provenance.task_id.rsplit("/", 1)[-1]].strip() in r.messages[-1].content
     assert (export / "README.md").is_file()
 
 

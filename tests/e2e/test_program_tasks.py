@@ -140,7 +140,7 @@ def test_program_instructions_are_solved_with_stdin_stdout_cases(tmp_path: Path)
         assert ("sys.stdin" in code or "input(" in code) and "print(" in code, name
     # every attempt of a program task ran io cases, and the teacher's errors met the gates
     ran = [a for t in trajectories for a in t.attempts if a.tests is not None]
-    assert ran and all(a.tests.kind == "io" for a in ran)
+    assert ran and all(a.tests is not None and a.tests.kind == "io" for a in ran)
     sent_back = [a for t in trajectories for a in t.attempts if a.critique is not None and a.critique.verdict != "accept"]
     assert sent_back, "the realistic teacher erred nowhere: the gates were not exercised"
 

@@ -99,7 +99,7 @@ def _check(tmp_path: Path, trajectories: list[Trajectory], stats: dict, run: Pat
     assert sum(r["replies"] for r in replies.values()) == len(answered)
     assert all(r["unreadable"] <= r["replies"] and r["cut_off"] <= r["replies"] for r in replies.values())
     # nothing wrong is accepted: MBPP+'s inputs judge every accepted solution
-    accepted = {t.task.id: t.final_code for t in trajectories if t.verdict == "accepted"}
+    accepted = {t.task.id: t.final_code for t in trajectories if t.verdict == "accepted" and t.final_code is not None}
 
     async def truth() -> dict:
         if not accepted:

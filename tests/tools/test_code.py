@@ -62,7 +62,9 @@ def test_signature_shape_drops_names_keeps_kinds_and_annotations():
 def signature_shape_of(code: str) -> str:
     import ast
 
-    return signature_shape(ast.parse(code).body[0])
+    fn = ast.parse(code).body[0]
+    assert isinstance(fn, ast.FunctionDef | ast.AsyncFunctionDef)
+    return signature_shape(fn)
 
 
 def test_function_info():

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 from rich.console import Console
 
@@ -57,7 +59,7 @@ def _sample(problem: str, passed: bool, index: int = 0) -> SampleRecord:
 
 def _summary(rows: list[dict], **extra) -> EvalSummary:
     return EvalSummary(model="m", bench="mbpp+", split="all", dataset="MBPP+", n=1, k=(1,), temperature=0.0,
-                       plan_samples=0, protocol="p", out="ev", **summary_counts(rows, (1,)), **extra)
+                       plan_samples=0, protocol="p", out=Path("ev"), **summary_counts(rows, (1,)), **extra)
 
 
 def test_excluded_problems_count_as_failed_and_incomplete_ones_not_at_all():

@@ -10,7 +10,7 @@ import pytest
 
 from codestill.data import evalplus_digest, load_evalplus
 from codestill.errors import ConfigError
-from codestill.schemas import ExecResult, TestResult
+from codestill.schemas import ExecResult, ExecStatus, TestResult
 from training import _harness
 from training._bench import load_problems
 from training._evalrun import SampleRecord, SampleWriter, check_same_run, read_samples
@@ -72,6 +72,7 @@ def test_problems_are_picked_by_id_in_any_form_and_unknown_ids_are_named():
 
 def test_the_public_test_is_the_first_assert_only():
     mbpp = load_problems("mbpp", ["2"], split="all")[0]
+    assert mbpp.public is not None and mbpp.tests is not None
     assert mbpp.public.code.count("assert") == 1 and mbpp.tests.code.count("assert") == 3
     assert "assert" in mbpp.prompt and "similar_elements" in mbpp.prompt  # EvalPlus's MBPP prompt shows one test
     human = load_problems("humaneval+", ["0"])[0]
@@ -115,10 +116,11 @@ def test_outputs_are_judged_with_evalplus_tolerance_and_types():
 def test_values_cross_to_the_sandbox_with_their_types():
     value = {"t": (1, (2, 3)), "s": {1, 2}, "c": 1 + 2j, "big": 10**40, "f": [float("inf")], "b": b"\x00"}
     assert _harness._cs_dec(_harness._cs_enc(value)) == value
-    assert type(_harness._cs_dec(_harness._cs_enc(value))["t"]) is tuple
+    back = _harness._cs_dec(_harness._cs_enc(value))
+    assert isinstance(back, dict) and type(back["t"]) is tuple
 
 
-def _run(status: str, passed: int, total: int = 1) -> ExecResult:
+def _run(status: ExecStatus, passed: int, total: int = 1) -> ExecResult:
     tests = tuple(TestResult(name=f"t{i}", outcome="passed" if i < passed else "failed") for i in range(total))
     return ExecResult(run_id="r", status=status, tests=tests)
 

@@ -28,6 +28,11 @@ from training import (
 )
 
 
+def model_of(trainer: CodestillTrainer) -> torch.nn.Module:
+    assert trainer.model is not None
+    return trainer.model
+
+
 def make_trainer(student: Path, out: Path, weights: tuple[float, ...], grad_accum: int = 1,
                  attn: str = "sdpa") -> CodestillTrainer:
     from transformers import AutoModelForCausalLM, TrainingArguments
@@ -36,7 +41,7 @@ def make_trainer(student: Path, out: Path, weights: tuple[float, ...], grad_accu
     args = TrainingArguments(output_dir=str(out), report_to="none", use_cpu=True, disable_tqdm=True,
                              gradient_accumulation_steps=grad_accum, remove_unused_columns=False)
     trainer = CodestillTrainer(model=model, args=args, task_weights=weights)
-    trainer.model.train()
+    model.train()  # trainer.model is this model
     return trainer
 
 
@@ -84,7 +89,7 @@ def test_toy_step_by_hand_normalises_each_task_over_all_micro_batches():
     # micro-batch 2: a code sample of 2 tokens and one token of padding (task -1).
     mb2 = (torch.tensor([[[0.0, 0.0, ln2], flat, flat]]), torch.tensor([[IGNORE, 2, IGNORE]]),
            torch.tensor([[0, 0, -1]]))
-    counts = sum(task_token_counts(labels, tasks) for _, labels, tasks in (mb1, mb2))
+    counts = task_token_counts(mb1[1], mb1[2]) + task_token_counts(mb2[1], mb2[2])
     assert counts.tolist() == [3, 1]  # code: ln 2, ln 3 (mb1) and ln 2 (mb2); plan: ln 4 (mb1)
     torch.testing.assert_close(task_ce_sums(*mb1), torch.tensor([ln2 + ln3, 2 * ln2]))
 
@@ -100,10 +105,10 @@ def test_toy_step_by_hand_normalises_each_task_over_all_micro_batches():
 def test_masked_loss_ignores_prompt_tokens(tiny_student, tmp_path, examples):
     trainer = make_trainer(tiny_student, tmp_path, task_weights(0.5, ["code"]))  # code only: weight 1
     a = examples["a"]
-    got = trainer.compute_loss(trainer.model, rows([a], packing=False)).item()
-    expected = answer_ce(trainer.model, a).mean().item()
+    got = trainer.compute_loss(model_of(trainer), rows([a], packing=False)).item()
+    expected = answer_ce(model_of(trainer), a).mean().item()
     assert got == pytest.approx(expected, rel=1e-5)
-    assert abs(all_ce(trainer.model, a).mean().item() - expected) > 1e-3  # prompt tokens would change it
+    assert abs(all_ce(model_of(trainer), a).mean().item() - expected) > 1e-3  # prompt tokens would change it
 
 
 def test_lambda_weights_the_task_means_over_the_whole_accumulated_step(tiny_student, tmp_path, examples):
@@ -112,9 +117,9 @@ def test_lambda_weights_the_task_means_over_the_whole_accumulated_step(tiny_stud
     a, b, c = examples["a"], examples["b"], examples["c"]
     micro = [rows([a, b], packing=False), rows([c], packing=False)]
     batches, n = trainer.get_batch_samples(iter(micro), 2, trainer.args.device)
-    got = sum(trainer.training_step(trainer.model, mb, n).item() for mb in batches)  # forward + backward
+    got = sum(trainer.training_step(model_of(trainer), mb, n).item() for mb in batches)  # forward + backward
 
-    ce = {k: answer_ce(trainer.model, e) for k, e in examples.items()}
+    ce = {k: answer_ce(model_of(trainer), e) for k, e in examples.items()}
     code_mean = torch.cat([ce["a"], ce["c"]]).mean().item()  # pooled over both micro-batches
     expected = (1 - lam) * code_mean + lam * ce["b"].mean().item()
     assert got == pytest.approx(expected, rel=1e-5)
@@ -126,8 +131,8 @@ def test_lambda_weights_the_task_means_over_the_whole_accumulated_step(tiny_stud
 def test_a_step_without_plan_tokens_keeps_the_code_weight(tiny_student, tmp_path, examples):
     trainer = make_trainer(tiny_student, tmp_path, task_weights(0.25))
     batches, n = trainer.get_batch_samples(iter([rows([examples["a"]], packing=False)]), 1, trainer.args.device)
-    got = trainer.training_step(trainer.model, batches[0], n).item()
-    assert got == pytest.approx(0.75 * answer_ce(trainer.model, examples["a"]).mean().item(), rel=1e-5)
+    got = trainer.training_step(model_of(trainer), batches[0], n).item()
+    assert got == pytest.approx(0.75 * answer_ce(model_of(trainer), examples["a"]).mean().item(), rel=1e-5)
 
 
 def test_single_task_data_trains_as_plain_sft():
@@ -148,15 +153,15 @@ def test_packed_rows_give_each_sample_the_logits_and_loss_it_has_alone(tiny_stud
     collator = PackedCollator(pad_token_id=2, flatten=flatten)
     packed = collator(rows_)
     assert packed["input_ids"].shape[0] == (1 if flatten else 2)
-    loss_packed, out = trainer.compute_loss(trainer.model, packed, return_outputs=True)
-    loss_apart = trainer.compute_loss(trainer.model, rows(order, packing=False))
+    loss_packed, out = trainer.compute_loss(model_of(trainer), packed, return_outputs=True)
+    loss_apart = trainer.compute_loss(model_of(trainer), rows(order, packing=False))
     assert loss_packed.item() == pytest.approx(loss_apart.item(), rel=1e-5)
 
     samples = [order[i] for row in dataset.rows for i in row]
     for (r, offset, n), e in zip(collator.spans(rows_), samples, strict=True):
         assert n == len(e)
         with torch.no_grad():
-            alone = trainer.model(input_ids=torch.tensor([e.input_ids])).logits[0]
+            alone = model_of(trainer)(input_ids=torch.tensor([e.input_ids])).logits[0]
         torch.testing.assert_close(out.logits[r, offset:offset + n].detach(), alone, atol=1e-4, rtol=1e-4)
 
 

@@ -6,8 +6,10 @@ from __future__ import annotations
 import asyncio
 import operator
 from pathlib import Path
-from typing import Annotated, TypedDict
+from typing import Annotated, Any, TypedDict
 
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.sqlite.aio import AsyncSqliteSaver
 from langgraph.graph import END, START, StateGraph
 from langgraph.types import Command, interrupt
@@ -21,7 +23,7 @@ class State(TypedDict, total=False):
     plan: Plan
 
 
-def _graph(saver: object) -> object:
+def _graph(saver: BaseCheckpointSaver) -> Any:
     def first(state: State) -> dict:
         return {"log": ["first"], "plan": Plan(kind="forward", steps=("Add a and b.",))}
 
@@ -39,7 +41,7 @@ def _graph(saver: object) -> object:
 
 def test_a_paused_thread_resumes_from_a_reopened_file(tmp_path: Path):
     path = tmp_path / "sessions.sqlite"
-    config = {"configurable": {"thread_id": "t1"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "t1"}}
 
     async def pause() -> None:
         async with open_checkpointer(path) as saver:
@@ -64,7 +66,7 @@ def test_a_paused_thread_resumes_from_a_reopened_file(tmp_path: Path):
 
 def test_langgraphs_async_saver_reads_the_same_file_and_deletes_threads(tmp_path: Path):
     path = tmp_path / "sessions.sqlite"
-    config = {"configurable": {"thread_id": "t2"}}
+    config: RunnableConfig = {"configurable": {"thread_id": "t2"}}
 
     async def go() -> None:
         async with open_checkpointer(path) as saver:

@@ -8,6 +8,11 @@ from contextlib import ExitStack
 
 import openai
 import pytest
+from openai.types.chat import (
+    ChatCompletionMessage,
+    ChatCompletionMessageFunctionToolCall,
+    ChatCompletionMessageParam,
+)
 
 from codestill.data import BankProblem, load_bank
 from codestill.sim import SimConfig, serve_subprocess
@@ -44,9 +49,25 @@ def bank() -> dict[str, BankProblem]:
     return {p.id: p for p in load_bank()}
 
 
-def messages(role: str, problem: BankProblem | None, extra: str = "", instruction: str | None = None) -> list[dict]:
+def texts(role: str, problem: BankProblem | None, extra: str = "", instruction: str | None = None
+          ) -> tuple[str, str]:
     """What an agent sends: its system prompt, then the task (and whatever else) as the user."""
-    task = instruction if instruction is not None else problem.instruction
+    if instruction is None:
+        assert problem is not None, "a problem or an instruction"
+        instruction = problem.instruction
     entry = f"\nThe function must be named {problem.entry_point}." if problem is not None else ""
-    return [{"role": "system", "content": f"You are the codestill {role}. Be precise."},
-            {"role": "user", "content": f"Task:\n{task}{entry}{extra}"}]
+    return f"You are the codestill {role}. Be precise.", f"Task:\n{instruction}{entry}{extra}"
+
+
+def messages(role: str, problem: BankProblem | None, extra: str = "", instruction: str | None = None
+             ) -> list[ChatCompletionMessageParam]:
+    """``texts`` as chat messages."""
+    system, user = texts(role, problem, extra, instruction)
+    return [{"role": "system", "content": system}, {"role": "user", "content": user}]
+
+
+def tool_arguments(message: ChatCompletionMessage) -> str:
+    """The arguments of the first tool call in ``message``, which must be a function call."""
+    calls = message.tool_calls
+    assert calls and isinstance(calls[0], ChatCompletionMessageFunctionToolCall), message
+    return calls[0].function.arguments

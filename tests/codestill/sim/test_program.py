@@ -53,7 +53,7 @@ def test_the_conceptor_writes_a_program_instruction_for_the_category(serve, tmp_
     path = tmp_path / "seeds.jsonl"
     write_jsonl(path, [Seed(id="demo:split_pairs", name="split_pairs", signature="def split_pairs(items, size)",
                             code=SPLIT, docstring="Split items into consecutive lists of size elements.")])
-    client = openai.OpenAI(base_url=serve(knowledge=(str(path),)), api_key=SecretStr("sk-test"), max_retries=0, timeout=30)
+    client = openai.OpenAI(base_url=serve(knowledge=(str(path),)), api_key="sk-test", max_retries=0, timeout=30)
     concepts = "slicing, iteration, comprehensions, split pairs (domain)"
     written = {}
     for category in ("program", "function"):

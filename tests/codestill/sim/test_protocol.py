@@ -8,12 +8,13 @@ import httpx
 import openai
 import pytest
 from langchain_openai import ChatOpenAI
+from openai.types.chat import ChatCompletionToolParam
 from pydantic import BaseModel, Field, SecretStr
 
 from codestill.schemas import Critique, Plan
 from codestill.sim import DESCRIPTION, OWNER, SCHEMA_MARKER, SimConfig, serve_subprocess
 
-from .conftest import MODEL, messages
+from .conftest import MODEL, messages, texts
 
 
 def test_models_say_it_is_a_simulator(client, url):
@@ -43,7 +44,7 @@ def test_malformed_bodies_are_openai_400s(url, body):
 def test_usage_counts_about_four_characters_per_token(client, bank):
     msgs = messages("coder", bank["mbpp/2"])
     r = client.chat.completions.create(model=MODEL, messages=msgs)
-    chars = sum(len(m["content"]) for m in msgs)
+    chars = sum(len(t) for t in texts("coder", bank["mbpp/2"]))
     assert r.usage.prompt_tokens == -(-chars // 4)
     assert r.usage.completion_tokens == -(-len(r.choices[0].message.content) // 4)
     assert r.usage.total_tokens == r.usage.prompt_tokens + r.usage.completion_tokens
@@ -69,7 +70,7 @@ def test_a_streamed_text_reply_reassembles_to_the_plain_one(client, bank):
     assert len(chunks) > 3 and chunks[-1].choices == [] and chunks[-1].usage == plain.usage
 
 
-TOOL = {"type": "function", "function": {"name": "submit_code", "parameters": {
+TOOL: ChatCompletionToolParam = {"type": "function", "function": {"name": "submit_code", "parameters": {
     "type": "object", "properties": {"code": {"type": "string"}}, "required": ["code"]}}}
 
 
@@ -111,20 +112,21 @@ class Answer(BaseModel):
 def test_structured_output_is_fitted_to_the_schema(url, bank, method):
     llm = ChatOpenAI(base_url=url, api_key=SecretStr("sk-test"), model=MODEL, max_retries=0)
     problem = bank["humaneval/3"]
-    msgs = [(m["role"], m["content"]) for m in messages("planner", problem)]
+    system, user = texts("planner", problem)
+    msgs = [("system", system), ("user", user)]
     plan = llm.with_structured_output(Plan, method=method).invoke(msgs)
     assert isinstance(plan, Plan) and plan.kind == "forward" and any("below_zero" in s for s in plan.steps)
     answer = llm.with_structured_output(Answer, method=method).invoke(msgs)
-    assert answer.steps == list(plan.steps) and answer.confidence == 0.0
+    assert isinstance(answer, Answer) and answer.steps == list(plan.steps) and answer.confidence == 0.0
     critique = llm.with_structured_output(Critique, method=method).invoke(
         [("system", "You are the codestill critic."), ("user", "Result:\nstatus: passed\ntests: 3/3 passed")])
     assert critique == Critique(verdict="accept")
 
 
 def test_without_tool_calling_the_answer_is_prose(serve, bank):
-    client = openai.OpenAI(base_url=serve(tools=False), api_key=SecretStr("sk-test"), max_retries=0)
+    client = openai.OpenAI(base_url=serve(tools=False), api_key="sk-test", max_retries=0)
     r = client.chat.completions.create(model=MODEL, messages=messages("planner", bank["mbpp/2"]), tools=[TOOL])
-    assert r.choices[0].message.tool_calls is None and "similar_elements" in r.choices[0].message.content
+    assert r.choices[0].message.tool_calls is None and "similar_elements" in (r.choices[0].message.content or "")
 
 
 def test_prose_follows_a_schema_given_in_the_prompt(client, bank):

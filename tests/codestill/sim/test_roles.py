@@ -9,7 +9,7 @@ import warnings
 import openai
 import pytest
 
-from codestill.schemas import ExecResult, TestResult
+from codestill.schemas import ExecResult, ExecStatus, TestResult
 from codestill.sim import SCHEMA_MARKER
 from codestill.structured import extract_code
 
@@ -32,7 +32,7 @@ def functions(code: str) -> list[str]:
     return [n.name for n in tree.body if isinstance(n, ast.FunctionDef)]
 
 
-def feedback(status: str) -> str:
+def feedback(status: ExecStatus) -> str:
     tests = (TestResult(name="assert f(1) == 2", outcome="failed", message="assert 3 == 2"),
              TestResult(name="assert f(2) == 4", outcome="passed"))
     return ExecResult(run_id="r1", status=status, tests=tests if status != "error" else (),
@@ -152,12 +152,14 @@ def test_a_plain_request_gets_the_reference_in_a_block_or_a_numbered_plan(client
     p = bank[pid]
     code = client.chat.completions.create(model=MODEL, messages=[
         {"role": "user", "content": f"Please provide a self-contained Python script:\n```\n{p.instruction}\n```"}])
-    assert extract_code(code.choices[0].message.content).strip() == p.reference.strip()
+    program = extract_code(code.choices[0].message.content or "")
+    assert program is not None and program.strip() == p.reference.strip()
     plan = client.chat.completions.create(model=MODEL, messages=[
         {"role": "user", "content": f"Write a numbered, step-by-step plan for this problem.\n{p.instruction}"}])
-    steps = plan.choices[0].message.content.split("\n\n", 1)[1].splitlines()
+    text = plan.choices[0].message.content or ""
+    steps = text.split("\n\n", 1)[1].splitlines()
     assert len(steps) >= 2 and all(s.startswith(f"{i}. ") for i, s in enumerate(steps, 1))
-    assert "```" not in plan.choices[0].message.content
+    assert "```" not in text
     structured = client.chat.completions.create(model=MODEL, response_format={"type": "json_object"}, messages=[
         {"role": "user", "content": p.instruction}])
     assert "not a language model" in json.loads(structured.choices[0].message.content)["answer"]

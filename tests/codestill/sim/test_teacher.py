@@ -8,9 +8,11 @@ import json
 import warnings
 from collections import Counter
 from dataclasses import replace
+from typing import Any
 
 import openai
 import pytest
+from openai.types.chat import ChatCompletionToolParam
 from pydantic import ValidationError
 from typer.testing import CliRunner
 
@@ -26,7 +28,7 @@ from codestill.sim._roles import Ask, default_handlers
 from codestill.sim._strong import strong_tests, with_extra
 from codestill.sim._suites import KINDS, flawed, read_suite
 
-from .conftest import MODEL, messages
+from .conftest import MODEL, messages, texts, tool_arguments
 
 REALISTIC = PROFILES["realistic"]
 HANDLERS = teacher.handlers(default_handlers())
@@ -36,7 +38,7 @@ GIVEN = "The solution must pass these given tests:"
 
 
 def user_text(role: str, p: BankProblem, extra: str = "") -> str:
-    return messages(role, p, extra)[1]["content"]
+    return texts(role, p, extra)[1]
 
 
 def ask(role: str, p: BankProblem, text: str | None = None, rates: TeacherRates = REALISTIC, *, choice: int = 0,
@@ -85,7 +87,7 @@ def feedback(*tests: TestResult) -> str:
 
 def test_the_default_profile_and_rates_of_zero_answer_as_the_answer_key(bank):
     assert SimConfig().rates() == TeacherRates() and not SimConfig().rates().errs
-    zero = {name: 0.0 for name in vars(REALISTIC)}
+    zero: dict[str, Any] = {name: 0.0 for name in vars(REALISTIC)}
     assert SimConfig(teacher="realistic", **zero).rates() == TeacherRates()
     assert SimConfig(teacher="realistic", bend_rate=0.1).rates() == replace(REALISTIC, bend_rate=0.1)
     assert SimConfig(test_flaw_rate=0.5).rates() == TeacherRates(test_flaw_rate=0.5)  # explicit: either profile
@@ -100,7 +102,7 @@ def test_the_default_profile_and_rates_of_zero_answer_as_the_answer_key(bank):
 
 
 def test_a_realistic_server_with_rates_of_zero_replies_as_the_default_one(serve, bank):
-    zero = {name: 0.0 for name in vars(REALISTIC)}
+    zero: dict[str, Any] = {name: 0.0 for name in vars(REALISTIC)}
 
     def replies(url: str) -> list[str]:
         client = openai.OpenAI(base_url=url, api_key="sk-test", max_retries=0, timeout=60)
@@ -174,7 +176,7 @@ def test_wrong_values_come_from_a_mutant_run_off_the_event_loop(serve, bank):
         raw = client.chat.completions.with_raw_response.create(
             model=MODEL, messages=messages("tester", p), response_format={"type": "json_object"}, n=16)
         labels = raw.headers[FLAWS_HEADER].split(",")
-        answers = [json.loads(c.message.content) for c in raw.parse().choices]
+        answers = [json.loads(c.message.content or "") for c in raw.parse().choices]
         assert len(labels) == 16 and "-" not in labels
         for label, answer in zip(labels, answers, strict=True):
             seen[label.split(":")[0]] += 1
@@ -268,14 +270,15 @@ def test_critic_flaws_break_the_schema_even_through_a_tool_call(serve, bank):
     client = openai.OpenAI(base_url=serve(teacher="realistic", critic_flaw_rate=1.0), api_key="sk-test",
                            max_retries=0, timeout=60)
     shown = feedback(TestResult(name="assert f(1) == 2", outcome="failed", message="assert 3 == 2"))
-    tool = {"type": "function", "function": {"name": "CriticAnswer", "parameters": CriticAnswer.model_json_schema()}}
+    tool: ChatCompletionToolParam = {"type": "function", "function": {"name": "CriticAnswer",
+                                                                       "parameters": CriticAnswer.model_json_schema()}}
     raw = client.chat.completions.with_raw_response.create(
         model=MODEL, messages=messages("critic", bank["mbpp/2"], "\n" + shown), tools=[tool], n=24,
         tool_choice={"type": "function", "function": {"name": "CriticAnswer"}})
     labels = raw.headers[FLAWS_HEADER].split(",")
     assert {label.split(":")[0] for label in labels} == set(teacher.CRITIC_FLAWS)
     for label, choice in zip(labels, raw.parse().choices, strict=True):
-        answer = json.loads(choice.message.tool_calls[0].function.arguments)
+        answer = json.loads(tool_arguments(choice.message))
         assert RAW not in answer and FLAW not in answer
         if label == "accept_failing":
             assert CriticAnswer(**answer).verdict == "accept"

@@ -60,7 +60,8 @@ def test_matching_finds_quoted_paraphrased_and_no_problem():
              or m.instruction != p.instruction]
     assert wrong == []
     # A paraphrase that keeps most distinctive words and the entry point still matches.
-    assert index.match("Please find the shared elements of two given lists: similar_elements").id == "mbpp/2"
+    found = index.match("Please find the shared elements of two given lists: similar_elements")
+    assert found is not None and found.id == "mbpp/2"
     assert index.match("Write a poem about autumn leaves and the sea.") is None
 
 
@@ -80,7 +81,8 @@ def test_module_source_brings_its_imports():
 def test_a_quoted_task_stub_is_not_a_solution():
     stub = '```python\ndef f(x):\n    """Return x doubled."""\n```'
     assert last_python_block(stub) is None
-    assert last_python_block(stub + "\n```python\ndef f(x):\n    return 2 * x\n```").startswith("def f(x)")
+    block = last_python_block(stub + "\n```python\ndef f(x):\n    return 2 * x\n```")
+    assert block is not None and block.startswith("def f(x)")
 
 
 def test_fit_follows_the_schema():

@@ -8,7 +8,7 @@ LLM, retriever, lambda and tool inside them.
 from __future__ import annotations
 
 import asyncio
-from typing import Any, TypedDict
+from typing import Any, Required, TypedDict
 
 from langchain_core.callbacks import CallbackManagerForRetrieverRun
 from langchain_core.documents import Document
@@ -25,7 +25,7 @@ SYSTEM = "You are the codestill planner. Write a short plan."
 
 
 class State(TypedDict, total=False):
-    task: str
+    task: Required[str]
     plan: str
     modules: list[str]
     result: str
@@ -55,22 +55,26 @@ def chat_model(reply: str = "1. write add\n2. test it") -> FakeMessagesListChatM
     return FakeMessagesListChatModel(responses=[message])
 
 
+def _normalise(docs: list[Document]) -> list[str]:
+    return [d.page_content.strip() for d in docs]
+
+
 def build(*, fail_in_tester: str | None = None, slow_tester_s: float = 0.0, name: str = "solve") -> Any:
     model, memory = chat_model(), ModuleMemory()
-    normalise = RunnableLambda(lambda docs: [d.page_content.strip() for d in docs], name="normalise")
+    normalise = RunnableLambda(_normalise, name="normalise")
 
-    async def planner(state: State) -> State:
+    async def planner(state: State) -> dict[str, Any]:
         reply = await model.ainvoke([SystemMessage(SYSTEM), HumanMessage(state["task"])])
         return {"plan": str(reply.content)}
 
-    async def recall(state: State) -> State:
-        docs = await memory.ainvoke(state["plan"])
+    async def recall(state: State) -> dict[str, Any]:
+        docs = await memory.ainvoke(state.get("plan", ""))
         return {"modules": await normalise.ainvoke(docs)}
 
-    async def tester(state: State) -> State:
+    async def tester(state: State) -> dict[str, Any]:
         if slow_tester_s:
             await asyncio.sleep(slow_tester_s)
-        result = await sandbox_run.ainvoke({"program": "\n".join(state["modules"])})
+        result = await sandbox_run.ainvoke({"program": "\n".join(state.get("modules", []))})
         if fail_in_tester:
             raise ValueError(fail_in_tester)
         return {"result": result, "verdict": "accepted"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import operator
 import sqlite3
 from collections import Counter
-from collections.abc import Callable
 from typing import Annotated, TypedDict
 
 from langgraph.graph import END, START, StateGraph
@@ -53,8 +52,8 @@ def test_sync_graphs_in_threads_with_parallel_branches_lose_no_span(store):
     """graph.batch runs graphs in a thread pool, and parallel branches run in threads too."""
     model = chat_model()
 
-    def branch(name: str) -> Callable[[FanState], FanState]:
-        def node(state: FanState) -> FanState:
+    def branch(name: str):  # a node: LangGraph passes the state by the parameter's name
+        def node(state: FanState) -> dict[str, list[str]]:
             return {"replies": [f"{name}: {model.invoke(state['task']).content}"]}
         return node
 

@@ -27,6 +27,7 @@ asyncio.run(graph.ainvoke({"task": "long"}, config=config))
 def _wait_for_running_tester(store: Path, deadline: float) -> None:
     """Poll the store as a reader would while the writer is live, until the tester node has started."""
     last: Exception | None = None
+    runs = []
     while time.monotonic() < deadline:
         try:
             with TraceStore(store) as traces:

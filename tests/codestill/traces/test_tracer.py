@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import zlib
+from typing import TypedDict
 
 import pytest
 from langchain_core.runnables import RunnableLambda
@@ -14,6 +15,10 @@ from codestill.errors import TraceStoreError
 from codestill.traces import SqliteTracer, TraceStore, _writer
 from tests.codestill.traces.conftest import run_graphs
 from tests.codestill.traces.graphs import COMPLETION_TOKENS, PROMPT_TOKENS, SPANS_PER_RUN, SYSTEM, build
+
+
+class _Verdict(TypedDict, total=False):
+    verdict: str
 
 
 def test_one_run_is_one_tree_of_graph_nodes_and_calls(store):
@@ -56,6 +61,7 @@ def test_llm_span_holds_prompt_reply_model_tokens_and_latency(store):
     assert llm.response_preview() == "1. write add 2. test it"
     # Latency is end - start, and a child lies within its parent.
     assert llm.duration_s is not None and llm.end is not None and llm.duration_s >= 0
+    assert planner.end is not None and tree.root.end is not None
     assert planner.start <= llm.start <= llm.end <= planner.end <= tree.root.end
     tool = tree.root.children[2].children[0]
     assert tool.inputs == {"program": "def add(a, b):\n    return a + b\ndef mul(a, b):\n    return a * b"}
@@ -192,14 +198,14 @@ def test_a_span_is_running_until_its_end_updates_it(store, monkeypatch, update_f
     seen: dict[str, str] = {}
     tracer = SqliteTracer(store)
 
-    def peek(state: dict) -> dict:
+    def peek(state: _Verdict) -> dict:
         assert tracer.flush()
         with TraceStore(store) as traces:
             tree = traces.tree(traces.list_runs()[0].id)
         seen.update({s.name: s.status for s in tree.walk()})
         return {"verdict": "accepted"}
 
-    graph = StateGraph(dict)
+    graph = StateGraph(_Verdict)
     graph.add_node("peek", RunnableLambda(peek))
     graph.add_edge(START, "peek")
     with tracer:

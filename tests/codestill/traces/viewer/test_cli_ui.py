@@ -41,7 +41,7 @@ def test_serves_the_store_on_loopback(tmp_path: Path) -> None:
                 page = httpx.get(f"http://127.0.0.1:{port}/", timeout=5)
             except httpx.TransportError:
                 time.sleep(0.2)
-        assert page is not None, proc.stderr.read() if proc.poll() is not None else "no answer"
+        assert page is not None, proc.stderr.read() if proc.stderr and proc.poll() is not None else "no answer"
         assert page.status_code == 200 and "mbpp/11" in page.text and "mbpp/12" in page.text
     finally:
         proc.terminate()

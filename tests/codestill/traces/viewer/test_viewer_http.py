@@ -72,6 +72,7 @@ def test_run_page_shows_attempts_with_diff_tests_critique_and_route(client: Test
     assert first.critique is not None and first.critique.verdict == "repair"
     assert re.search(r'vd-repair">repair</span>.*?route <b class="route">code</b>', page, re.S)
     # per-test sandbox results of the failing first attempt
+    assert first.result is not None
     failing = [t.name for t in first.result.tests if t.outcome != "passed"]
     assert failing and html.escape(failing[0]) in page
     # the LLM calls are listed, each loading lazily
@@ -88,7 +89,9 @@ def test_llm_call_shows_messages_and_long_text_links_to_the_whole(client: TestCl
     fragment = client.get(f"/runs/{rid}/spans/{longest.id}").text
     assert 'class="msg role-system"' in fragment and f"{longest.prompt_tokens} prompt" in fragment
     assert API_KEY not in fragment
-    link = html.unescape(re.search(r'<a class="whole" href="([^"]+)"', fragment).group(1))
+    found = re.search(r'<a class="whole" href="([^"]+)"', fragment)
+    assert found is not None
+    link = html.unescape(found.group(1))
     whole = client.get(link)
     contents = [m["content"] for m in longest.inputs["messages"][0]]
     assert whole.status_code == 200 and whole.text in contents and len(whole.text) > 4000
@@ -123,7 +126,9 @@ def test_compare_aligns_two_runs_and_finds_the_divergence(client: TestClient, so
 
 def test_dashboard_funnel_and_percentiles(client: TestClient, solved: SolvedStore) -> None:
     page = client.get("/dashboard").text
-    funnel = json.loads(html.unescape(re.search(r'id="fig-funnel">(.*?)</script>', page, re.S).group(1)))
+    figure = re.search(r'id="fig-funnel">(.*?)</script>', page, re.S)
+    assert figure is not None
+    funnel = json.loads(html.unescape(figure.group(1)))
     counts = dict(zip(funnel["data"][0]["y"], funnel["data"][0]["x"], strict=True))
     assert counts["runs"] == len(solved.trajectories)
     assert counts["accepted"] == sum(t.verdict == "accepted" for t in solved.trajectories.values())
