@@ -120,7 +120,7 @@ async def blind_again(deps: SolveDeps, config: RunnableConfig, task: Task, code:
             break
         fresh = await asyncio.gather(*(tester.write_tests(
             deps.model("tester"), task, None, specs, why=f"your tests were refused: {why}",
-            previous=out[i].value.tests if out[i].value is not None else None, sample=100 * (n + 1) + i,
+            previous=v.tests if (v := out[i].value) is not None else None, sample=100 * (n + 1) + i,
             **deps.call_options(config, "tester")) for i, why in redo))
         for (i, _), reply in zip(redo, fresh, strict=True):
             out[i] = dataclasses.replace(reply, usage=out[i].usage + reply.usage)

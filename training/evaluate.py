@@ -79,21 +79,21 @@ class EvalConfig(BaseModel):
     model: str = Field(min_length=1, description="openai:<model>[@<url>], hf:<hub id or dir>, or a directory.")
     bench: str = Field(description="humaneval, humaneval+, mbpp or mbpp+.")
     out: Path
-    n: int = Field(1, ge=1, description="Samples per problem.")
+    n: int = Field(default=1, ge=1, description="Samples per problem.")
     k: tuple[int, ...] | None = None
-    split: EvalSplit | None = Field(None, description="Which problems: mbpp -> test (257), the others -> all; "
+    split: EvalSplit | None = Field(default=None, description="Which problems: mbpp -> test (257), the others -> all; "
                                     "filled in on validation.")
-    limit: int | None = Field(None, ge=1, description="Only the first so many problems (after --ids).")
+    limit: int | None = Field(default=None, ge=1, description="Only the first so many problems (after --ids).")
     ids: tuple[str, ...] = ()
-    temperature: float | None = Field(None, ge=0)
-    plan_samples: int = Field(0, ge=0, description="CodePLAN plan sampling: candidates per sample; 0 = off.")
-    plan_temperature: float = Field(0.8, gt=0)
-    max_new_tokens: int = Field(768, ge=1)
-    batch_size: int = Field(16, ge=1, description="Sequences a local model decodes at once.")
+    temperature: float | None = Field(default=None, ge=0)
+    plan_samples: int = Field(default=0, ge=0, description="CodePLAN plan sampling: candidates per sample; 0 = off.")
+    plan_temperature: float = Field(default=0.8, gt=0)
+    max_new_tokens: int = Field(default=768, ge=1)
+    batch_size: int = Field(default=16, ge=1, description="Sequences a local model decodes at once.")
     prompt_style: PromptStyle = "auto"
     engine: Literal["auto", "transformers", "vllm"] = "auto"
     seed: int = 0
-    truth_cache: Path = Field(Path(".codestill/evalplus"),
+    truth_cache: Path = Field(default=Path(".codestill/evalplus"),
                               description="Where the plus benchmarks' reference outputs are kept.")
 
     @field_validator("bench")

@@ -67,23 +67,23 @@ class ExportOptions(BaseModel):
 
     model_config = ConfigDict(extra="forbid", frozen=True)
 
-    modular: bool = Field(False, description="Also a code:modular record per decomposed solution.")
-    forward_plans: bool = Field(True, description="plan:forward records (plans whose code was accepted).")
-    backward_plans: bool = Field(True, description="plan:backward records (plans written from the solution).")
-    plan_conditioned: bool = Field(True, description="code:plan-conditioned records: the code prompt with "
+    modular: bool = Field(default=False, description="Also a code:modular record per decomposed solution.")
+    forward_plans: bool = Field(default=True, description="plan:forward records (plans whose code was accepted).")
+    backward_plans: bool = Field(default=True, description="plan:backward records (plans written from the solution).")
+    plan_conditioned: bool = Field(default=True, description="code:plan-conditioned records: the code prompt with "
                                    "'Follow this plan:' and a verified plan -> the code it led to.")
-    response_style: ResponseStyle = Field("explained", description="code: the code block alone; explained: the "
+    response_style: ResponseStyle = Field(default="explained", description="code: the code block alone; explained: the "
                                           "explanation, then the code; explained+tests: then the tests it passed.")
-    all_passing: bool = Field(False, description="A code:final record for every accepted sample with other code "
+    all_passing: bool = Field(default=False, description="A code:final record for every accepted sample with other code "
                               "(solve.samples), not only the one picked.")
-    unverified: bool = Field(False, description="The direct-distillation baseline instead: one code:unverified "
+    unverified: bool = Field(default=False, description="The direct-distillation baseline instead: one code:unverified "
                              "record per trajectory, whatever its verdict, with its first attempt (no gate; no "
                              "evidence). For measuring what verification buys, not for a student you mean to use.")
     decontaminate: tuple[Benchmark, ...] = Field(
-        BENCHMARKS, description="Benchmarks to decontaminate against; () turns it off (data made from MBPP seeds).")
-    near_dedup: bool = Field(True, description="MinHash near-duplicate removal of instructions (exact is always on).")
+        default=BENCHMARKS, description="Benchmarks to decontaminate against; () turns it off (data made from MBPP seeds).")
+    near_dedup: bool = Field(default=True, description="MinHash near-duplicate removal of instructions (exact is always on).")
     # Above 0.98 datasketch's LSH cannot be banded (fewer than 2 bands of 128 permutations).
-    near_threshold: float = Field(0.7, ge=0.05, le=0.98,
+    near_threshold: float = Field(default=0.7, ge=0.05, le=0.98,
                                   description="Estimated Jaccard similarity of word 5-grams from which two "
                                               "instructions are near duplicates.")
 
@@ -122,7 +122,7 @@ class ExportReport(BaseModel):
     options: ExportOptions
     trajectories: int = Field(description="Trajectories read (cut-off lines not counted).")
     by_verdict: dict[str, int]
-    uncommitted_bytes: int = Field(0, description="Bytes of trajectories.jsonl past the ledger's last commit, left out "
+    uncommitted_bytes: int = Field(default=0, description="Bytes of trajectories.jsonl past the ledger's last commit, left out "
                                    "(a running batch's next input, or the tail of one that died).")
     kept: int = Field(description="Trajectories exported.")
     removed: dict[str, int] = Field(description="Trajectories left out, by reason (see removed.jsonl).")

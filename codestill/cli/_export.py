@@ -133,8 +133,8 @@ def export_command(
     if as_json:
         print(json.dumps(report.model_dump(mode="json"), indent=2))
         return
-    out = Console(highlight=False, soft_wrap=True)
-    out.print(f"run {report.run_id}: {report.records} records from {report.kept} of {report.trajectories} "
-              "trajectories")
-    out.print(_table(report))
-    out.print(f"-> {report.out_dir}")
+    console = Console(highlight=False, soft_wrap=True)
+    console.print(f"run {report.run_id}: {report.records} records from {report.kept} of {report.trajectories} "
+                  "trajectories")
+    console.print(_table(report))
+    console.print(f"-> {report.out_dir}")

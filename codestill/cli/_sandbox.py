@@ -89,6 +89,7 @@ def run(
     if io is not None:
         suite = TestSuite(kind="io", cases=tuple(_read_cases(io)))
     else:
+        assert tests is not None  # exactly one of the two (above)
         suite = TestSuite(code=tests.read_text(encoding="utf-8", errors="replace"), entry_point=entry_point)
     result = asyncio.run(_run_once(program.read_bytes(), suite, Limits(cpu_s=cpu)))
     if as_json:

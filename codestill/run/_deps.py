@@ -131,13 +131,14 @@ async def open_deps(settings: Settings, mode: Mode, *, specs: Mapping[str, str] 
         if mode == "batch":
             from codestill.run._metered import MeteredSandbox
 
+            assert sandbox is not None  # opened above: a batch solves
             sandbox = MeteredSandbox(sandbox, capacity=settings.sandbox.pool_size)
         deps = Deps(mode=mode, sandbox=sandbox, tracer=tracer, structured=found)
-        common = {"repair_rounds": llm.repair_rounds, "role_max_tokens": llm.role_max_tokens}
+        common: dict[str, Any] = {"repair_rounds": llm.repair_rounds, "role_max_tokens": llm.role_max_tokens}
         if instruct_spec:
             # A batch's instruction stages take their turns under the batch's own gate; elsewhere the
             # stages fill the model's connections (llm.max_concurrency) by default.
-            connections = {} if mode == "batch" else {"llm_concurrency": llm.max_concurrency}
+            connections: dict[str, Any] = {} if mode == "batch" else {"llm_concurrency": llm.max_concurrency}
             deps.instruct = InstructDeps(model=models["instruct"], evol=settings.evol, selfalign=settings.selfalign,
                                          structured=found["instruct"], **common, **connections)
         if mode in _SOLVES:

@@ -246,8 +246,8 @@ class EvolInput(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     task: Task | str = Field(description="The instruction to evolve: a Task as JSON, or its text.")
-    round: int = Field(1, ge=1, description="The round of the first evolution (1: the task is an original).")
-    last_round: int | None = Field(None, ge=1, description="Evolve until this round; unset: one evolution.")
+    round: int = Field(default=1, ge=1, description="The round of the first evolution (1: the task is an original).")
+    last_round: int | None = Field(default=None, ge=1, description="Evolve until this round; unset: one evolution.")
 
 
 class SelfAlignInput(BaseModel):
@@ -293,15 +293,15 @@ def _options(schema: type, context: Any) -> Any:
 def _config(config: RunnableConfig | None, steps: int, tracer: Any = None,
             task: Task | None = None) -> RunnableConfig:
     """The run's config with room for ``steps`` super-steps, the trace store and the task id."""
-    config = dict(config or {})
-    if int(config.get("recursion_limit") or 0) < steps:
-        config["recursion_limit"] = steps  # so a budget, never LangGraph, ends a task (graphs.recursion_limit)
+    out: dict[str, Any] = dict(config or {})
+    if int(out.get("recursion_limit") or 0) < steps:
+        out["recursion_limit"] = steps  # so a budget, never LangGraph, ends a task (graphs.recursion_limit)
     extra: dict[str, Any] = {}
     if tracer is not None:
         extra["callbacks"] = [tracer]
     if task is not None:
         extra["metadata"] = {"task_id": task.id}
-    return merge_configs(config, extra) if extra else config  # type: ignore[arg-type]
+    return merge_configs(out, extra) if extra else out  # type: ignore[arg-type]
 
 
 async def _prepare_solve(input: Any, context: Any, config: RunnableConfig | None) -> Prepared:

@@ -46,10 +46,16 @@ class _Backend(abc.ABC):
         fut = loop.run_in_executor(self._executor, functools.partial(fn, *args))
         return await asyncio.wait_for(fut, timeout or self.config.api_timeout_s)
 
+    @property
+    def _connected(self) -> docker.DockerClient:
+        """The client ``_connect`` made (every container was started through it)."""
+        assert self._client is not None
+        return self._client
+
     async def _connect(self) -> docker.DockerClient:
         if self._client is None:
             try:
-                client = await self._call(connect, self.config)
+                client: docker.DockerClient = await self._call(connect, self.config)
                 await self._call(require_image, client, self.config)
                 # Containers of a client that was SIGKILLed before its containers could go.
                 self.reaped = await self._call(reap_orphans, client)
@@ -149,7 +155,7 @@ class DockerSandbox(_Backend):
         task.add_done_callback(self._background.discard)
 
     async def _replace_task(self, old: Container) -> None:
-        await old.destroy(self._client, self._call, self.config.api_timeout_s)
+        await old.destroy(self._connected, self._call, self.config.api_timeout_s)
         delay = 0.5
         while not self._closed:
             try:
@@ -160,7 +166,7 @@ class DockerSandbox(_Backend):
                 delay = min(delay * 2, 10.0)
                 continue
             if self._closed:
-                await new.destroy(self._client, self._call, self.config.api_timeout_s)
+                await new.destroy(self._connected, self._call, self.config.api_timeout_s)
                 return
             self._all.add(new)
             self._idle.put_nowait(new)
@@ -203,5 +209,5 @@ class ColdSandbox(_Backend):
         try:
             return await container.request(req, timeout=limits.wall_limit_s + _GRACE_S)
         finally:
-            await container.destroy(self._client, self._call, self.config.api_timeout_s)
+            await container.destroy(self._connected, self._call, self.config.api_timeout_s)
 

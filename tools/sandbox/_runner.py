@@ -40,6 +40,11 @@ import struct
 import sys
 import time
 
+# For type checkers only: the name, not the typing module (the runner imports nothing it does not use).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from typing import Any
+
 MAGIC = b"CSr1"
 HEADER = struct.Struct(">4sI")
 MAX_FRAME = 64 << 20
@@ -364,7 +369,7 @@ def _reporter(nonce: str):
     int_repr, float_repr, get_type = int.__repr__, float.__repr__, type
     tail = ',"nonce":' + esc(nonce) + "}\n"
 
-    def value(v: object) -> str:
+    def value(v: Any) -> str:  # dispatched on its exact type below
         t = get_type(v)
         if t is bool:
             return "true" if v else "false"
@@ -519,7 +524,7 @@ def _flush_stdio() -> None:
             pass
 
 
-def _make_comparator():
+def _make_comparator() -> Any:  # the comparison function, with .explain
     """``_cs_cmp(ops, *operands)``: the tests' comparisons, which a program cannot rig.
 
     Comparing plain data (built-in types, recursively) with a value whose comparison methods
@@ -569,6 +574,7 @@ def _make_comparator():
 
     def scan(value: object) -> tuple[bool, str | None, str | None]:
         """(plain data?, a program's comparison method inside, a replaced standard-library one inside)."""
+        stack: list[Any]
         stack, seen, own, verdicts = [value], 0, None, {}
         while stack and seen < 1_000_000:
             v = stack.pop()
@@ -612,7 +618,7 @@ def _make_comparator():
         text, last_false[0] = last_false[0], ""
         return text
 
-    compare.explain = explain
+    compare.explain = explain  # pyright: ignore[reportFunctionMemberAccess]  # the comparator carries its explainer
     return compare
 
 
@@ -770,6 +776,7 @@ def main() -> None:
         req = _read_frame(0)
         if req is None or req.get("op") == "exit":
             return  # input closed (the client is gone): PID 1 exits and the container with it
+        reply: dict
         if req.get("op") == "run":
             reply = _execute(req)
         elif req.get("op") == "health":
