@@ -28,6 +28,7 @@ setup: install sandbox browser
 
 test: setup
 	$(BIN)/ruff check .
+	$(BIN)/basedpyright
 	$(BIN)/pytest
 
 # MODEL=openai:NAME[@URL] (or OPENAI_API_KEY in the environment) uses a real model instead of the sim.

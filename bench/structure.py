@@ -40,7 +40,7 @@ def _loaded(cwd: Path) -> list[str]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--runs", type=int, default=5, help="Fresh interpreters per measurement (median).")
     parser.add_argument("--baseline", type=Path, help="Another checkout to time `import graphs` in, side by side.")
     args = parser.parse_args()

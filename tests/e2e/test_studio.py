@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -28,6 +29,9 @@ from codestill.data import load_mbpp
 from codestill.schemas import Trajectory
 from codestill.sim import SimConfig, serve_subprocess
 from codestill.traces import TraceStore
+
+if TYPE_CHECKING:
+    from langgraph_sdk.client import SyncLangGraphClient
 
 ROOT = Path(__file__).resolve().parents[2]
 LANGGRAPH = str(Path(sys.executable).with_name("langgraph"))
@@ -53,7 +57,7 @@ def _marked_containers(remove: bool = False) -> list[str]:
                  if c.attrs["HostConfig"].get("ShmSize") == SHM_MARK << 20]
         for c in found if remove else ():
             c.remove(force=True)
-        return [c.name for c in found]
+        return [c.name for c in found if c.name]
     finally:
         client.close()
 
@@ -127,6 +131,13 @@ def server(tmp_path: Path) -> Iterator[Server]:
             yield server
 
 
+def _wait(client: SyncLangGraphClient, thread_id: str, graph: str, **options: Any) -> dict[str, Any]:
+    """The run's final state (one run: a dict, never a list)."""
+    out = client.runs.wait(thread_id, graph, **options)
+    assert isinstance(out, dict), out
+    return out
+
+
 def _interrupt(client, thread_id: str) -> dict:
     """The one interrupt the thread waits on (its payload), with the node it paused in."""
     state = client.threads.get_state(thread_id)
@@ -144,12 +155,13 @@ def test_a_solve_run_from_the_http_api_pauses_resumes_and_is_accepted(server, tm
     assistants = {a["graph_id"]: a["assistant_id"] for a in client.assistants.search(limit=10)}
     assert {"solve", "evol", "selfalign"} <= set(assistants)
     schemas = client.assistants.get_schemas(assistants["solve"])
-    assert schemas["context_schema"]["properties"]["interactive"]["default"] is True
-    assert "task" in schemas["input_schema"]["properties"]
+    context, given = schemas["context_schema"], schemas["input_schema"]
+    assert context is not None and context["properties"]["interactive"]["default"] is True
+    assert given is not None and "task" in given["properties"]
 
     thread = client.threads.create()["thread_id"]
     task = PROBLEM.to_task().model_dump(mode="json")
-    out = client.runs.wait(thread, "solve", input={"task": task}, context={"interactive": True},
+    out = _wait(client, thread, "solve", input={"task": task}, context={"interactive": True},
                            raise_error=True)
     assert "__interrupt__" in out, out
     plans = _interrupt(client, thread)
@@ -161,7 +173,7 @@ def test_a_solve_run_from_the_http_api_pauses_resumes_and_is_accepted(server, tm
     assert accept["node"] == "confirm" and accept["kind"] == "accept", accept
     assert f"def {PROBLEM.entry_point}(" in accept["code"]
 
-    out = client.runs.wait(thread, "solve", command={"resume": {"action": "accept"}}, raise_error=True)
+    out = _wait(client, thread, "solve", command={"resume": {"action": "accept"}}, raise_error=True)
     assert "__interrupt__" not in out
     trajectory = Trajectory.model_validate(out["trajectory"])
     assert trajectory.verdict == "accepted", trajectory.reason
@@ -171,11 +183,11 @@ def test_a_solve_run_from_the_http_api_pauses_resumes_and_is_accepted(server, tm
 
     # The instruction graphs run from plain JSON too: an evolution of the instruction, and instructions
     # written from a seed function.
-    evolved = client.runs.wait(client.threads.create()["thread_id"], "evol", input={"task": PROBLEM.instruction},
+    evolved = _wait(client, client.threads.create()["thread_id"], "evol", input={"task": PROBLEM.instruction},
                                raise_error=True)
     assert evolved.get("made") or evolved.get("reason"), evolved
     seed = {"id": "demo:add", "name": "add", "signature": "def add(a, b)", "code": "def add(a, b):\n    return a + b\n"}
-    written = client.runs.wait(client.threads.create()["thread_id"], "selfalign", input={"seed": seed},
+    written = _wait(client, client.threads.create()["thread_id"], "selfalign", input={"seed": seed},
                                raise_error=True)
     assert written["tasks"] and written["tasks"][0]["source"] == "selfalign", written
 
@@ -201,7 +213,7 @@ def test_without_allow_blocking_a_run_fails_at_once_naming_the_flag(tmp_path):
     with langgraph_dev(tmp_path, settings) as server:
         client = get_sync_client(url=server.url, api_key=None)
         thread = client.threads.create()["thread_id"]
-        out = client.runs.wait(thread, "solve", input={"task": PROBLEM.instruction}, raise_error=False)
+        out = _wait(client, thread, "solve", input={"task": PROBLEM.instruction}, raise_error=False)
         assert out["__error__"]["error"] == "RunError", out
         assert "ConfigError: " in out["__error__"]["message"], out
         assert "langgraph dev --allow-blocking" in out["__error__"]["message"], out

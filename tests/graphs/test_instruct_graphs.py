@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import re
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -122,7 +123,7 @@ def test_without_a_dev_check_a_lineage_does_not_wait_for_another_lineages_slow_c
 
         def on_result(result: Task | Eliminated) -> None:
             order.append(result.id if isinstance(result, Task) else f"eliminated {result.parent_id}")
-            if result.id == "t1#r3":
+            if isinstance(result, Task) and result.id == "t1#r3":
                 release.set()
 
         await run_rounds(tasks, _deps(model, judge=False), EvolPaths(tmp_path / "o.jsonl"), rounds=3,
@@ -139,7 +140,7 @@ def test_the_dev_check_stops_the_rounds_when_its_metric_drops(tmp_path: Path) ->
     scores = {1: 0.6, 2: 0.7, 3: 0.5, 4: 0.9}
     seen: list[int] = []
 
-    async def dev(round_: int, tasks: list[Task]) -> float:
+    async def dev(round_: int, tasks: Sequence[Task]) -> float:
         seen.append(round_)
         assert all(t.origin is not None and t.origin.round == round_ for t in tasks)
         return scores[round_]

@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from codestill.config import SolveConfig
-from codestill.schemas import Task, TestSuite, Trajectory
+from codestill.schemas import Attempt, Critique, Task, TestSuite, Trajectory
 from graphs import AGENT_ROLES, SolveDeps, build_graph, solve
 from memory import FakeMemory, FakeStore
 from tests.graphs.conftest import RoleModel, shared_sandbox
@@ -27,6 +27,11 @@ TESTS = {"tests": "assert add_pair(2, 3) == 5\nassert add_pair(0, 0) == 0\n", "e
 
 
 EXPLANATION = "Returns a + b: Python's + adds ints and floats alike, so no case needs special handling."
+
+
+def _critique(attempt: Attempt) -> Critique:
+    assert attempt.critique is not None, attempt
+    return attempt.critique
 
 
 def answers(coder: Any = GOOD, critic: Any = None, planner: Any = PLAN, tester: Any = TESTS) -> Any:
@@ -91,7 +96,7 @@ def test_accepted_first_time_enters_the_memory_with_a_backward_plan(tmp_path, re
     t = run(tmp_path, model, graph=build_graph(reviews=reviews))
     assert t.verdict == "accepted" and t.final_code == GOOD
     assert [p.kind for p in t.plans] == ["forward", "backward"]
-    assert [a.critique.verdict for a in t.attempts] == ["accept"]
+    assert [_critique(a).verdict for a in t.attempts] == ["accept"]
     assert t.attempts[0].result is not None and t.attempts[0].result.passed
     # the given (visible) test and the tester's two ran
     assert t.attempts[0].result.n_passed == 3
@@ -128,10 +133,10 @@ def test_a_failing_attempt_is_repaired(tmp_path):
     t = run(tmp_path, model)
     assert t.verdict == "accepted" and t.final_code == GOOD
     # the tester's failing asserts are disputed first (it re-derives them and keeps them), then the coder repairs
-    assert [a.critique.verdict for a in t.attempts] == ["repair", "repair", "accept"]
-    assert t.attempts[0].critique.weak_tests and not t.attempts[1].critique.weak_tests
+    assert [_critique(a).verdict for a in t.attempts] == ["repair", "repair", "accept"]
+    assert _critique(t.attempts[0]).weak_tests and not _critique(t.attempts[1]).weak_tests
     assert [a.round for a in t.attempts] == [0, 0, 1] and t.attempts[0].code == BAD
-    assert not t.attempts[0].result.passed
+    assert t.attempts[0].result is not None and not t.attempts[0].result.passed
     assert t.mutation_score == 1.0 and t.attempts[-1].mutation_score == 1.0
 
 
@@ -145,7 +150,7 @@ def test_the_critic_asks_for_a_new_plan(tmp_path):
     t = run(tmp_path, model, critic_on_failure=True)
     assert t.verdict == "accepted" and t.final_code == GOOD
     assert [p.steps for p in t.plans if p.kind == "forward"] == [("Subtract b from a.",), ("Add a and b.",)]
-    assert [a.critique.verdict for a in t.attempts] == ["repair", "replan", "accept"]  # a dispute first
+    assert [_critique(a).verdict for a in t.attempts] == ["repair", "replan", "accept"]  # a dispute first
     replan_prompt = [text for role, text in model.seen if role == "planner"][1]
     assert "wrong approach" in replan_prompt  # the planner hears why the last plan failed
 
@@ -165,7 +170,7 @@ def test_a_failing_run_is_repaired_without_asking_the_critic(tmp_path):
     t = run(tmp_path, model, max_repairs=1)
     assert t.verdict == "accepted" and t.final_code == GOOD
     assert ["a - b" in text for text in critiqued] == [False]  # asked once, about the passing code
-    first_plan = [a.critique for a in t.attempts if a.plan_index == 0]
+    first_plan = [_critique(a) for a in t.attempts if a.plan_index == 0]
     assert [c.verdict for c in first_plan] == ["repair", "repair", "repair"]  # a dispute, then two failing runs
     assert all(c.issues[0].startswith("the tests did not pass") for c in first_plan[1:])
     assert not any("wrong approach" in i for c in first_plan for i in c.issues)
@@ -176,7 +181,7 @@ def test_a_rejected_task_leaves_the_memory_empty(tmp_path):
     model = RoleModel(answer=answers(critic={"verdict": "reject", "reason": "unsafe", "issues": ["deletes files"]}))
     t = run(tmp_path, model)
     assert t.verdict == "rejected" and t.reason.startswith("unsafe") and t.final_code is None
-    assert t.attempts[0].critique.reason == "unsafe" and t.added_modules == ()
+    assert _critique(t.attempts[0]).reason == "unsafe" and t.added_modules == ()
     with memory_at(tmp_path) as m:
         assert len(m) == 0
 
@@ -188,7 +193,7 @@ def test_repeated_failure_is_bounded(tmp_path):
     # two plan rounds (the replan after the first round failed), three attempts each: the tester re-derives
     # its failing asserts once, then 1 + max_repairs attempts of the coder
     assert len(t.attempts) == 6 and model.calls("planner") == 2
-    assert [a.critique.weak_tests for a in t.attempts] == [True, False, False] * 2
+    assert [_critique(a).weak_tests for a in t.attempts] == [True, False, False] * 2
 
 
 def test_a_token_budget_ends_the_task_not_a_recursion_error(tmp_path):
@@ -226,21 +231,25 @@ def test_unreadable_coder_replies_do_not_trigger_a_replan(tmp_path):
 
 
 def test_plan_sampling_keeps_the_branch_that_passes(tmp_path):
+    asked = [0]
+
     def planner(text: str) -> Any:
-        planner.n = getattr(planner, "n", 0) + 1
-        return {"steps": ["Subtract b from a."]} if planner.n == 1 else PLAN
+        asked[0] += 1
+        return {"steps": ["Subtract b from a."]} if asked[0] == 1 else PLAN
 
     model = RoleModel(answer=answers(planner=planner, coder=lambda text: BAD if "Subtract" in text else GOOD))
     t = run(tmp_path, model, plans=2, max_repairs=0, max_replans=0)
     assert t.verdict == "accepted" and t.final_code == GOOD
-    by_plan = {a.plan_index: a.critique.verdict for a in t.attempts}
+    by_plan = {a.plan_index: _critique(a).verdict for a in t.attempts}
     assert sorted(by_plan.values()) == ["accept", "repair"]
 
 
 def test_weak_tests_are_sent_back_to_the_tester(tmp_path):
+    asked = [0]
+
     def tester(text: str) -> Any:
-        tester.n = getattr(tester, "n", 0) + 1
-        if tester.n == 1:
+        asked[0] += 1
+        if asked[0] == 1:
             return {"tests": "assert isinstance(add_pair(1, 2), int)\n"}
         return {"tests": TESTS["tests"] + "assert add_pair(-1, 1) == 0\n"}
 
@@ -248,10 +257,10 @@ def test_weak_tests_are_sent_back_to_the_tester(tmp_path):
     model = RoleModel(answer=answers(tester=tester, critic={"verdict": "accept"}))
     t = run(tmp_path, model, task=task)
     assert t.verdict == "accepted"
-    assert t.attempts[0].critique.weak_tests and t.attempts[0].critique.verdict == "repair"
+    assert _critique(t.attempts[0]).weak_tests and _critique(t.attempts[0]).verdict == "repair"
     assert t.attempts[0].result is None  # refused before it ran
     assert model.calls("tester") == 2 and model.calls("coder") == 1  # the draft is the solution (nothing retrieved)
-    assert "isinstance" not in t.attempts[1].tests.code
+    assert t.attempts[1].tests is not None and "isinstance" not in t.attempts[1].tests.code
     again = [text for role, text in model.seen if role == "tester"][1]
     assert "## Why you are asked again" in again and "no assert compares a call of `add_pair`" in again
     assert "assert isinstance(add_pair(1, 2), int)" in again  # its previous tests, shown
@@ -264,7 +273,7 @@ def test_hidden_tests_block_acceptance_and_never_reach_a_prompt(tmp_path):
     model = RoleModel(answer=answers(coder=BAD, tester=tester, critic={"verdict": "accept"}))
     t = run(tmp_path, model, task=task, max_repairs=1, max_replans=0)
     assert t.verdict == "rejected"
-    assert all(a.critique.verdict != "accept" for a in t.attempts)
+    assert all(_critique(a).verdict != "accept" for a in t.attempts)
     assert not any("SECRET-CASE" in text or "40, 2" in text for _, text in model.seen)
 
 
@@ -305,7 +314,7 @@ def test_independent_samples_are_kept_and_one_is_picked_with_its_seed(tmp_path):
     assert len(drafts) == 3 and len({d for d in drafts}) == 3  # each sample is a request of its own
     assert sum("Independent sample" in d for d in drafts) == 2  # the first asks as a single sample does
     assert t.verdict == "accepted" and sorted(a.sample for a in t.attempts) == [0, 1, 2]
-    assert all(a.critique.verdict == "accept" for a in t.attempts)  # every passer is in the trajectory
+    assert all(_critique(a).verdict == "accept" for a in t.attempts)  # every passer is in the trajectory
     assert t.selection_seed == 7 and "selection seed 7" in t.reason
 
 

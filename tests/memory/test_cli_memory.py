@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -80,6 +81,6 @@ def test_user_errors_are_one_line(filled, args, message):
 
 def test_a_bad_import_changes_nothing(filled):
     (filled / "bad.jsonl").write_text(StoredModule(id="x", name="f", signature="def f()", code="def f():\n    pass\n",
-                                                   created_at="2026-01-01T00:00:00Z").model_dump_json() + "\n{oops\n")
+                                                   created_at=datetime(2026, 1, 1, tzinfo=UTC)).model_dump_json() + "\n{oops\n")
     assert memory_cli("import", "bad.jsonl", cwd=filled).returncode == 2
     assert json.loads(memory_cli("stats", "--json", cwd=filled).stdout)["records"] == 3

@@ -4,6 +4,7 @@ is measured the same whichever order the records came in."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,7 +33,7 @@ def _composed(a: str, b: str) -> str:
 CODES = [SHLEX_SPLIT] + [_composed(o, "shlex.split") for o in OTHERS] + [_composed("shlex.split", o) for o in OTHERS]
 
 
-def _fill(path: Path, codes: list[str], embedder, **config: float) -> ModuleMemory:
+def _fill(path: Path, codes: list[str], embedder, **config: Any) -> ModuleMemory:
     memory = ModuleMemory(MemoryConfig(path=path, **config), embedder=embedder)
     for code in codes:  # one at a time: each add updates the lists of the records it lands near
         memory.add(Module(spec=ModuleSpec(name="f", signature=code.split(":")[0]), code=code, verified=True))

@@ -97,6 +97,7 @@ def test_calls_after_the_child_died_raise_instead_of_hanging(tmp_path):
     memory = MemoryProcess(MemoryConfig(path=tmp_path / "memory"), log=tmp_path / "memory.log")
     with memory:
         assert asyncio.run(memory.aadd(module(CODES[1]))).status == "added"
+        assert memory.pid is not None
         os.kill(memory.pid, signal.SIGKILL)  # a crash of the child, as the OOM killer would do it
         with pytest.raises(MemoryStoreError, match=r"memory process died \(exit code -9\).*--resume"):
             asyncio.run(asyncio.wait_for(memory.asearch(SPEC, k=1), 30))
@@ -123,6 +124,7 @@ sys.stdin.read()  # until killed
 def test_the_child_ignores_ctrl_c_and_ends_with_its_parent(tmp_path):
     parent = subprocess.Popen([sys.executable, "-c", PARENT, str(tmp_path / "memory")], stdout=subprocess.PIPE,
                               stdin=subprocess.PIPE, text=True, start_new_session=True)
+    assert parent.stdout is not None
     child = int(parent.stdout.readline())
     # Ctrl-C at a terminal signals the whole process group: the child stays (the runner still needs it).
     os.kill(child, signal.SIGINT)

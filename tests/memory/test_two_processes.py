@@ -62,30 +62,37 @@ class _Blind(ModuleMemory):
         return super()._near(items, vectors, skip_self) if skip_self else [[] for _ in items]
 
 
+def _record(memory: ModuleMemory, id_: str) -> StoredModule:
+    found = memory.get(id_)
+    assert found is not None, id_
+    return found
+
+
 def test_a_lost_race_leaves_an_alias_that_keeps_its_counts(chroma_server, embedder):
     config = MemoryConfig(url=chroma_server, collection=f"t-{uuid.uuid4().hex[:12]}")
     older, newer = DEDENT, DEDENT_RENAMED
     oldest = DEDENT_RENAMED.replace("strip_margin(block)", "trim_margin(s)").replace("block", "s")
     with ModuleMemory(config, embedder=embedder) as a, _Blind(config, embedder=embedder) as b:
         x = a.add(module(older))
+        assert x.id is not None
         # b inserts a near duplicate of x, then finds x older than its own record: its record yields.
         y = b.add(module(newer))
         assert (y.status, y.id) == ("near_duplicate", x.id)
-        assert len(a) == 1 and a.get(x.id).times_added == 2
+        assert len(a) == 1 and _record(a, x.id).times_added == 2
         y_id = next(r.id for r in b.add_many([module(newer)]))  # an exact re-add of the yielded record
-        assert y_id == x.id and a.get(x.id).times_added == 3
+        assert y_id == x.id and _record(a, x.id).times_added == 3
         # An import brings a record older than x, inserted after it: x yields in turn, and every count
         # (including one written to x afterwards) ends on the oldest.
-        imported = StoredModule(**{**a.get(x.id).model_dump(), "id": "", "code": oldest, "name": "trim_margin",
+        imported = StoredModule(**{**_record(a, x.id).model_dump(), "id": "", "code": oldest, "name": "trim_margin",
                                    "signature": "def trim_margin(s)", "created_at": datetime(2000, 1, 1, tzinfo=UTC),
                                    "times_added": 5, "times_retrieved": 0, "times_reused": 0})
         z = b.add_many([imported])[0]
-        assert z.status == "added"
+        assert z.status == "added" and z.id is not None
         a.mark_reused([x.id])
         records = list(a.iter_all())
         assert [r.id for r in records] == [z.id] and len(a) == 1
         assert (records[0].times_added, records[0].times_reused) == (3 + 5, 1)
-        assert a.get(x.id).id == z.id and a.get(x.id).times_added == 8
+        assert _record(a, x.id).id == z.id and _record(a, x.id).times_added == 8
         hits = a.search_text("remove the common leading whitespace of lines", k=3)
         assert [h.module.id for h in hits] == [z.id]  # the aliases stand for it, once
         assert a.remove(x.id) and len(a) == 0 and a.get(z.id) is None and list(a.iter_all()) == []

@@ -75,6 +75,7 @@ def test_the_export_holds_exactly_the_accepted_clean_distinct_trajectories(run: 
     assert backward.messages[0] == forward.messages[0]
     assert backward.messages[1].content == "1. Keep the largest number seen so far\n2. Append it for every number"
     assert got[5].messages[0].content == f"{CODE_ASK}\n```\n{B}\n```\n"  # no visible tests: the instruction alone
+    assert code.provenance is not None and code.provenance.evidence is not None
     assert code.provenance.model_dump(exclude={"evidence"}) == {
         "task_id": "evol/7", "trajectory_id": "a1", "source": "evol", "lineage": ("seed:3",), "model": PUBLIC_MODEL,
         "run_id": "demo-run", "category": None}
@@ -82,7 +83,7 @@ def test_the_export_holds_exactly_the_accepted_clean_distinct_trajectories(run: 
         "sandbox_runs": ("ok",), "tests_passed": 5, "tests_total": 5, "test_kind": "asserts", "mutation_score": 0.9,
         "hidden_tests": "none", "hidden_passed": 0, "hidden_total": 0, "codestill_version": "0.test",
         "teachers": {r: PUBLIC_MODEL for r in ("planner", "coder", "tester", "critic")}}
-    assert got[5].messages[1].content == f"```python\n{trajectories()[2].final_code.strip()}\n```"  # no explanation
+    assert got[5].messages[1].content == f"```python\n{(trajectories()[2].final_code or '').strip()}\n```"  # no explanation
     assert removals(out) == [("r1", "not_accepted", None), ("f1", "not_accepted", None),
                              ("m1", "contaminated", "mbpp/2"), ("a1-again", "exact_duplicate", "a1"),
                              ("a3", "near_duplicate", "a2")]
@@ -95,6 +96,7 @@ def test_the_export_holds_exactly_the_accepted_clean_distinct_trajectories(run: 
     assert report.by_task == {"code": 5, "plan": 3}
     assert report.by_variant == {"code:final": 2, "code:modular": 0, "code:plan-conditioned": 3, "plan:forward": 2,
                                  "plan:backward": 1}
+    assert report.evidence is not None
     assert (report.evidence.explained, report.evidence.unexplained) == (3, 2)  # a2's reply explained nothing
     assert report.evidence.hidden_tests == {"none": 2, "passed": 0, "failed": 0}
     assert (report.sources, report.models) == ({"evol": 1, "selfalign": 1}, {PUBLIC_MODEL: 2})
@@ -224,7 +226,7 @@ def test_the_export_loads_with_datasets(export_dir: Path, tmp_path: Path) -> Non
 def test_trl_sft_trainer_trains_on_the_export_as_is(export_dir: Path, tiny_student: Path, tmp_path: Path) -> None:
     from datasets import load_dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
-    from trl import SFTConfig, SFTTrainer
+    from trl import SFTConfig, SFTTrainer  # pyright: ignore[reportPrivateImportUsage]  # trl's documented import; its lazy __init__ re-exports nothing a checker sees
 
     ds = load_dataset("json", data_files=str(export_dir / "sft.jsonl"), split="train", cache_dir=str(tmp_path / "c"))
     model = AutoModelForCausalLM.from_pretrained(tiny_student, local_files_only=True)
@@ -235,6 +237,7 @@ def test_trl_sft_trainer_trains_on_the_export_as_is(export_dir: Path, tiny_stude
     trainer = SFTTrainer(model=model, args=args, train_dataset=ds, processing_class=tokenizer)
     # TRL read `messages` as a conversation: the first row is the first record through the chat template.
     first = records(export_dir)[0]
+    assert trainer.train_dataset is not None
     assert tokenizer.decode(trainer.train_dataset[0]["input_ids"]) == tokenizer.apply_chat_template(
         [m.model_dump() for m in first.messages], tokenize=False)
     result = trainer.train()
@@ -297,9 +300,10 @@ def test_identical_plans_go_once_and_every_passer_on_request(tmp_path: Path) -> 
                                                   "    return x + x\n```\n\nTests:\n\n```python\nassert double(2) == 4\n```")
     # the other passer's explanation names the memory: its code goes out alone, and the report counts it
     assert got["s1/code/1"].messages[1].content == "```python\ndef double(x):\n    return 2 * x\n```"
-    assert (report.evidence.explained, report.evidence.unexplained) == (2, 1)
+    assert report.evidence is not None and (report.evidence.explained, report.evidence.unexplained) == (2, 1)
     default = export_run(run, tmp_path / "one")
     assert [r.id for r in records(tmp_path / "one")] == ["s1/code", "s1/code-plan/0", "s1/plan-forward/0"]
+    assert default.evidence is not None
     assert default.by_variant["plan:backward"] == 0 and default.evidence.categories == {"function": 1}
 
 

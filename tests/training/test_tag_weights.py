@@ -16,7 +16,7 @@ import torch
 from codestill.errors import TrainingError
 from codestill.schemas import SFTRecord
 from tests.training.conftest import sft_record
-from tests.training.test_loss import answer_ce, make_trainer, rows
+from tests.training.test_loss import answer_ce, make_trainer, model_of, rows
 from training import (
     IGNORE,
     TrainConfig,
@@ -82,8 +82,8 @@ def test_the_trainer_step_uses_the_weighted_plan_mean(records, tokenizer, tiny_s
     batch = rows([examples["code"], examples["fwd"], examples["bwd"]], packing=True)
     assert batch["weights"].dtype == torch.float32
     batches, n = trainer.get_batch_samples(iter([batch]), 1, trainer.args.device)
-    got = trainer.training_step(trainer.model, batches[0], n).item()
-    ce = {k: answer_ce(trainer.model, examples[k]) for k in ("code", "fwd", "bwd")}
+    got = trainer.training_step(model_of(trainer), batches[0], n).item()
+    ce = {k: answer_ce(model_of(trainer), examples[k]) for k in ("code", "fwd", "bwd")}
     plan = (ce["fwd"].sum() + 0.5 * ce["bwd"].sum()) / (len(ce["fwd"]) + 0.5 * len(ce["bwd"]))
     expected = (1 - lam) * ce["code"].mean().item() + lam * plan.item()
     assert got == pytest.approx(expected, rel=1e-5)

@@ -57,8 +57,11 @@ def test_the_extra_tests_pass_on_the_reference_in_the_sandbox(client, bank):
         assert HEADER in answer.tests, pid
         assert 1 <= answer.tests.split(HEADER)[1].count("\nassert ") <= EXTRA_TESTS, pid
     jobs = [(bank[pid].reference, suites(bank[pid].to_task(), answers[pid])[0]) for pid in SAMPLE]
-    bug, _ = plant_bug(bank[SLIPPED].reference, f"1|{SLIPPED}|0|mutation")
+    planted = plant_bug(bank[SLIPPED].reference, f"1|{SLIPPED}|0|mutation")
+    assert planted is not None
+    bug, _ = planted
     task = bank[SLIPPED].to_task()
+    assert task.tests is not None
     jobs += [(bug, TestSuite(code=task.tests.code)), (bug, suites(task, answers[SLIPPED])[0])]
     *results, public, strict = run_all(jobs)
     for pid, result in zip(SAMPLE, results, strict=True):
@@ -180,7 +183,7 @@ def test_concurrent_tester_requests_get_the_same_tests(serve, bank, pid):
         rs = await asyncio.gather(*(aclient.chat.completions.create(
             model=MODEL, messages=messages(role, bank[pid]), response_format={"type": "json_object"})
             for role in ("tester", "planner", "tester", "tester")))
-        return [r.choices[0].message.content for r in rs]
+        return [r.choices[0].message.content or "" for r in rs]
 
     first = asyncio.run(burst())
     assert first[0] == first[2] == first[3]

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 import pytest
 
-from codestill.schemas import ExecResult, Limits, TestSuite
+from codestill.schemas import ExecResult, IOCase, Limits, TestSuite
 from tests.tools.sandbox.conftest import FAST
 
 
@@ -266,7 +266,7 @@ CASES = [
     Case("io_program_opens_the_harness_report_pipe", "import errno, os\nout = []\n"
          "for fd in (3, 1):\n    try:\n        os.open(f'/proc/{os.getppid()}/fd/{fd}', os.O_WRONLY)\n"
          "        out.append('opened')\n    except OSError as e:\n        out.append(errno.errorcode[e.errno])\n"
-         "print(out)\n", TestSuite(kind="io", cases=({"input": "", "output": "['EACCES', 'EACCES']\n"},)), "passed", container=True),
+         "print(out)\n", TestSuite(kind="io", cases=(IOCase(input="", output="['EACCES', 'EACCES']\n"),)), "passed", container=True),
     Case("syntax_error", "def f(:\n    return 1\n", T1, "error", r"^the program failed to load: SyntaxError"),
     Case("empty_program", "", T1, "error", r"NameError: name 'f' is not defined"),
     Case("non_utf8_source", b"def f():\n    return '\xe9t\xe9'\n", T1, "error",
@@ -301,12 +301,12 @@ CASES = [
          TestSuite(code="METADATA = {}\n\ndef check(candidate):\n    assert candidate(1, 2) == 3\n"
                    "    assert candidate(-1, 1) == 0\n", entry_point="add"), "passed"),
     Case("stdin_stdout_cases", "a, b = map(int, input().split())\nprint(a + b)\n",
-         TestSuite(kind="io", cases=({"input": "1 2\n", "output": "3\n"}, {"input": "5 5", "output": "10"})),
+         TestSuite(kind="io", cases=(IOCase(input="1 2\n", output="3\n"), IOCase(input="5 5", output="10"))),
          "passed"),
     Case("stdin_stdout_case_that_spins", "while True:\n    pass\n",
-         TestSuite(kind="io", cases=({"input": "", "output": ""},)), "timeout", r"^time limit exceeded: CPU 1 s"),
+         TestSuite(kind="io", cases=(IOCase(input="", output=""),)), "timeout", r"^time limit exceeded: CPU 1 s"),
     Case("stdin_stdout_wrong_answer", "a, b = map(int, input().split())\nprint(a - b)\n",
-         TestSuite(kind="io", cases=({"input": "1 2\n", "output": "3\n"},)), "failed", r"expected '3\\n', got '-1\\n'"),
+         TestSuite(kind="io", cases=(IOCase(input="1 2\n", output="3\n"),)), "failed", r"expected '3\\n', got '-1\\n'"),
 ]
 
 CANARY = ("import subprocess, sys, threading\ndef canary():\n    out = []\n"

@@ -48,6 +48,7 @@ def test_a_sigkilled_client_leaves_no_container(portal):
     client = docker.from_env()
     proc = subprocess.Popen([sys.executable, "-c", CLIENT], stdout=subprocess.PIPE, text=True)
     try:
+        assert proc.stdout is not None
         ids = proc.stdout.readline().split()
         assert len(ids) == 2, ids
         assert _containers(client, ids) == ["running", "running"]
@@ -148,6 +149,7 @@ def test_a_client_killed_before_sending_the_runner_leaves_no_container():
     proc = subprocess.Popen([sys.executable, "-c", STARTER], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                             text=True)
     try:
+        assert proc.stdout is not None
         cid = proc.stdout.readline().strip()
         assert _containers(client, [cid]) == ["running"]
     finally:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from codestill.config import LLMConfig, SandboxConfig, SolveConfig
 from codestill.data import load_mbpp
@@ -52,7 +53,7 @@ class SolvedStore:
 async def _solve_all(url: str, memory: FakeMemory, store: Path) -> list[Trajectory]:
     bank = {p.id.rsplit("/", 1)[-1]: p for p in load_mbpp()}
     spec = f"openai:codestill-sim@{url}"
-    model = make_chat_model(spec, LLMConfig(api_key=API_KEY, max_retries=4, timeout_s=10.0))
+    model = make_chat_model(spec, LLMConfig(api_key=SecretStr(API_KEY), max_retries=4, timeout_s=10.0))
     try:
         async with LocalSandbox(SandboxConfig(pool_size=2)) as sandbox:
             deps = SolveDeps(models={r: model for r in AGENT_ROLES}, sandbox=sandbox, memory=memory,
