@@ -143,7 +143,8 @@ def mine(
                                                           "over modules.")] = None,
     private: Annotated[bool, typer.Option("--private", help="Also consider _private functions.")] = False,
     typecheck: Annotated[bool | None, typer.Option("--typecheck/--no-typecheck", help="Type-check seeds with "
-                         "pyright. Default: where pyright is on PATH, else skipped (the report says so).")] = None,
+                         "pyright. Default: where one is installed (the dev extra's basedpyright beside the interpreter, or pyright on "
+                         "PATH), else skipped (the report says so).")] = None,
     embedding_check: Annotated[bool, typer.Option("--embedding-check", help="Also drop seeds whose embedding is "
                                "close to a benchmark prompt's (bundled all-MiniLM-L6-v2; slow on a CPU).")] = False,
     batch: Annotated[int, typer.Option(min=1, help="Candidates type-checked and checkpointed together.")] = BATCH,
