@@ -33,16 +33,14 @@ from pathlib import Path
 from typing import Any
 
 from codestill.config import SandboxConfig
-from codestill.errors import SandboxError
 from codestill.schemas import ExecResult, Limits, TestSuite
 from tools.sandbox._channel import InfraFault, ProtocolFault, frame_body, frame_length, judged_run
 from tools.sandbox._runner import HEADER, MAGIC
-from tools.sandbox._verdict import tainted
+from tools.sandbox._warm import WarmPool
 
 # All a program sees of an environment (HOME and TMPDIR, its scratch folder, are added per process).
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
 _SCRIPT = Path(__file__).with_name("_local_runner.py")
-_GRACE_S = 10.0  # beyond the wall limit, for the runner's own sweep and reply
 _ids = itertools.count(1)
 
 
@@ -136,43 +134,38 @@ class _Runner:
             self.proc.kill()
 
 
-class LocalSandbox:
-    """The ``Sandbox`` interface on local processes: a pool of ``config.pool_size`` runner processes.
+class LocalSandbox(WarmPool[_Runner]):
+    """The ``Sandbox`` interface on local processes: a warm pool (``_warm.WarmPool``) of
+    ``config.pool_size`` runner processes.
 
     FOR TESTS ONLY: it isolates nothing (see the module's docstring). ``address_space_mb`` bounds each
     run's address space (default four times ``config.memory_mb``; 0: unbounded).
     """
 
+    name = "the local sandbox"
+    what = "local runner"
+    first_retry_s = 0.2
+
     def __init__(self, config: SandboxConfig | None = None, *, address_space_mb: int | None = None) -> None:
         self.config = config or SandboxConfig()
         mb = 4 * self.config.memory_mb if address_space_mb is None else address_space_mb
         self.address_space = mb << 20
-        self._idle: asyncio.Queue[_Runner] = asyncio.Queue()
-        self._all: set[_Runner] = set()
-        self._background: set[asyncio.Task] = set()
-        self._started: asyncio.Task | None = None
-        self._start_error = ""
-        self._closed = False
+        self._init_pool()
+        self._started: asyncio.Task[None] | None = None
 
-    async def _start_runner(self) -> _Runner:
+    async def _start_worker(self) -> _Runner:
         return await _Runner.start(self.address_space, self.config.start_timeout_s)
+
+    async def _destroy_worker(self, worker: _Runner) -> None:
+        await worker.destroy()
 
     async def start(self) -> None:
         if self._started is None:
-            self._started = asyncio.ensure_future(self._start_pool())
+            self._started = asyncio.ensure_future(self._fill())
         await asyncio.shield(self._started)
 
-    async def _start_pool(self) -> None:
-        started = await asyncio.gather(*(self._start_runner() for _ in range(self.config.pool_size)),
-                                       return_exceptions=True)
-        for item in started:
-            if isinstance(item, _Runner):
-                self._all.add(item)
-                self._idle.put_nowait(item)
-        errors = [e for e in started if isinstance(e, BaseException)]
-        if errors:
-            await self.close()
-            raise SandboxError(f"Could not start the local sandbox: {type(errors[0]).__name__}: {errors[0]}")
+    async def _ensure_started(self) -> None:
+        await self.start()
 
     async def run(self, program: str | bytes, tests: TestSuite | str,
                   limits: Limits | None = None) -> ExecResult:
@@ -180,75 +173,18 @@ class LocalSandbox:
         return await judged_run(self._exchange, program, tests, limits or self.config.limits,
                                 self.config.infra_retries, (TimeoutError, InfraFault, OSError))
 
-    async def _exchange(self, req: dict[str, Any], limits: Limits) -> dict[str, Any]:
-        if self._closed:
-            raise SandboxError("this sandbox is closed")
-        await self.start()
-        try:
-            runner = await asyncio.wait_for(self._idle.get(), self.config.start_timeout_s)
-        except TimeoutError:
-            raise InfraFault(f"no local runner became free in {self.config.start_timeout_s:g} s; "
-                             f"last start error: {self._start_error or 'none'}") from None
-        try:
-            raw = await runner.request(req, timeout=limits.wall_limit_s + _GRACE_S)
-        except BaseException:
-            self._replace(runner)
-            raise
-        runner.runs += 1
-        if tainted(raw) or runner.runs >= self.config.recycle_after:
-            self._replace(runner)
-        else:
-            self._idle.put_nowait(runner)
-        return raw
-
-    def _replace(self, old: _Runner) -> None:
-        self._all.discard(old)
-        task = asyncio.get_running_loop().create_task(self._replace_task(old))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def _replace_task(self, old: _Runner) -> None:
-        await old.destroy()
-        delay = 0.2
-        while not self._closed:
-            try:
-                new = await self._start_runner()
-            except Exception as e:
-                self._start_error = f"{type(e).__name__}: {e}"
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            if self._closed:
-                await new.destroy()
-                return
-            self._all.add(new)
-            self._idle.put_nowait(new)
-            return
-
-    async def settle(self) -> None:
-        """Wait until every replacement under way has finished."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
-
     async def health(self) -> list[dict[str, Any]]:
         """Ask every runner process (waiting for each to be free) what it holds: its descendants
         (``children``: none between runs), its scratch folder's contents, its memory; for tests."""
         await self.start()
-        await self.settle()
-        runners = [await self._idle.get() for _ in range(len(self._all))]
-        try:
-            return [{**await r.request({"op": "health"}, 10.0), "runs": r.runs} for r in runners]
-        finally:
-            for r in runners:
-                self._idle.put_nowait(r)
+
+        async def ask(r: _Runner) -> dict[str, Any]:
+            return {**await r.request({"op": "health"}, 10.0), "runs": r.runs}
+
+        return await self._ask_each(ask)
 
     async def close(self) -> None:
-        self._closed = True
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        await asyncio.gather(*(r.destroy() for r in list(self._all)), return_exceptions=True)
-        self._all.clear()
+        await self._close_pool()
 
     async def __aenter__(self) -> LocalSandbox:
         await self.start()

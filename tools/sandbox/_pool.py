@@ -23,9 +23,7 @@ from tools.sandbox._container import Container, runner_source
 from tools.sandbox._engine import connect
 from tools.sandbox._image import require_image
 from tools.sandbox._owner import reap_orphans
-from tools.sandbox._verdict import tainted
-
-_GRACE_S = 10.0  # beyond the wall limit, for the runner's own sweep and reply
+from tools.sandbox._warm import GRACE_S, WarmPool
 
 
 class _Backend(abc.ABC):
@@ -96,109 +94,41 @@ class _Backend(abc.ABC):
         await self._connect()
 
 
-class DockerSandbox(_Backend):
-    """A warm pool of ``pool_size`` locked-down containers (default: one per core).
+class DockerSandbox(WarmPool[Container], _Backend):
+    """A warm pool (``_warm.WarmPool``) of ``pool_size`` locked-down containers (default: one per core)."""
 
-    A container is reused only after a clean run; one that was tainted (time-out, OOM, a
-    process left to sweep, pids not back to baseline, a protocol error) is destroyed and
-    replaced in the background. Containers are also recycled after ``recycle_after`` runs.
-    """
+    what = "container"
+    fix = " Check it with `codestill sandbox check`."
 
     def __init__(self, config: SandboxConfig | None = None) -> None:
         super().__init__(config)
-        self._idle: asyncio.Queue[Container] = asyncio.Queue()
-        self._background: set[asyncio.Task] = set()
-        self._all: set[Container] = set()
-        self._start_error: str = ""
-        self._closed = False
+        self._init_pool()
 
     async def start(self) -> None:
         await self._connect()
-        started = await asyncio.gather(
-            *(self._start_container() for _ in range(self.config.pool_size)), return_exceptions=True)
-        for item in started:
-            if isinstance(item, Container):
-                self._all.add(item)
-                self._idle.put_nowait(item)
-        errors = [e for e in started if isinstance(e, BaseException)]
-        if errors:
-            await self.close()
-            raise SandboxError(f"Could not start the sandbox pool: {type(errors[0]).__name__}: {errors[0]}. "
-                               "Check it with `codestill sandbox check`.")
+        await self._fill()
 
-    async def _exchange(self, req: dict, limits: Limits) -> dict:
-        if self._closed:
-            raise SandboxError("this sandbox is closed")
+    async def _ensure_started(self) -> None:
         if self._client is None:
             await self.start()
-        try:
-            container = await asyncio.wait_for(self._idle.get(), self.config.start_timeout_s)
-        except TimeoutError:
-            raise InfraFault(f"no container became free in {self.config.start_timeout_s:g} s; "
-                             f"last start error: {self._start_error or 'none'}") from None
-        try:
-            raw = await container.request(req, timeout=limits.wall_limit_s + _GRACE_S)
-        except BaseException:
-            self._replace(container)
-            raise
-        container.runs += 1
-        if tainted(raw) or container.runs >= self.config.recycle_after:
-            self._replace(container)
-        else:
-            self._idle.put_nowait(container)
-        return raw
 
-    def _replace(self, old: Container) -> None:
-        self._all.discard(old)
-        task = asyncio.get_running_loop().create_task(self._replace_task(old))
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
+    async def _start_worker(self) -> Container:
+        return await self._start_container()
 
-    async def _replace_task(self, old: Container) -> None:
-        await old.destroy(self._connected, self._call, self.config.api_timeout_s)
-        delay = 0.5
-        while not self._closed:
-            try:
-                new = await self._start_container()
-            except Exception as e:
-                self._start_error = f"{type(e).__name__}: {e}"
-                await asyncio.sleep(delay)
-                delay = min(delay * 2, 10.0)
-                continue
-            if self._closed:
-                await new.destroy(self._connected, self._call, self.config.api_timeout_s)
-                return
-            self._all.add(new)
-            self._idle.put_nowait(new)
-            return
+    async def _destroy_worker(self, worker: Container) -> None:
+        await worker.destroy(self._connected, self._call, self.config.api_timeout_s)
 
     async def health(self) -> list[dict]:
         """Ask every container (waiting for each to be free) for its state; for tests and checks."""
-        await self.settle()
-        containers = [await self._idle.get() for _ in range(len(self._all))]
-        try:
-            return [{**await c.request({"op": "health"}, 10.0), "container": c.id, "runs": c.runs,
-                     "ready_rss_kb": c.ready.get("rss_kb", 0)}
-                    for c in containers]
-        finally:
-            for c in containers:
-                self._idle.put_nowait(c)
+        async def ask(c: Container) -> dict:
+            return {**await c.request({"op": "health"}, 10.0), "container": c.id, "runs": c.runs,
+                    "ready_rss_kb": c.ready.get("rss_kb", 0)}
 
-    async def settle(self) -> None:
-        """Wait until every replacement under way has finished."""
-        while self._background:
-            await asyncio.gather(*list(self._background), return_exceptions=True)
+        return await self._ask_each(ask)
 
     async def close(self) -> None:
-        self._closed = True
-        for task in list(self._background):
-            task.cancel()
-        await asyncio.gather(*self._background, return_exceptions=True)
-        if self._client is not None:
-            await asyncio.gather(*(c.destroy(self._client, self._call, self.config.api_timeout_s)
-                                   for c in list(self._all)), return_exceptions=True)
-        self._all.clear()
-        await super().close()
+        await self._close_pool()
+        await _Backend.close(self)
 
 
 class ColdSandbox(_Backend):
@@ -207,7 +137,7 @@ class ColdSandbox(_Backend):
     async def _exchange(self, req: dict, limits: Limits) -> dict:
         container = await self._start_container()
         try:
-            return await container.request(req, timeout=limits.wall_limit_s + _GRACE_S)
+            return await container.request(req, timeout=limits.wall_limit_s + GRACE_S)
         finally:
             await container.destroy(self._connected, self._call, self.config.api_timeout_s)
 

@@ -227,7 +227,8 @@ def _execute(req: dict) -> dict:
     pid = os.fork()
     if pid == 0:  # the child: never returns
         try:
-            os.close(out_r), os.close(err_r), os.close(rep_r)
+            for fd in (out_r, err_r, rep_r):
+                os.close(fd)
             _child(req, out_w, err_w, rep_w)
         finally:
             os._exit(70)
@@ -679,7 +680,8 @@ def _run_io_case(code, case: dict) -> tuple[str, str, str]:
         status = 70
         try:
             fd = os.open(in_path, os.O_RDONLY)
-            os.dup2(fd, 0), os.dup2(out_w, 1), os.dup2(err_w, 2)
+            for source, target in ((fd, 0), (out_w, 1), (err_w, 2)):
+                os.dup2(source, target)
             os.close(3)
             os.closerange(4, 1 << 16)
             _reopen_stdio()
@@ -701,7 +703,8 @@ def _run_io_case(code, case: dict) -> tuple[str, str, str]:
             _flush_stdio()
         finally:
             os._exit(status)
-    os.close(out_w), os.close(err_w)
+    os.close(out_w)
+    os.close(err_w)
     out, err = _Capture(1 << 20), _Capture(1 << 14)
     for fd in (out_r, err_r):
         os.set_blocking(fd, False)
@@ -714,7 +717,8 @@ def _run_io_case(code, case: dict) -> tuple[str, str, str]:
         if out.total > (64 << 20):
             os.kill(pid, signal.SIGKILL)
             break
-    os.close(out_r), os.close(err_r)
+    os.close(out_r)
+    os.close(err_r)
     _, status = os.waitpid(pid, 0)
     if os.WIFSIGNALED(status):
         sig = os.WTERMSIG(status)
