@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import sys
+import threading
 import warnings
 
 __all__ = ["def_line", "parse_quietly", "parses"]
@@ -27,10 +28,18 @@ def def_line(fn: ast.FunctionDef | ast.AsyncFunctionDef) -> str:
     return f"async {text}" if isinstance(fn, ast.AsyncFunctionDef) else text
 
 
+# One parse at a time in this process. CPython 3.11 keeps the AST converter's recursion depth per
+# interpreter, not per thread, so two threads parsing at once can fail with "SystemError: AST
+# constructor recursion depth mismatch" (CPython gh-106905), and catch_warnings swaps process-wide
+# filters. The module memory parses on worker threads while the event loop parses test suites.
+_PARSING = threading.Lock()
+
+
 def parse_quietly(code: str) -> ast.Module:
     """``ast.parse`` without the DeprecationWarnings some upstream solutions raise ("invalid escape
-    sequence '\\w'" in non-raw regex strings): they are the dataset's, and nothing we can fix."""
-    with warnings.catch_warnings():
+    sequence '\\w'" in non-raw regex strings): they are the dataset's, and nothing we can fix. Safe to
+    call from several threads (see ``_PARSING``)."""
+    with _PARSING, warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         warnings.simplefilter("ignore", SyntaxWarning)
         return ast.parse(code)

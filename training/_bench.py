@@ -25,6 +25,7 @@ from typing import Any, Literal, NoReturn
 
 from codestill.data import EVALPLUS_FILES, load_evalplus, load_humaneval, load_mbpp, mbpp_split
 from codestill.errors import ConfigError
+from codestill.pysrc import parse_quietly
 from codestill.schemas import TestSuite
 
 Bench = Literal["humaneval", "humaneval+", "mbpp", "mbpp+"]
@@ -73,7 +74,7 @@ def mbpp_prompt(instruction: str, first_assert: str) -> str:
 def _first_test(code: str, entry_point: str | None) -> TestSuite:
     """The test code cut after its first assert: module setup kept; for HumanEval, check()'s body
     up to and including its first top-level assert."""
-    tree = ast.parse(code)
+    tree = parse_quietly(code)
     body: list[ast.stmt] = []
     for stmt in tree.body:
         if isinstance(stmt, ast.FunctionDef) and stmt.name == "check":
@@ -89,7 +90,7 @@ def _first_test(code: str, entry_point: str | None) -> TestSuite:
 
 
 def _first_assert(code: str) -> str:
-    tree = ast.parse(code)
+    tree = parse_quietly(code)
     found = next(s for s in tree.body if isinstance(s, ast.Assert))
     return ast.get_source_segment(code, found) or ast.unparse(found)
 
@@ -118,7 +119,7 @@ def _prompt_assert(prompt: str) -> str:
 
 
 def _imports(code: str) -> str:
-    tree = ast.parse(code)
+    tree = parse_quietly(code)
     return "".join(ast.unparse(s) + "\n" for s in tree.body if isinstance(s, ast.Import | ast.ImportFrom))
 
 

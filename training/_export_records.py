@@ -26,6 +26,7 @@ import ast
 import re
 from dataclasses import dataclass
 
+from codestill.pysrc import parse_quietly
 from codestill.schemas import Attempt, ChatMessage, Plan, Provenance, SFTRecord, SFTVariant, Trajectory
 from tools.code import same_code
 from training._bench import mbpp_prompt
@@ -65,7 +66,7 @@ def problem_text(t: Trajectory) -> str:
     if tests is None or t.task.hidden_tests or tests.kind != "asserts" or not tests.code.strip():
         return t.task.instruction.strip()
     try:
-        tree = ast.parse(tests.code)
+        tree = parse_quietly(tests.code)
     except SyntaxError:
         return t.task.instruction.strip()
     first = next((s for s in tree.body if isinstance(s, ast.Assert)), None)

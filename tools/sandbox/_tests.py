@@ -18,6 +18,7 @@ import sys
 from dataclasses import dataclass
 from typing import Any
 
+from codestill.pysrc import parse_quietly
 from codestill.schemas import Limits, TestSuite
 
 _OPS = {ast.Eq: "==", ast.NotEq: "!=", ast.Lt: "<", ast.LtE: "<=", ast.Gt: ">", ast.GtE: ">=",
@@ -87,7 +88,7 @@ class _HardenComparisons(ast.NodeTransformer):
 
 def split_asserts(code: str, entry_point: str | None = None) -> list[Unit]:
     try:
-        tree = ast.parse(code)
+        tree = parse_quietly(code)
     except SyntaxError as e:
         raise InvalidTests(f"the tests do not parse: SyntaxError: {e.msg} (line {e.lineno})") from None
     units: list[Unit] = []
