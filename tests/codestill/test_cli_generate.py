@@ -98,7 +98,7 @@ def test_ctrl_c_finishes_what_is_in_flight_then_resume_completes(sim_url, tmp_pa
 
 
 def test_evol_and_selfalign_pipelines_count_their_stages(tmp_path):
-    mined = subprocess.run([CODESTILL, "seeds", "mine", str(Path(sys.base_prefix) / "lib/python3.11/textwrap.py"),
+    mined = subprocess.run([CODESTILL, "seeds", "mine", str(Path(sys.base_prefix) / "lib/python3.11/bisect.py"),
                             "--limit", "3", "--out", str(tmp_path / "seeds.jsonl")], capture_output=True, text=True,
                            timeout=300)
     assert mined.returncode == 0, mined.stderr
