@@ -8,9 +8,12 @@ package's floor without touching this file. ``import graphs`` loads no backend.
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import subprocess
 import sys
+from collections.abc import Mapping
+from collections.abc import Set as AbstractSet
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,6 +46,7 @@ BACKENDS = ("docker", "chromadb", "openai", "langchain_openai", "torch", "transf
             "ray", "numpy", "sqlite3")
 
 
+@functools.cache
 def _modules() -> dict[str, Path]:
     found = {}
     for pkg in PACKAGES:
@@ -54,7 +58,8 @@ def _modules() -> dict[str, Path]:
     return found
 
 
-def imports() -> dict[str, set[str]]:
+@functools.cache
+def imports() -> dict[str, frozenset[str]]:
     """Each project module -> the project modules it imports (at any depth of the file: lazy imports
     inside functions count, since they run when the function does)."""
     mods = _modules()
@@ -77,7 +82,7 @@ def imports() -> dict[str, set[str]]:
                     target = target.rsplit(".", 1)[0]
                 if target in mods and target != mod:
                     edges[mod].add(target)
-    return edges
+    return {m: frozenset(ts) for m, ts in edges.items()}
 
 
 def floor(mod: str) -> int:
@@ -90,7 +95,7 @@ def floor(mod: str) -> int:
     return level
 
 
-def up_arrows(edges: dict[str, set[str]]) -> list[str]:
+def up_arrows(edges: Mapping[str, AbstractSet[str]]) -> list[str]:
     return [f"{m} (floor {floor(m)}) imports {t} (floor {floor(t)})"
             for m, targets in sorted(edges.items()) for t in sorted(targets) if floor(t) > floor(m)]
 
@@ -107,7 +112,7 @@ def test_agents_and_graphs_import_only_what_they_are_allowed() -> None:
     assert not bad, "\n".join(bad)
 
 
-def cycles(edges: dict[str, set[str]]) -> list[list[str]]:
+def cycles(edges: Mapping[str, AbstractSet[str]]) -> list[list[str]]:
     """Strongly connected components of more than one module (Tarjan's algorithm)."""
     index: dict[str, int] = {}
     low: dict[str, int] = {}

@@ -17,8 +17,9 @@ import pytest
 
 from codestill.data import load_mbpp
 from codestill.records import read_jsonl, write_jsonl
+from codestill.run import RunDir
 from codestill.run._inputs import read_inputs
-from codestill.schemas import Seed, Task, Trajectory
+from codestill.schemas import Seed, Task
 from codestill.sim import SimConfig, serve_subprocess
 
 CODESTILL = str(Path(sys.executable).with_name("codestill"))
@@ -96,32 +97,52 @@ def _reported(stderr: str, path: Path, problem: str) -> bool:
     return f"skipped: {path} {problem}" in " ".join(stderr.split())
 
 
-@pytest.mark.parametrize("fmt", list(TASK_FORMATS))
+def _mixed(tmp_path: Path) -> tuple[Path, list[str], list[str]]:
+    """The three JSONL instruction formats in one file (the reader takes each line as it comes), each
+    with its malformed line: one ``generate`` run reads them all. The problems, renumbered."""
+    lines: list[str] = []
+    good: list[str] = []
+    problems: list[str] = []
+    for fmt in ("bare", "record", "alpaca"):
+        write, instructions, problem = TASK_FORMATS[fmt]
+        block = write(tmp_path).read_text().splitlines()
+        number, rest = problem.removeprefix("line ").split(":", 1)
+        problems.append(f"line {len(lines) + int(number)}:{rest}")
+        lines += block
+        good += instructions
+    return _jsonl(tmp_path / "mixed.jsonl", lines), good, problems
+
+
+@pytest.mark.parametrize("fmt", ["jsonl", "dataset"])
 def test_generate_and_evolve_read_every_instruction_format(fmt, sim_url, tmp_path):
+    """jsonl: bare instructions, Task records and Code Alpaca lines in one file; dataset: a saved folder."""
     if fmt == "dataset":
         pytest.importorskip("datasets")
-    write, good, problem = TASK_FORMATS[fmt]
-    seeds = write(tmp_path)
+        write, good, problem = TASK_FORMATS["dataset"]
+        seeds, problems = write(tmp_path), [problem]
+    else:
+        seeds, good, problems = _mixed(tmp_path)
     model = ["--model", f"openai:codestill-sim@{sim_url}"]
 
     run = tmp_path / "run"
     done = _run("generate", "--seeds", str(seeds), "--out", str(run), *model, "--set",
                 f"memory.path={tmp_path / 'memory'}", "--set", "sandbox.pool_size=2", "--json")
     assert done.returncode == 0, done.stderr
-    assert _reported(done.stderr, seeds, problem), done.stderr
-    solved = [Trajectory.model_validate_json(line).task for line in (run / "trajectories.jsonl").read_bytes().splitlines()]
+    assert all(_reported(done.stderr, seeds, p) for p in problems), done.stderr
+    solved = [t.task for t in RunDir(run).trajectories().trajectories]
     assert sorted(t.instruction for t in solved) == sorted(good)
     stats = json.loads((run / "stats.json").read_text())
-    assert stats["inputs"]["total"] == 2 and len(stats["bad_lines"]) == 1 and problem in stats["bad_lines"][0]
+    assert stats["inputs"]["total"] == len(good) and len(stats["bad_lines"]) == len(problems)
+    assert all(p in bad for p, bad in zip(problems, stats["bad_lines"], strict=True))
 
     out = tmp_path / "evolved.jsonl"
     done = _run("evolve", "--seeds", str(seeds), "--out", str(out), "--rounds", "1", *model, "--json")
     assert done.returncode == 0, done.stderr
-    assert _reported(done.stderr, seeds, problem), done.stderr
+    assert all(_reported(done.stderr, seeds, p) for p in problems), done.stderr
     originals = [t.instruction for t in read_jsonl(out, Task) if not t.origin or t.origin.round == 0]
     assert originals == good
-    (bad,) = json.loads(done.stdout)["bad_lines"]
-    assert bad.startswith(f"{seeds} {problem}")
+    bad = json.loads(done.stdout)["bad_lines"]
+    assert [b.startswith(f"{seeds} {p}") for b, p in zip(bad, problems, strict=True)] == [True] * len(problems)
 
 
 @pytest.mark.parametrize("fmt", list(SEED_FORMATS))
