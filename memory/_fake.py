@@ -34,7 +34,16 @@ from typing import Any
 from codestill.config import MemoryConfig
 from codestill.ports import AddResult
 from codestill.schemas import MemoryHit, Module, ModuleSpec, StoredModule
-from memory._meta import COUNTS, Count, Incoming, count_key, from_metadata, incoming, spec_text, to_metadata
+from memory._meta import (
+    COUNTS,
+    Count,
+    Incoming,
+    admit,
+    count_key,
+    from_metadata,
+    spec_text,
+    to_metadata,
+)
 from memory._rank import content_words, relevance
 
 EMBEDDING = "fake:bag-of-words"
@@ -91,22 +100,7 @@ class FakeMemory:
 
     def add_many(self, modules: Sequence[Module | StoredModule]) -> list[AddResult]:
         """Add a batch (a ``StoredModule``, as an import reads it, keeps its counts and creation time)."""
-        results: list[AddResult | None] = [None] * len(modules)
-        items: list[tuple[int, Incoming]] = []
-        for i, m in enumerate(modules):
-            module = m.to_module() if isinstance(m, StoredModule) else m
-            if self.config.verified_only and not module.verified:
-                results[i] = AddResult("unverified", None, "only verified modules enter the memory")
-                continue
-            try:
-                if isinstance(m, StoredModule):
-                    counts: dict[Count, int] = {"added": m.times_added, "retrieved": m.times_retrieved,
-                                                "reused": m.times_reused}
-                    items.append((i, incoming(module, m.created_at, counts)))
-                else:
-                    items.append((i, incoming(module)))
-            except (SyntaxError, ValueError) as e:
-                results[i] = AddResult("invalid", None, f"the code does not parse as a function: {e}")
+        results, items = admit(modules, self.config.verified_only)
         with self.store.lock:
             for i, r in self._add_locked(items):
                 results[i] = r

@@ -14,10 +14,12 @@ survivor. Records written in one process never become aliases.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Literal
 
+from codestill.ports import AddResult
 from codestill.schemas import Module, StoredModule, TestSuite, Verification
 from tools.code import FunctionInfo, function_info, normalized_hash, skeleton_hash
 
@@ -98,6 +100,30 @@ def incoming(module: Module, created_at: datetime | None = None,
     return Incoming(module=module, info=info, id=f"m{h[:31]}", ast_hash=h, skeleton=skeleton_hash(module.code),
                     created_at=created_at or datetime.now(UTC),
                     counts=dict(counts) if counts else {"added": 1, "retrieved": 0, "reused": 0})
+
+
+def admit(modules: Sequence[Module | StoredModule], verified_only: bool
+          ) -> tuple[list[AddResult | None], list[tuple[int, Incoming]]]:
+    """What of a batch may enter a memory: an unverified module (where only verified ones may) or one
+    whose code does not parse gets its ``AddResult`` at once; the rest come back as (index, ``Incoming``)
+    to deduplicate and store. A ``StoredModule`` (as an import reads it) keeps its counts and creation time."""
+    results: list[AddResult | None] = [None] * len(modules)
+    items: list[tuple[int, Incoming]] = []
+    for i, m in enumerate(modules):
+        module = m.to_module() if isinstance(m, StoredModule) else m
+        if verified_only and not module.verified:
+            results[i] = AddResult("unverified", None, "only verified modules enter the memory")
+            continue
+        try:
+            if isinstance(m, StoredModule):
+                counts: dict[Count, int] = {"added": m.times_added, "retrieved": m.times_retrieved,
+                                            "reused": m.times_reused}
+                items.append((i, incoming(module, m.created_at, counts)))
+            else:
+                items.append((i, incoming(module)))
+        except (SyntaxError, ValueError) as e:
+            results[i] = AddResult("invalid", None, f"the code does not parse as a function: {e}")
+    return results, items
 
 
 def to_metadata(item: Incoming, writer: str) -> dict[str, Any]:

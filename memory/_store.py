@@ -37,10 +37,10 @@ from memory._meta import (
     Count,
     Incoming,
     add_counts,
+    admit,
     alias_of,
     count_key,
     from_metadata,
-    incoming,
     order_key,
     spec_text,
     to_metadata,
@@ -119,21 +119,7 @@ class ModuleMemory:
 
     def add_many(self, modules: Sequence[Module | StoredModule]) -> list[AddResult]:
         """Add a batch (a ``StoredModule``, as an import reads it, keeps its counts and creation time)."""
-        results: list[AddResult | None] = [None] * len(modules)
-        items: list[tuple[int, Incoming]] = []
-        for i, m in enumerate(modules):
-            module = m.to_module() if isinstance(m, StoredModule) else m
-            if self.config.verified_only and not module.verified:
-                results[i] = AddResult("unverified", None, "only verified modules enter the memory")
-                continue
-            try:
-                if isinstance(m, StoredModule):
-                    counts = {"added": m.times_added, "retrieved": m.times_retrieved, "reused": m.times_reused}
-                    items.append((i, incoming(module, m.created_at, counts)))  # type: ignore[arg-type]
-                else:
-                    items.append((i, incoming(module)))
-            except (SyntaxError, ValueError) as e:
-                results[i] = AddResult("invalid", None, f"the code does not parse as a function: {e}")
+        results, items = admit(modules, self.config.verified_only)
         if items:
             # Embedding is the slow part of an add: done before the lock, so concurrent adds overlap
             # (and share model calls); a duplicate found under the lock just leaves its vector unused.
