@@ -269,6 +269,16 @@ def _check_transformers() -> None:
 
 def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
     """Train ``config.student`` on ``config.data``; extra ``callbacks`` are transformers TrainerCallbacks."""
+    # Everything a user can get wrong is checked before the first file is written: a refused run leaves
+    # nothing behind (and an existing run's directory untouched). Memory is the first such check. The
+    # settings, the output directory and the data come before transformers' Trainer is imported (3 s), so
+    # a mistyped path is told at once.
+    c = config.resolved()
+    recorded = c.model_dump(mode="json")
+    _rundir.check_out_dir(c.out, recorded, RUN_IDENTITY, resume=c.resume, defaults=IDENTITY_DEFAULTS)
+    records = _read_records(c.data)
+    data = trained_on(c.data, records)
+
     from transformers.trainer_callback import PrinterCallback
 
     from training._callbacks import LOSS_CURVE_FILE, METRICS_FILE, MetricsFile, RichProgress, plot_loss_curve
@@ -277,13 +287,6 @@ def train(config: TrainConfig, callbacks: Sequence[Any] = ()) -> TrainResult:
     from training._trainer import CodestillTrainer
 
     _check_transformers()
-    # Everything a user can get wrong is checked before the first file is written: a refused run leaves
-    # nothing behind (and an existing run's directory untouched). Memory is the first such check.
-    c = config.resolved()
-    recorded = c.model_dump(mode="json")
-    _rundir.check_out_dir(c.out, recorded, RUN_IDENTITY, resume=c.resume, defaults=IDENTITY_DEFAULTS)
-    records = _read_records(c.data)
-    data = trained_on(c.data, records)
     tokenizer = load_tokenizer(c.student)
     train_records, eval_records = _split(records, c.eval_fraction, c.seed)
     train_examples, train_report = filter_by_length(tokenize_records(train_records, tokenizer, c.tag_weights),

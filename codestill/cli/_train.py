@@ -64,7 +64,6 @@ def train(
         "discarding the run there.")] = True,
 ) -> None:
     """Fine-tune STUDENT on the SFT records in DATA; writes checkpoints and the final model under OUT."""
-    from accelerate import PartialState
     from transformers.utils import logging as hf_logging
 
     from training import config_from
@@ -82,6 +81,8 @@ def train(
         "lora": lora, "lora_r": lora_r, "lora_alpha": lora_alpha, "resume": resume,
     })
     result = run_training(config)
+    from accelerate import PartialState  # loaded with the Trainer by now; a refused run never needs it
+
     if not PartialState().is_main_process:  # under torchrun every process gets here; one summary is enough
         return
     report = result.data[0]
