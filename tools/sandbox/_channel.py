@@ -8,6 +8,8 @@ infrastructure faults and the verdict are the same for all of them.
 
 from __future__ import annotations
 
+import asyncio
+import itertools
 import json
 import uuid
 from collections.abc import Awaitable, Callable
@@ -19,6 +21,7 @@ from tools.sandbox._tests import InvalidTests, prepare
 from tools.sandbox._verdict import build_result
 
 Exchange = Callable[[dict[str, Any], Limits], Awaitable[dict[str, Any]]]
+_ids = itertools.count(1)
 
 
 class InfraFault(Exception):
@@ -49,6 +52,24 @@ def frame_body(body: bytes) -> dict[str, Any]:
         reply = None
     if not isinstance(reply, dict):
         raise ProtocolFault(f"a frame of {len(body)} bytes that is not a JSON object")
+    return reply
+
+
+async def request(writer: asyncio.StreamWriter, read_frame: Callable[[], Awaitable[dict[str, Any]]],
+                  payload: dict[str, Any], timeout: float, who: str) -> dict[str, Any]:
+    """One request to a runner, one reply: a container's attach stream and a local process's pipes alike.
+    InfraFault: ``who`` (the container or process) died or hung; ProtocolFault: something other than
+    the runner wrote on its channel."""
+    payload = {**payload, "id": next(_ids)}
+    data = json.dumps(payload, separators=(",", ":")).encode()
+    try:
+        writer.write(HEADER.pack(MAGIC, len(data)) + data)
+        await writer.drain()
+        reply = await asyncio.wait_for(read_frame(), timeout)
+    except (TimeoutError, OSError, asyncio.IncompleteReadError) as e:
+        raise InfraFault(f"{who}: {type(e).__name__} {e}".strip()) from None
+    if reply.get("id") != payload["id"]:
+        raise ProtocolFault(f"a reply to request {reply.get('id')!r} came for {payload['id']}")
     return reply
 
 

@@ -12,8 +12,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import importlib.resources
-import itertools
-import json
 import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -23,10 +21,10 @@ import docker.errors
 import docker.types
 
 from codestill.config import SandboxConfig
-from tools.sandbox._channel import InfraFault, ProtocolFault, frame_body, frame_length
+from tools.sandbox._channel import InfraFault, ProtocolFault, frame_body, frame_length, request
 from tools.sandbox._image import IMAGE_ENV, SANDBOX_UID
 from tools.sandbox._owner import OWNER_LABEL, SANDBOX_LABEL, owner_label
-from tools.sandbox._runner import HEADER, MAGIC
+from tools.sandbox._runner import HEADER
 
 # Reads the runner's source from stdin and runs it as module `_cs_runner`, which starts main().
 # End of input exits: a client killed before it sent the source must not leave PID 1 spinning.
@@ -36,7 +34,6 @@ _BOOTSTRAP = (
     "while len(s)<n: s+=r(n-len(s))\nm=types.ModuleType('_cs_runner')\n"
     "exec(compile(s,'_cs_runner.py','exec'),m.__dict__)\n"
 )
-_ids = itertools.count(1)
 
 Call = Callable[..., Awaitable[Any]]
 
@@ -142,19 +139,8 @@ class Container:
             raise
 
     async def request(self, payload: dict, timeout: float) -> dict:
-        """One request, one reply. InfraFault: the container or the stream died or hung;
-        ProtocolFault: something other than the runner wrote on the stream."""
-        payload = {**payload, "id": next(_ids)}
-        data = json.dumps(payload, separators=(",", ":")).encode()
-        try:
-            self._writer.write(HEADER.pack(MAGIC, len(data)) + data)
-            await self._writer.drain()
-            reply = await asyncio.wait_for(self._read_frame(), timeout)
-        except (TimeoutError, OSError, asyncio.IncompleteReadError) as e:
-            raise InfraFault(f"container {self.id[:12]}: {type(e).__name__} {e}".strip()) from None
-        if reply.get("id") != payload["id"]:
-            raise ProtocolFault(f"a reply to request {reply.get('id')!r} came for {payload['id']}")
-        return reply
+        """One request, one reply (``_channel.request``)."""
+        return await request(self._writer, self._read_frame, payload, timeout, f"container {self.id[:12]}")
 
     async def _read_frame(self) -> dict:
         while True:

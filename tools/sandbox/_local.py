@@ -23,8 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
-import json
 import os
 import shutil
 import sys
@@ -34,14 +32,13 @@ from typing import Any
 
 from codestill.config import SandboxConfig
 from codestill.schemas import ExecResult, Limits, TestSuite
-from tools.sandbox._channel import InfraFault, ProtocolFault, frame_body, frame_length, judged_run
-from tools.sandbox._runner import HEADER, MAGIC
+from tools.sandbox._channel import InfraFault, ProtocolFault, frame_body, frame_length, judged_run, request
+from tools.sandbox._runner import HEADER
 from tools.sandbox._warm import WarmPool
 
 # All a program sees of an environment (HOME and TMPDIR, its scratch folder, are added per process).
 ENV = {"PATH": "/usr/local/bin:/usr/bin:/bin", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"}
 _SCRIPT = Path(__file__).with_name("_local_runner.py")
-_ids = itertools.count(1)
 
 
 def interpreter() -> str:
@@ -98,20 +95,9 @@ class _Runner:
         return frame_body(await self.proc.stdout.readexactly(frame_length(head)))
 
     async def request(self, payload: dict[str, Any], timeout: float) -> dict[str, Any]:
-        """One request, one reply. InfraFault: the process died or hung; ProtocolFault: something other
-        than the runner wrote on its stdout."""
+        """One request, one reply (``_channel.request``)."""
         assert self.proc.stdin is not None
-        payload = {**payload, "id": next(_ids)}
-        data = json.dumps(payload, separators=(",", ":")).encode()
-        try:
-            self.proc.stdin.write(HEADER.pack(MAGIC, len(data)) + data)
-            await self.proc.stdin.drain()
-            reply = await asyncio.wait_for(self._read_frame(), timeout)
-        except (TimeoutError, OSError, asyncio.IncompleteReadError) as e:
-            raise InfraFault(f"local runner {self.proc.pid}: {type(e).__name__} {e}".strip()) from None
-        if reply.get("id") != payload["id"]:
-            raise ProtocolFault(f"a reply to request {reply.get('id')!r} came for {payload['id']}")
-        return reply
+        return await request(self.proc.stdin, self._read_frame, payload, timeout, f"local runner {self.proc.pid}")
 
     async def destroy(self) -> None:
         """End of input: the runner sweeps what is left and exits (killed if it does not, at once)."""
