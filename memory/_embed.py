@@ -57,8 +57,8 @@ def _quiet_loading() -> Iterator[None]:
 
 
 class SentenceTransformerEmbedder:
-    """A sentence-transformers model on the CPU (or ``device``), loaded on first use; one of the common
-    mean-pooled layout (the bundled model's) runs on transformers alone (``_pooled``)."""
+    """A sentence-transformers model on the CPU (or ``device``), loaded on first use. A local model of the
+    common mean-pooled layout (the bundled one's) runs on transformers alone (``_pooled``)."""
 
     def __init__(self, model: str = BUNDLED, device: str | None = None, batch_size: int = 64) -> None:
         self.model_ref = model
