@@ -87,6 +87,16 @@ def test_sigkill_at_the_cpu_limit_is_a_timeout_and_taints():
     assert not tainted(_raw(_report("n1", ["passed", "passed"])))
 
 
+@pytest.mark.parametrize(("cpu_s", "message"), [
+    (1.56, "time limit exceeded: CPU 1 s"),  # ignored SIGXCPU; the wall deadline beat the hard kill
+    (0.01, "time limit exceeded: wall clock 4 s (CPU 0.01 s)"),  # asleep: the wall clock is the cause
+])
+def test_a_wall_stop_names_the_cpu_limit_only_when_the_program_spent_it(cpu_s, message):
+    raw = _raw("", stopped_by="wall", signal=int(signal.SIGKILL), cpu_s=cpu_s, exit_code=None)
+    result = build_result(raw, UNITS, "n1", Limits(cpu_s=1.0), "r")
+    assert (result.status, result.message) == ("timeout", message)
+
+
 def test_the_builtins_the_tests_use_are_pinned_but_never_the_entry_point():
     program = b"len = lambda x: 3\ndef sum(a, b):\n    return a + b\ndef f():\n    return [1]\n"
     # f is what the tests test, so the program's `sum` and `len` do not answer for the builtins.
