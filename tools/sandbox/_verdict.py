@@ -76,13 +76,13 @@ def build_result(raw: dict, units: list[Unit], nonce: str, limits: Limits, run_i
 
 def _status(raw, units, records, by_index, load, done, clean, limits):
     cpu, sig = raw.get("cpu_s", 0.0), raw.get("signal")
-    over_cpu = cpu >= limits.cpu_s - 0.05
+    wall = raw.get("stopped_by") == "wall"
     # A program that ignores SIGXCPU is killed by the hard limit a CPU second later; on a busy
     # machine the wall deadline can come first. Past its CPU budget, the CPU limit is the cause.
-    if raw.get("stopped_by") == "wall" and not over_cpu:
-        return "timeout", f"time limit exceeded: wall clock {limits.wall_limit_s:g} s (CPU {cpu:.2f} s)"
-    if sig == signal.SIGXCPU or (sig == signal.SIGKILL and over_cpu) or raw.get("stopped_by") == "wall":
+    if sig == signal.SIGXCPU or ((sig == signal.SIGKILL or wall) and cpu >= limits.cpu_s - 0.05):
         return "timeout", f"time limit exceeded: CPU {limits.cpu_s:g} s"
+    if wall:
+        return "timeout", f"time limit exceeded: wall clock {limits.wall_limit_s:g} s (CPU {cpu:.2f} s)"
     timeouts = [r for r in records if r.get("exc") == "Timeout"]
     if timeouts:
         return "timeout", f"time limit exceeded: CPU {limits.cpu_s:g} s (a case)"
